@@ -1,0 +1,41 @@
+"""Reading the user's data files and writing prediction tables for the CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import load_csv, load_npy
+from ..io import atomic_write_bytes
+
+
+def read_features(path, target: str | None = None):
+    """Read ``path`` (.csv with header, or .npy) into ``(X, y, feature_names)``.
+
+    With a CSV, ``target`` names the target column (``y`` is None without it). A ``.npy``
+    file holds features only and has no column names (``feature_names`` is None).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if target is not None:
+            raise ValueError("--target needs a CSV file with a header; a .npy holds features only.")
+        X = np.asarray(load_npy(path), dtype=np.float64)
+        X = X[:, None] if X.ndim == 1 else X
+        return X, None, None
+    if path.suffix.lower() not in {".csv", ".txt"}:
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .npy.")
+    bunch = load_csv(path, target=target)
+    return bunch.data, bunch.get("target"), bunch.feature_names
+
+
+def write_table(path, columns: dict[str, np.ndarray]) -> Path:
+    """Write named 1-D columns as a CSV file (atomically)."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(list(columns))
+    writer.writerows(zip(*(np.asarray(c).tolist() for c in columns.values())))
+    return atomic_write_bytes(path, buf.getvalue().encode())

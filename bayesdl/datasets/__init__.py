@@ -1,0 +1,30 @@
+"""Bundled real data, synthetic generators and loaders for the user's own files.
+
+Bundled (CSV inside the package, no download):
+
+- :func:`load_faithful` -- Old Faithful geyser eruptions (272 x 2; Azzalini & Bowman 1990,
+  as in R's ``datasets::faithful``); PRML's mixture-model example.
+- :func:`load_mcycle` -- simulated motorcycle crash, head acceleration against time (133 x 2;
+  Silverman 1985, R's ``MASS::mcycle``); a classic heteroscedastic regression set.
+- :func:`load_digits` -- the 8x8 handwritten digits bundled with scikit-learn (1797 x 64).
+
+Synthetic: :func:`make_sinusoidal` (PRML section 1.1) and :func:`make_gaussian_blobs`.
+
+Loaders: :func:`load_csv`, :func:`load_npy`, :func:`load_npz`, :func:`load_idx`.
+"""
+
+from ._bundled import load_digits, load_faithful, load_mcycle
+from ._loaders import load_csv, load_idx, load_npy, load_npz
+from ._synthetic import make_gaussian_blobs, make_sinusoidal
+
+__all__ = [
+    "load_csv",
+    "load_digits",
+    "load_faithful",
+    "load_idx",
+    "load_mcycle",
+    "load_npy",
+    "load_npz",
+    "make_gaussian_blobs",
+    "make_sinusoidal",
+]

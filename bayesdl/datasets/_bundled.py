@@ -1,0 +1,39 @@
+"""The small real data sets shipped inside the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from ._loaders import load_csv
+
+
+def _bundled(name: str, target: str | None, descr: str):
+    with resources.as_file(resources.files(__package__) / "data" / f"{name}.csv") as path:
+        bunch = load_csv(path, target=target)
+    bunch["DESCR"] = descr
+    return bunch
+
+
+def load_faithful():
+    """Old Faithful geyser: ``data`` columns eruptions (min) and waiting (min), 272 rows.
+
+    Azzalini, A. and Bowman, A. W. (1990), Applied Statistics 39, 357-365; R ``faithful``.
+    Used for Gaussian mixtures in PRML chapter 9 (Figure 9.8).
+    """
+    return _bundled("faithful", None, "Old Faithful geyser eruptions and waiting times (272 x 2).")
+
+
+def load_mcycle():
+    """Motorcycle crash test: ``data`` is time (ms, 133 x 1), ``target`` head acceleration (g).
+
+    Silverman, B. W. (1985), JRSS B 47, 1-52; R ``MASS::mcycle``. Heteroscedastic regression.
+    """
+    return _bundled("mcycle", "accel", "Simulated motorcycle crash: acceleration vs time (133).")
+
+
+def load_digits():
+    """scikit-learn's 8x8 digits: ``data`` pixel intensities 0-16 (1797 x 64), ``target`` 0-9."""
+    bunch = _bundled("digits", "target", "8x8 handwritten digits from UCI (1797 x 64).")
+    bunch["target"] = bunch["target"].astype(int)
+    bunch["images"] = bunch["data"].reshape(-1, 8, 8)
+    return bunch

@@ -1,0 +1,262 @@
+"""Saving and loading bayesdl models without pickle.
+
+A model is one ``.safetensors`` file. Its tensors are the model's fitted arrays; its metadata
+(a JSON string under ``"bayesdl.config"``) holds the class name, the hyper-parameters, the
+small non-array fitted attributes and the format version. A SHA-256 over the config and every
+tensor's bytes is stored beside it, so a truncated file or an edited header is rejected with a
+``ValueError`` instead of silently loading a different model.
+
+Loading never imports or unpickles arbitrary code: the class name must be in the registry of
+bayesdl classes (every subclass of :class:`Persistable` registers itself), or be a scikit-learn
+``Pipeline`` whose steps are themselves registered.
+
+Writes are atomic: the bytes go to a temporary file in the same folder, which is flushed,
+fsynced and then renamed over the destination, so an interrupted save never leaves a half
+file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as _st_load
+from safetensors.torch import save as _st_save
+
+FORMAT_NAME = "bayesdl"
+FORMAT_VERSION = 1
+
+_REGISTRY: dict[str, type] = {}
+_PIPELINE = "sklearn.pipeline.Pipeline"
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(cls: type) -> type:
+    """Allow instances of ``cls`` to be loaded by :func:`load` (used as a class decorator)."""
+    _REGISTRY[_qualname(cls)] = cls
+    return cls
+
+
+def _lookup(name: str) -> type:
+    """Find a registered class by its qualified name, importing only ``bayesdl.*`` modules."""
+    if name not in _REGISTRY:
+        module = name.rpartition(".")[0]
+        # Importing one of our own modules runs the decorator that registers the class;
+        # nothing outside the bayesdl package is ever imported on load.
+        if module.startswith("bayesdl."):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model class {name!r} in the file. Only bayesdl models can be loaded; "
+            "was the file written by a newer bayesdl version? Upgrade bayesdl to load it."
+        )
+    return _REGISTRY[name]
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert hyper-parameter and small fitted values to JSON types (TypeError otherwise)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    raise TypeError(f"cannot store a value of type {type(value).__name__} in a bayesdl model file")
+
+
+class Persistable:
+    """Mixin for every bayesdl model: registration plus ``save``, and the state protocol.
+
+    The default state is every public fitted attribute (name ending in ``_``): numeric numpy
+    arrays and tensors become safetensors tensors, everything else must be JSON-serialisable.
+    A class with other state (an ``nn.Module``'s ``state_dict``, say) overrides
+    ``_get_state`` and ``_set_state``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register(cls)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this model to ``path`` (a ``.safetensors`` file), atomically."""
+        return save(self, path)
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Return ``(json_state, tensors)`` describing the fitted model."""
+        json_state: dict[str, Any] = {}
+        kinds: dict[str, str] = {}
+        tensors: dict[str, torch.Tensor] = {}
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, torch.Tensor):
+                tensors[name], kinds[name] = value.detach().cpu().contiguous(), "torch"
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                tensors[name] = torch.from_numpy(np.ascontiguousarray(value))
+                kinds[name] = "numpy"
+            elif isinstance(value, np.ndarray):  # e.g. feature_names_in_ (strings)
+                json_state[name], kinds[name] = value.tolist(), "numpy_object"
+            else:
+                json_state[name], kinds[name] = _jsonable(value), "json"
+        json_state["__kinds__"] = kinds
+        return json_state, tensors
+
+    def _set_state(self, json_state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        kinds = json_state.pop("__kinds__")
+        for name, kind in kinds.items():
+            if kind == "torch":
+                value = tensors[name]
+            elif kind == "numpy":
+                value = tensors[name].numpy()
+            elif kind == "numpy_object":
+                value = np.asarray(json_state[name], dtype=object)
+            else:
+                value = json_state[name]
+            setattr(self, name, value)
+
+
+def _encode(model: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Describe ``model`` as a JSON node, adding its tensors under ``prefix``."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        steps = [[name, _encode(step, f"{prefix}{name}/", tensors)] for name, step in model.steps]
+        return {"class": _PIPELINE, "steps": steps}
+    if not isinstance(model, Persistable):
+        raise TypeError(
+            f"{type(model).__name__} is not a bayesdl model; only bayesdl models and Pipelines "
+            "of them can be saved."
+        )
+    json_state, own = model._get_state()
+    tensors.update({prefix + k: v for k, v in own.items()})
+    return {
+        "class": _qualname(type(model)),
+        "params": _jsonable(model.get_params(deep=False)),
+        "state": json_state,
+    }
+
+
+def _decode(node: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if node["class"] == _PIPELINE:
+        from sklearn.pipeline import Pipeline
+
+        steps = [(name, _decode(sub, f"{prefix}{name}/", tensors)) for name, sub in node["steps"]]
+        return Pipeline(steps)
+    cls = _lookup(node["class"])
+    model = cls(**node["params"])
+    own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    model._set_state(dict(node["state"]), own)
+    return model
+
+
+def _digest(config: str, tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(config.encode())
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never a half file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(model: Any, path: str | os.PathLike, *, info: dict | None = None) -> Path:
+    """Save a fitted bayesdl model (or a Pipeline of them) to a ``.safetensors`` file.
+
+    ``info`` is optional JSON-serialisable user metadata (e.g. the CLI records the input
+    column names there); read it back with ``load(path, with_info=True)``.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    root = {"model": _encode(model, "", tensors), "info": _jsonable(info or {})}
+    config = json.dumps(root, sort_keys=True, allow_nan=True)
+    metadata = {
+        "bayesdl.format": FORMAT_NAME,
+        "bayesdl.format_version": str(FORMAT_VERSION),
+        "bayesdl.config": config,
+        "bayesdl.sha256": _digest(config, tensors),
+    }
+    return atomic_write_bytes(path, _st_save(tensors, metadata=metadata))
+
+
+def _read_header(data: bytes, path: Path) -> dict[str, Any]:
+    corrupt = f"{path} is not a valid bayesdl model file"
+    if len(data) < 8:
+        raise ValueError(f"{corrupt}: it is only {len(data)} bytes long (truncated or empty).")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError(f"{corrupt}: the header says {n} bytes but the file is truncated.")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{corrupt}: its header is not valid JSON ({e}); was it edited?") from e
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("bayesdl.format") != FORMAT_NAME:
+        raise ValueError(f"{corrupt}: it has no bayesdl metadata (a plain safetensors file?).")
+    return meta
+
+
+def load(path: str | os.PathLike, *, with_info: bool = False) -> Any:
+    """Load a model written by :func:`save`; ``ValueError`` on any corrupt file.
+
+    Returns the model, or ``(model, info)`` when ``with_info``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}.")
+    data = path.read_bytes()
+    meta = _read_header(data, path)
+    version = int(meta.get("bayesdl.format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses bayesdl format version {version}, newer than this bayesdl "
+            f"understands ({FORMAT_VERSION}). Upgrade bayesdl."
+        )
+    try:
+        tensors = _st_load(data)
+    except SafetensorError as e:
+        raise ValueError(f"{path} is corrupt: its tensor data cannot be read ({e}).") from e
+    config = meta.get("bayesdl.config", "")
+    if _digest(config, tensors) != meta.get("bayesdl.sha256"):
+        raise ValueError(
+            f"{path} is corrupt: its checksum does not match its contents (the file was edited "
+            "or damaged). Re-save the model from its source."
+        )
+    root = json.loads(config)
+    model = _decode(root["model"], "", tensors)
+    return (model, root["info"]) if with_info else model

@@ -1,0 +1,1 @@
+"""One module per model family, each exposing ``TITLE`` and ``build(quick, seed)``."""
