@@ -1,0 +1,288 @@
+"""The EM driver over summed sufficient statistics (K-means, GMM, VB-GMM, ...).
+
+A latent-variable model supplies four hooks:
+
+- ``_initialize(data, random_state)`` sets the initial parameters (it may pass over ``data``
+  with :func:`accumulate`);
+- ``_e_step_stats(X_chunk) -> (stats, log_lik_sum)``: the E-step on one chunk of rows,
+  returning a dict of *summable* sufficient statistics (tensors, or :class:`Candidates`) and
+  the chunk's summed log-likelihood (or the data term of the ELBO);
+- ``_m_step(stats)``: the M-step from the statistics summed over all rows;
+- ``_get_parameters()`` / ``_set_parameters(params)`` so the best of ``n_init`` runs is kept.
+
+Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the mean
+log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
+``_converged(change)`` (default ``|change| < tol``).
+
+The driver (:meth:`EMMixin._fit_em`) owns the loop. It reads the data as chunks from an
+in-memory array, a memory-mapped ``.npy`` file or an iterable of batches (:class:`DataSource`),
+so peak memory is bounded by the chunk size, never by the data; sums the statistics in
+float64 whatever the model's dtype; all-reduces them when ``torch.distributed`` is
+initialised (each rank then holds only its shard of the rows and every rank computes the same
+M-step); and handles ``n_init``, ``max_iter``, ``tol``, ``warm_start``, ``verbose`` (a tqdm
+bar showing the current bound) and ``ConvergenceWarning``, recording ``lower_bound_``,
+``lower_bounds_``, ``n_iter_`` and ``converged_`` as scikit-learn's mixtures do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_random_state
+from tqdm.auto import tqdm
+
+from . import distributed
+
+# Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
+# float64, so the per-chunk temporaries of an E-step stay in cache.
+DEFAULT_CHUNK_ELEMENTS = 2**16
+
+
+class Batches:
+    """Mark an iterable of ``(n_i, d)`` batches as the data of one EM fit.
+
+    ``source`` is re-iterable (a list of arrays, a ``DataLoader``) or a zero-argument
+    callable returning a fresh iterator: EM passes over the data once per iteration, so a
+    one-shot generator is rejected.
+    """
+
+    def __init__(self, source: Iterable | Callable[[], Iterable]):
+        if not callable(source) and iter(source) is source:
+            raise ValueError(
+                "Batches needs data it can read many times (EM makes one pass per iteration), "
+                "but got a one-shot iterator. Pass a list of arrays, a DataLoader, or a "
+                "function that returns a fresh iterator."
+            )
+        self.source = source
+
+    def __iter__(self):
+        return iter(self.source() if callable(self.source) else self.source)
+
+
+@dataclass
+class Candidates:
+    """The ``m`` rows with the largest ``scores`` seen so far (e.g. the worst-explained points).
+
+    A non-summable statistic: merging keeps the top ``m`` of the union, so models can reseed
+    an empty or collapsed component at a real data point however the data were chunked.
+    """
+
+    scores: torch.Tensor  # (m,)
+    rows: torch.Tensor  # (m, d)
+
+    @classmethod
+    def top(cls, scores: torch.Tensor, rows: torch.Tensor, m: int) -> "Candidates":
+        best = torch.topk(scores, min(m, scores.shape[0])).indices
+        return cls(scores[best], rows[best])
+
+    def merge(self, other: "Candidates") -> "Candidates":
+        m = max(self.scores.shape[0], other.scores.shape[0])
+        return Candidates.top(
+            torch.cat([self.scores, other.scores.to(self.scores)]),
+            torch.cat([self.rows, other.rows.to(self.rows)]),
+            m,
+        )
+
+    def all_gather(self) -> "Candidates":
+        if not distributed.is_distributed():
+            return self
+        m = self.scores.shape[0]
+        return Candidates.top(distributed.all_gather_cat(self.scores),
+                              distributed.all_gather_cat(self.rows), m)
+
+
+class DataSource:
+    """Chunked, validated read access to the rows of one fit.
+
+    ``data`` is a 2-D array (numpy or torch; already validated by the estimator), a path to a
+    ``.npy`` file (memory-mapped, read chunk by chunk) or :class:`Batches`. Chunks come out as
+    tensors of ``dtype`` on ``device``.
+    """
+
+    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, chunk_size=None):
+        self.dtype, self.device = dtype, device
+        self.path = None
+        if isinstance(data, (str, os.PathLike)):
+            self.path = Path(data)
+            if self.path.suffix.lower() != ".npy":
+                raise ValueError(f"{self.path}: only .npy files can be memory-mapped; "
+                                 "convert the data with numpy.save first.")
+            if not self.path.is_file():
+                raise FileNotFoundError(f"No data file at {self.path}.")
+            data = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            if data.ndim != 2 or data.dtype.kind not in "fiu":
+                raise ValueError(f"{self.path} must hold a 2-D numeric array, "
+                                 f"got shape {data.shape} of dtype {data.dtype}.")
+        self.data = data
+        self.is_batches = isinstance(data, Batches)
+        # Only memory-mapped files and user batches are checked here; in-memory arrays were
+        # validated by scikit-learn's validate_data in the estimator.
+        self._check_chunks = self.is_batches or self.path is not None
+        if self.is_batches:
+            first = next(iter(data), None)
+            if first is None:
+                raise ValueError("The Batches are empty; pass at least one (n, d) batch.")
+            self.n_features = int(np.shape(first)[1]) if np.ndim(first) == 2 else -1
+            if self.n_features < 0:
+                raise ValueError(f"Each batch must be 2-D (n, d), got shape {np.shape(first)}.")
+            self.n_samples = None  # known after the first pass
+        else:
+            self.n_samples, self.n_features = (int(s) for s in data.shape)
+        width = max(self.n_features, 1)
+        self.chunk_size = int(chunk_size or max(256, DEFAULT_CHUNK_ELEMENTS // width))
+
+    def _to_torch(self, block) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(block) if not isinstance(block, torch.Tensor) else block)
+        return t.to(device=self.device, dtype=self.dtype)
+
+    def _checked(self, t: torch.Tensor) -> torch.Tensor:
+        if t.dim() != 2 or t.shape[1] != self.n_features:
+            raise ValueError(f"Every batch must have shape (n, {self.n_features}); "
+                             f"got {tuple(t.shape)}.")
+        if not torch.isfinite(t).all():
+            where = self.path or "a batch"
+            raise ValueError(f"Input contains NaN or infinity (in {where}). Remove or impute "
+                             "those rows first, e.g. with sklearn.impute.SimpleImputer.")
+        return t
+
+    def __iter__(self):
+        """Yield the rows as ``(chunk_size, d)`` tensors (the last chunk may be shorter)."""
+        if self.is_batches:
+            for batch in self.data:
+                t = self._to_torch(batch)
+                for start in range(0, t.shape[0], self.chunk_size):
+                    yield self._checked(t[start : start + self.chunk_size])
+            return
+        for start in range(0, self.n_samples, self.chunk_size):
+            t = self._to_torch(self.data[start : start + self.chunk_size])
+            yield self._checked(t) if self._check_chunks else t
+
+    def head(self, max_rows: int, random_state) -> torch.Tensor:
+        """Up to ``max_rows`` rows for initialisation: all rows of an array that fits, else a
+        uniform random subset of a file's rows, or the leading rows of the batches."""
+        if self.is_batches:
+            parts, n = [], 0
+            for chunk in self:
+                parts.append(chunk)
+                n += chunk.shape[0]
+                if n >= max_rows:
+                    break
+            return torch.cat(parts)[:max_rows]
+        if self.n_samples <= max_rows:
+            t = self._to_torch(self.data)
+            return self._checked(t) if self._check_chunks else t
+        rng = check_random_state(random_state)
+        rows = np.sort(rng.choice(self.n_samples, size=max_rows, replace=False))
+        t = self._to_torch(self.data[rows])
+        return self._checked(t) if self._check_chunks else t
+
+
+    def take(self, indices) -> torch.Tensor:
+        """The rows at ``indices`` (in that order), by global row number."""
+        indices = np.asarray(indices)
+        if not self.is_batches:
+            t = self._to_torch(self.data[indices])
+            return self._checked(t) if self._check_chunks else t
+        rows, start = {}, 0
+        wanted = set(indices.tolist())
+        for chunk in self:
+            for i in range(start, start + chunk.shape[0]):
+                if i in wanted:
+                    rows[i] = chunk[i - start]
+            start += chunk.shape[0]
+        return torch.stack([rows[i] for i in indices.tolist()])
+
+
+def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]]):
+    """Sum ``fn(chunk) = (stats, log_lik_sum)`` over every chunk and every rank.
+
+    Tensors are summed in float64; :class:`Candidates` are merged. Returns
+    ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
+    """
+    totals: dict = {}
+    ll = torch.zeros((), dtype=torch.float64, device=data.device)
+    n = 0
+    for chunk in data:
+        stats, chunk_ll = fn(chunk)
+        ll = ll + chunk_ll.to(torch.float64)
+        n += chunk.shape[0]
+        for key, value in stats.items():
+            if isinstance(value, Candidates):
+                totals[key] = value if key not in totals else totals[key].merge(value)
+            else:
+                value = value.to(torch.float64)
+                totals[key] = value if key not in totals else totals[key] + value
+    keys = [k for k, v in totals.items() if not isinstance(v, Candidates)]
+    n_t = torch.tensor(float(n), dtype=torch.float64, device=data.device)
+    reduced = distributed.all_reduce_sum([totals[k] for k in keys] + [ll, n_t])
+    totals.update(zip(keys, reduced[:-2]))
+    for key, value in totals.items():
+        if isinstance(value, Candidates):
+            totals[key] = value.all_gather()
+    n_total = int(round(float(reduced[-1])))
+    if data.is_batches:
+        data.n_samples = n_total
+    return totals, reduced[-2], n_total
+
+
+class EMMixin:
+    """The EM loop of :mod:`bayesdl.core.em` for an estimator with ``n_init``, ``max_iter``,
+    ``tol``, ``warm_start``, ``verbose`` and ``random_state`` parameters."""
+
+    def _compute_lower_bound(self, stats: dict, log_lik_sum: torch.Tensor, n_samples: int):
+        # sklearn's mixtures converge on the mean log-likelihood per sample.
+        return float(log_lik_sum) / n_samples
+
+    def _converged(self, change: float) -> bool:
+        return abs(change) < self.tol
+
+    def _fit_em(self, data: DataSource):
+        """Run EM on ``data``; sets the best parameters and the convergence attributes."""
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        best_bound, best = -math.inf, None
+        for init in range(n_init):
+            if do_init:
+                self._initialize(data, random_state)
+            # Every rank starts from rank 0's initial parameters; setting them also lets the
+            # model precompute its E-step constants (after a load, say, for warm_start).
+            self._set_parameters(tuple(distributed.broadcast(list(self._get_parameters()))))
+            bound = -math.inf if do_init else self.lower_bound_
+            bounds, converged, n_iter = [], False, 0
+            desc = f"{type(self).__name__} init {init + 1}/{n_init}"
+            show = bool(self.verbose) and distributed.rank() == 0
+            with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
+                for n_iter in range(1, self.max_iter + 1):
+                    previous = bound
+                    stats, ll, n = accumulate(data, self._e_step_stats)
+                    self._m_step(stats)
+                    bound = self._compute_lower_bound(stats, ll, n)
+                    bounds.append(bound)
+                    bar.update(1)
+                    bar.set_postfix(lower_bound=f"{bound:.6g}", change=f"{bound - previous:.3g}")
+                    if self._converged(bound - previous):
+                        converged = True
+                        break
+            if best is None or bound > best_bound:
+                best_bound, best = bound, (self._get_parameters(), n_iter, bounds, converged)
+        params, self.n_iter_, self.lower_bounds_, self.converged_ = best
+        self._set_parameters(params)
+        self.lower_bound_ = best_bound
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"{type(self).__name__}: the best initialisation did not converge in "
+                f"max_iter={self.max_iter} iterations (tol={self.tol}). Increase max_iter or "
+                "tol, try other initial parameters, or check the data for duplicates or "
+                "degenerate features.",
+                ConvergenceWarning,
+            )
+        return self
