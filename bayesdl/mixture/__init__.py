@@ -5,6 +5,7 @@
   weights and a Gauss-Wishart prior (PRML 10.2).
 """
 
+from .bayesian_mixture import BayesianGaussianMixture
 from .gaussian_mixture import GaussianMixture
 
-__all__ = ["GaussianMixture"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture"]

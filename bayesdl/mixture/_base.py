@@ -92,15 +92,15 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         from ..cluster.kmeans import KMeans, kmeans_plusplus
 
         K, cov_type = self.n_components, self.covariance_type
-        head = data.head(INIT_MAX_ROWS, random_state)
         # The shift of the statistics (module _suffstats); rank 0's, so all ranks agree.
-        (shift,) = distributed.broadcast([head.mean(0)])
+        (shift,) = distributed.broadcast([next(iter(data)).mean(0)])
 
         def one_hot_rows(rows):
             Z = ss.features(rows - shift, cov_type)
             return ss.chunk_statistics(Z, torch.eye(K, dtype=Z.dtype, device=Z.device), cov_type)
 
         if self.init_params == "k-means++":
+            head = data.head(INIT_MAX_ROWS, random_state)
             _, indices = kmeans_plusplus(head, K, random_state=random_state)
             stats = one_hot_rows(head[indices])
         elif self.init_params == "random_from_data":
