@@ -131,14 +131,14 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         labels = []
 
         def final(chunk):
-            d2 = _squared_distances(chunk, self._centers)
-            min_d2, label = d2.min(1)
+            min_d2, label = _squared_distances(chunk, self._centers).min(1)
             labels.append(label)
-            return {}, min_d2.sum()
+            return {"counts": torch.bincount(label, minlength=self.n_clusters)}, min_d2.sum()
 
-        _, inertia, _ = accumulate(data, final)
+        stats, inertia, _ = accumulate(data, final)
         self.labels_ = self._to_numpy(torch.cat(labels))
         self.inertia_ = float(inertia)
+        self.counts_ = self._to_numpy(stats["counts"])
         return self
 
     def _initialize(self, data, random_state):

@@ -140,8 +140,12 @@ class DataSource:
         self.chunk_size = int(chunk_size or max(256, DEFAULT_CHUNK_ELEMENTS // width))
 
     def _to_torch(self, block) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(block) if not isinstance(block, torch.Tensor) else block)
-        return t.to(device=self.device, dtype=self.dtype)
+        if not isinstance(block, torch.Tensor):
+            block = np.asarray(block)
+            if not block.flags.writeable:  # a memory-mapped chunk: copy (and convert) it once
+                block = np.array(block, dtype=torch.empty(0, dtype=self.dtype).numpy().dtype)
+            block = torch.as_tensor(block)
+        return block.to(device=self.device, dtype=self.dtype)
 
     def _checked(self, t: torch.Tensor) -> torch.Tensor:
         if t.dim() != 2 or t.shape[1] != self.n_features:
