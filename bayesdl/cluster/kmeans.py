@@ -30,6 +30,13 @@ def _squared_distances(X: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return (d2 + (X * X).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
+def _nearest(X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,)."""
+    d2 = _squared_distances(X, centers)
+    labels = d2.argmin(1)  # argmin + gather: several times faster than Tensor.min(dim)
+    return d2.gather(1, labels[:, None]).squeeze(1), labels
+
+
 def kmeans_plusplus(X, n_clusters: int, *, random_state=None, n_local_trials=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), as scikit-learn does it.
 
@@ -42,7 +49,7 @@ def kmeans_plusplus(X, n_clusters: int, *, random_state=None, n_local_trials=Non
     n = X.shape[0]
     rng = check_random_state(random_state)
     trials = n_local_trials or 2 + int(math.log(n_clusters))
-    indices = [int(rng.randint(n))]
+    indices = [int(rng.choice(n, p=np.full(n, 1.0 / n)))]  # the same draw as scikit-learn
     closest = _squared_distances(X, X[indices]).squeeze(1)  # (N,)
     potential = closest.sum()
     for _ in range(1, n_clusters):
@@ -131,7 +138,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         labels = []
 
         def final(chunk):
-            min_d2, label = _squared_distances(chunk, self._centers).min(1)
+            min_d2, label = _nearest(chunk, self._centers)
             labels.append(label)
             return {"counts": torch.bincount(label, minlength=self.n_clusters)}, min_d2.sum()
 
@@ -162,7 +169,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
 
     def _e_step_stats(self, X):
         """PRML 9.2: nearest centre of each row; counts, sums and J of the chunk."""
-        min_d2, labels = _squared_distances(X, self._centers).min(1)  # (N,), (N,)
+        min_d2, labels = _nearest(X, self._centers)  # (N,), (N,)
         K = self.n_clusters
         counts = torch.bincount(labels, minlength=K).to(X.dtype)  # (K,)
         sums = X.new_zeros(K, X.shape[1]).index_add_(0, labels, X)  # (K, D)
@@ -242,4 +249,4 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
 
     def score(self, X, y=None):
         """``-J`` on ``X``: minus the sum of squared distances to the nearest centre."""
-        return -float(self._distances(X).min(1).values.sum())
+        return -float(self._distances(X).amin(1).sum())
