@@ -27,8 +27,12 @@ bar showing the current bound) and ``ConvergenceWarning``, recording ``lower_bou
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -43,7 +47,9 @@ from . import distributed
 
 # Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
 # float64, so the per-chunk temporaries of an E-step stay in cache.
-DEFAULT_CHUNK_ELEMENTS = 2**16
+DEFAULT_CHUNK_ELEMENTS = 2**15
+# Bytes read from a .npy file at a time (then released from memory).
+READ_BLOCK_BYTES = 2**26
 
 
 class Batches:
@@ -99,12 +105,48 @@ class Candidates:
                               distributed.all_gather_cat(self.rows), m)
 
 
+class NpyFile:
+    """A ``.npy`` file memory-mapped read-only, whose pages are released after each read.
+
+    Reads copy the rows out and then ``madvise(MADV_DONTNEED)`` the mapping, so resident
+    memory stays at one block however large the file (a plain ``np.memmap`` keeps every page
+    it has touched resident until memory runs short).
+    """
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+            except ValueError as e:
+                raise ValueError(f"{path} is not a valid .npy file ({e}).") from e
+            offset = f.tell()
+            if len(shape) != 2 or dtype.kind not in "fiu" or dtype.hasobject:
+                raise ValueError(f"{path} must hold a 2-D numeric array, got shape {shape} "
+                                 f"of dtype {dtype}.")
+            if fortran and shape[1] > 1:
+                raise ValueError(f"{path} is stored in Fortran order; save it in C order "
+                                 "(numpy.save(path, numpy.ascontiguousarray(X))).")
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.shape, self.dtype = shape, dtype
+        self.array = np.frombuffer(self._map, dtype=dtype, count=shape[0] * shape[1],
+                                   offset=offset).reshape(shape)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        out = np.array(self.array[rows])  # a copy, then drop the pages just read
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+        return out
+
+
 class DataSource:
     """Chunked, validated read access to the rows of one fit.
 
     ``data`` is a 2-D array (numpy or torch; already validated by the estimator), a path to a
-    ``.npy`` file (memory-mapped, read chunk by chunk) or :class:`Batches`. Chunks come out as
-    tensors of ``dtype`` on ``device``.
+    ``.npy`` file (memory-mapped, read in blocks of ``READ_BLOCK_BYTES``) or
+    :class:`Batches`. Chunks come out as tensors of ``dtype`` on ``device``.
     """
 
     def __init__(self, data, *, dtype: torch.dtype, device: torch.device, chunk_size=None):
@@ -117,14 +159,11 @@ class DataSource:
                                  "convert the data with numpy.save first.")
             if not self.path.is_file():
                 raise FileNotFoundError(f"No data file at {self.path}.")
-            data = np.load(self.path, mmap_mode="r", allow_pickle=False)
-            if data.ndim != 2 or data.dtype.kind not in "fiu":
-                raise ValueError(f"{self.path} must hold a 2-D numeric array, "
-                                 f"got shape {data.shape} of dtype {data.dtype}.")
+            data = NpyFile(self.path)
         self.data = data
         self.is_batches = isinstance(data, Batches)
-        # Only memory-mapped files and user batches are checked here; in-memory arrays were
-        # validated by scikit-learn's validate_data in the estimator.
+        # Only files and user batches are checked here; in-memory arrays were validated by
+        # scikit-learn's validate_data in the estimator.
         self._check_chunks = self.is_batches or self.path is not None
         if self.is_batches:
             first = next(iter(data), None)
@@ -140,14 +179,11 @@ class DataSource:
         self.chunk_size = int(chunk_size or max(256, DEFAULT_CHUNK_ELEMENTS // width))
 
     def _to_torch(self, block) -> torch.Tensor:
-        if not isinstance(block, torch.Tensor):
-            block = np.asarray(block)
-            if not block.flags.writeable:  # a memory-mapped chunk: copy (and convert) it once
-                block = np.array(block, dtype=torch.empty(0, dtype=self.dtype).numpy().dtype)
-            block = torch.as_tensor(block)
-        return block.to(device=self.device, dtype=self.dtype)
+        return torch.as_tensor(block).to(device=self.device, dtype=self.dtype)
 
     def _checked(self, t: torch.Tensor) -> torch.Tensor:
+        if not self._check_chunks:
+            return t
         if t.dim() != 2 or t.shape[1] != self.n_features:
             raise ValueError(f"Every batch must have shape (n, {self.n_features}); "
                              f"got {tuple(t.shape)}.")
@@ -157,21 +193,26 @@ class DataSource:
                              "those rows first, e.g. with sklearn.impute.SimpleImputer.")
         return t
 
-    def __iter__(self):
-        """Yield the rows as ``(chunk_size, d)`` tensors (the last chunk may be shorter)."""
+    def _blocks(self):
+        """The data as large blocks: user batches, file blocks, or the whole array."""
         if self.is_batches:
-            for batch in self.data:
-                t = self._to_torch(batch)
-                for start in range(0, t.shape[0], self.chunk_size):
-                    yield self._checked(t[start : start + self.chunk_size])
-            return
-        for start in range(0, self.n_samples, self.chunk_size):
-            t = self._to_torch(self.data[start : start + self.chunk_size])
-            yield self._checked(t) if self._check_chunks else t
+            yield from (self._to_torch(b) for b in self.data)
+        elif self.path is not None:
+            rows = max(self.chunk_size, READ_BLOCK_BYTES // (self.n_features * self.data.dtype.itemsize))
+            for start in range(0, self.n_samples, rows):
+                yield self._to_torch(self.data[start : start + rows])
+        else:
+            yield self.data
+
+    def __iter__(self):
+        """Yield the rows as ``(chunk_size, d)`` tensors (a block's last chunk may be shorter)."""
+        for block in self._blocks():
+            for start in range(0, block.shape[0], self.chunk_size):
+                yield self._checked(self._to_torch(block[start : start + self.chunk_size]))
 
     def head(self, max_rows: int, random_state) -> torch.Tensor:
-        """Up to ``max_rows`` rows for initialisation: all rows of an array that fits, else a
-        uniform random subset of a file's rows, or the leading rows of the batches."""
+        """Up to ``max_rows`` rows for initialisation: all rows if there are no more, else a
+        uniform random subset of an array's or file's rows, or the batches' leading rows."""
         if self.is_batches:
             parts, n = [], 0
             for chunk in self:
@@ -181,43 +222,76 @@ class DataSource:
                     break
             return torch.cat(parts)[:max_rows]
         if self.n_samples <= max_rows:
-            t = self._to_torch(self.data)
-            return self._checked(t) if self._check_chunks else t
+            return self._checked(self._to_torch(self.data[:]))
         rng = check_random_state(random_state)
-        rows = np.sort(rng.choice(self.n_samples, size=max_rows, replace=False))
-        t = self._to_torch(self.data[rows])
-        return self._checked(t) if self._check_chunks else t
-
+        rows = np.unique(rng.randint(0, self.n_samples, size=max_rows))  # sorted, ~max_rows
+        return self._checked(self._to_torch(self.data[rows]))
 
     def take(self, indices) -> torch.Tensor:
         """The rows at ``indices`` (in that order), by global row number."""
         indices = np.asarray(indices)
         if not self.is_batches:
-            t = self._to_torch(self.data[indices])
-            return self._checked(t) if self._check_chunks else t
-        rows, start = {}, 0
-        wanted = set(indices.tolist())
+            return self._checked(self._to_torch(self.data[indices]))
+        rows = [None] * len(indices)
+        start = 0
         for chunk in self:
-            for i in range(start, start + chunk.shape[0]):
-                if i in wanted:
-                    rows[i] = chunk[i - start]
+            inside = np.flatnonzero((indices >= start) & (indices < start + chunk.shape[0]))
+            for pos in inside:
+                rows[pos] = chunk[indices[pos] - start]
             start += chunk.shape[0]
-        return torch.stack([rows[i] for i in indices.tolist()])
+        return torch.stack(rows)
 
 
-def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]]):
+@contextmanager
+def _torch_threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _ordered_map(fn, data: DataSource, parallel: bool):
+    """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
+
+    With ``parallel`` on CPU, chunks are processed by one Python thread per torch thread,
+    each running torch single-threaded, with at most two chunks per thread in flight. Whole
+    chunks per thread need no synchronisation inside an operation, so this is much faster
+    than torch's per-operation parallelism on small chunks, above all on a busy machine;
+    results are combined in chunk order, so they do not depend on the thread count.
+    """
+    workers = torch.get_num_threads() if parallel and data.device.type == "cpu" else 1
+    if workers == 1:
+        for chunk in data:
+            yield fn(chunk), chunk.shape[0]
+        return
+    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for chunk in data:
+            pending.append((pool.submit(fn, chunk), chunk.shape[0]))
+            if len(pending) >= 2 * workers:
+                future, size = pending.popleft()
+                yield future.result(), size
+        while pending:
+            future, size = pending.popleft()
+            yield future.result(), size
+
+
+def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]], *,
+               parallel: bool = False):
     """Sum ``fn(chunk) = (stats, log_lik_sum)`` over every chunk and every rank.
 
-    Tensors are summed in float64; :class:`Candidates` are merged. Returns
-    ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
+    Tensors are summed in float64, in chunk order; :class:`Candidates` are merged. ``fn``
+    may run on several threads at once when ``parallel`` (it must then depend on its chunk
+    only). Returns ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
     """
     totals: dict = {}
     ll = torch.zeros((), dtype=torch.float64, device=data.device)
     n = 0
-    for chunk in data:
-        stats, chunk_ll = fn(chunk)
+    for (stats, chunk_ll), size in _ordered_map(fn, data, parallel):
         ll = ll + chunk_ll.to(torch.float64)
-        n += chunk.shape[0]
+        n += size
         for key, value in stats.items():
             if isinstance(value, Candidates):
                 totals[key] = value if key not in totals else totals[key].merge(value)
@@ -267,7 +341,7 @@ class EMMixin:
             with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
                 for n_iter in range(1, self.max_iter + 1):
                     previous = bound
-                    stats, ll, n = accumulate(data, self._e_step_stats)
+                    stats, ll, n = accumulate(data, self._e_step_stats, parallel=True)
                     self._m_step(stats)
                     bound = self._compute_lower_bound(stats, ll, n)
                     bounds.append(bound)

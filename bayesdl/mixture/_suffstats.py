@@ -53,8 +53,15 @@ def _triu(d: int, device) -> tuple[torch.Tensor, torch.Tensor]:
 def features(X: torch.Tensor, covariance_type: str) -> torch.Tensor:
     """``T(x)`` for each row of ``X`` (N, D) -> (N, F) (see the module docstring)."""
     if covariance_type == "full":
-        i, j = _triu(X.shape[1], X.device)
-        return torch.cat([X[:, i] * X[:, j], X], dim=1)  # (N, D(D+1)/2 + D)
+        N, D = X.shape
+        q = D * (D + 1) // 2
+        Z = X.new_empty(N, q + D)  # (N, D(D+1)/2 + D)
+        start = 0
+        for i in range(D):  # row-major upper triangle: x_i * (x_i, ..., x_D)
+            torch.mul(X[:, i : i + 1], X[:, i:], out=Z[:, start : start + D - i])
+            start += D - i
+        Z[:, q:] = X
+        return Z
     if covariance_type == "diag":
         return torch.cat([X * X, X], dim=1)  # (N, 2D)
     if covariance_type == "spherical":
