@@ -19,9 +19,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from .._base import TorchEstimatorMixin
-from ..core.em import Batches, Candidates, DataSource, EMMixin, accumulate
+from ..core.em import Batches, Candidates, DataSource, EMMixin, Rows, accumulate
 
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
+CHUNK_ELEMENTS = 2**18  # default chunk: 8192 rows of 32 features (split in _BLOCK_ROWS blocks)
 
 
 def _squared_distances(X: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
@@ -30,11 +31,23 @@ def _squared_distances(X: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return (d2 + (X * X).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
+# Rows per distance block: the (rows, K) block stays in cache between the GEMM and argmin.
+_BLOCK_ROWS = 512
+
+
 def _nearest(X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,)."""
-    d2 = _squared_distances(X, centers)
-    labels = d2.argmin(1)  # argmin + gather: several times faster than Tensor.min(dim)
-    return d2.gather(1, labels[:, None]).squeeze(1), labels
+    c2 = (centers * centers).sum(1)  # (K,)
+    labels = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
+    min_d2 = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        rows = slice(start, start + _BLOCK_ROWS)
+        # |x|^2 does not change the argmin: it is added to the minimum only.
+        d2 = torch.addmm(c2, X[rows], centers.T, alpha=-2.0)  # (B, K)
+        labels[rows] = d2.argmin(1)  # argmin + gather: much faster than Tensor.min(dim)
+        min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1)
+    min_d2 += (X * X).sum(1)
+    return min_d2.clamp_min_(0.0), labels
 
 
 def kmeans_plusplus(X, n_clusters: int, *, random_state=None, n_local_trials=None):
@@ -110,7 +123,8 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
 
     # -- data -------------------------------------------------------------------------------
     def _data_source(self, X, *, reset: bool) -> DataSource:
-        kw = dict(dtype=self._torch_dtype, device=self._torch_device, chunk_size=self.chunk_size)
+        kw = dict(dtype=self._torch_dtype, device=self._torch_device, chunk_size=self.chunk_size,
+                  chunk_elements=CHUNK_ELEMENTS)
         if isinstance(X, (str, os.PathLike, Batches)):
             data = DataSource(X, **kw)
             if reset:
@@ -135,15 +149,14 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             self.n_features_in_ = data.n_features
         self._fit_em(data)
         # A final E-step, so labels_ and inertia_ belong to the final centres.
-        labels = []
 
         def final(chunk):
-            min_d2, label = _nearest(chunk, self._centers)
-            labels.append(label)
-            return {"counts": torch.bincount(label, minlength=self.n_clusters)}, min_d2.sum()
+            min_d2, labels = _nearest(chunk, self._centers)
+            counts = torch.bincount(labels, minlength=self.n_clusters)
+            return {"counts": counts, "labels": Rows(labels)}, min_d2.sum()
 
         stats, inertia, _ = accumulate(data, final)
-        self.labels_ = self._to_numpy(torch.cat(labels))
+        self.labels_ = self._to_numpy(stats["labels"].values)
         self.inertia_ = float(inertia)
         self.counts_ = self._to_numpy(stats["counts"])
         return self
@@ -233,7 +246,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         X = self._validate_X(X, reset=False)
         centers = self._to_torch(self.cluster_centers_)
         data = DataSource(X, dtype=self._torch_dtype, device=self._torch_device,
-                          chunk_size=self.chunk_size)
+                          chunk_size=self.chunk_size, chunk_elements=CHUNK_ELEMENTS)
         return torch.cat([_squared_distances(c, centers) for c in data])  # (N, K)
 
     def predict(self, X):

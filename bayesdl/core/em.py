@@ -141,15 +141,24 @@ class NpyFile:
         return out
 
 
+@dataclass
+class Rows:
+    """A per-row output of a pass (labels, say): concatenated in row order, not summed."""
+
+    values: torch.Tensor  # (N, ...)
+
+
 class DataSource:
     """Chunked, validated read access to the rows of one fit.
 
     ``data`` is a 2-D array (numpy or torch; already validated by the estimator), a path to a
     ``.npy`` file (memory-mapped, read in blocks of ``READ_BLOCK_BYTES``) or
-    :class:`Batches`. Chunks come out as tensors of ``dtype`` on ``device``.
+    :class:`Batches`. Chunks come out as tensors of ``dtype`` on ``device``, of
+    ``chunk_size`` rows (default: ``chunk_elements`` values per chunk).
     """
 
-    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, chunk_size=None):
+    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, chunk_size=None,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
         self.dtype, self.device = dtype, device
         self.path = None
         if isinstance(data, (str, os.PathLike)):
@@ -176,7 +185,7 @@ class DataSource:
         else:
             self.n_samples, self.n_features = (int(s) for s in data.shape)
         width = max(self.n_features, 1)
-        self.chunk_size = int(chunk_size or max(256, DEFAULT_CHUNK_ELEMENTS // width))
+        self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
 
     def _to_torch(self, block) -> torch.Tensor:
         return torch.as_tensor(block).to(device=self.device, dtype=self.dtype)
@@ -279,12 +288,14 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
 
 
 def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]], *,
-               parallel: bool = False):
+               parallel: bool = True):
     """Sum ``fn(chunk) = (stats, log_lik_sum)`` over every chunk and every rank.
 
-    Tensors are summed in float64, in chunk order; :class:`Candidates` are merged. ``fn``
-    may run on several threads at once when ``parallel`` (it must then depend on its chunk
-    only). Returns ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
+    Tensors are summed in float64, in chunk order; :class:`Candidates` are merged and
+    :class:`Rows` concatenated (this rank's rows only). ``fn`` runs on several threads at
+    once unless ``parallel=False`` (pass that when it is not a function of its chunk alone,
+    e.g. when it draws random numbers in row order). Returns ``(stats, log_lik_sum,
+    n_samples)`` with the float64 totals.
     """
     totals: dict = {}
     ll = torch.zeros((), dtype=torch.float64, device=data.device)
@@ -295,10 +306,15 @@ def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.
         for key, value in stats.items():
             if isinstance(value, Candidates):
                 totals[key] = value if key not in totals else totals[key].merge(value)
+            elif isinstance(value, Rows):
+                totals.setdefault(key, []).append(value.values)
             else:
                 value = value.to(torch.float64)
                 totals[key] = value if key not in totals else totals[key] + value
-    keys = [k for k, v in totals.items() if not isinstance(v, Candidates)]
+    for key, value in totals.items():
+        if isinstance(value, list):
+            totals[key] = Rows(torch.cat(value))
+    keys = [k for k, v in totals.items() if isinstance(v, torch.Tensor)]
     n_t = torch.tensor(float(n), dtype=torch.float64, device=data.device)
     reduced = distributed.all_reduce_sum([totals[k] for k in keys] + [ll, n_t])
     totals.update(zip(keys, reduced[:-2]))
@@ -341,7 +357,7 @@ class EMMixin:
             with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
                 for n_iter in range(1, self.max_iter + 1):
                     previous = bound
-                    stats, ll, n = accumulate(data, self._e_step_stats, parallel=True)
+                    stats, ll, n = accumulate(data, self._e_step_stats)
                     self._m_step(stats)
                     bound = self._compute_lower_bound(stats, ll, n)
                     bounds.append(bound)

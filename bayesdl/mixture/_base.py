@@ -127,7 +127,9 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
                 Z = ss.features(chunk - shift, cov_type)
                 return ss.chunk_statistics(Z, resp_of(chunk), cov_type), chunk.new_zeros(())
 
-            stats, _, _ = accumulate(data, chunk_stats)
+            # Random draws must follow row order, so that pass runs on one thread.
+            stats, _, _ = accumulate(data, chunk_stats,
+                                     parallel=self.init_params != "random")
         stats = {k: v.to(torch.float64) for k, v in stats.items()}
         return stats, shift.to(torch.float64)
 
