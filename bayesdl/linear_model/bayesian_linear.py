@@ -143,7 +143,9 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         first = not hasattr(self, "n_samples_seen_")
         if first:
             self._validate_params()
-        X, y = self._validate_X_y(X, y, reset=first, min_samples=2 if first else 1)
+        # Learning alpha or beta from one row is degenerate; with both fixed one row is fine.
+        learn = self.alpha is None or self.beta is None
+        X, y = self._validate_X_y(X, y, reset=first, min_samples=2 if first and learn else 1)
         sw = _check_sample_weight(sample_weight, X, dtype=self._numpy_dtype)
         if np.any(sw < 0) or sw.sum() <= 0:
             raise ValueError("sample_weight must be non-negative with a positive sum.")
@@ -211,6 +213,9 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
             if self.alpha is None:
                 # alpha = gamma / m^T m  (PRML 3.92), with the Gamma hyper-prior terms
                 new_alpha = (gamma + 2 * self.alpha_shape) / (u @ u + 2 * self.alpha_rate)
+                # alpha -> infinity (every weight pruned, gamma -> 0) can be the maximum; cap it
+                # where the prior outweighs the likelihood by 1/eps, i.e. numerically infinite.
+                new_alpha = new_alpha.clamp_max((beta * lam.max() + 1) / eps)
             if self.beta is None:
                 # 1/beta = E_D / (N - gamma)  (PRML 3.95), with the Gamma hyper-prior terms
                 new_beta = (n - gamma + 2 * self.beta_shape) / (rss + 2 * self.beta_rate)
