@@ -129,7 +129,6 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
         """Compute the posterior and, for hyper-parameters left as None, maximise the evidence."""
-        self._validate_params()
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # a refit forgets everything, including partial_fit state
         return self.partial_fit(X, y, sample_weight)
@@ -293,9 +292,12 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         gen = self._torch_generator(random_state)
         dev, dt = self._torch_device, self._torch_dtype
-        chol = torch.linalg.cholesky(self._to_torch(self.sigma_))  # S_N = L L^T
-        eps = torch.randn(n_samples, chol.shape[0], generator=gen, device=dev, dtype=dt)
-        coef = self._to_torch(self.coef_) + eps @ chol.T  # (S, D)
+        # S_N = R R^T with R = V diag(sqrt(lambda)): a square root that, unlike Cholesky, also
+        # exists when alpha is so large that S_N is singular to working precision.
+        lam, V = torch.linalg.eigh(self._to_torch(self.sigma_))
+        root = V * lam.clamp_min(0).sqrt()  # (D, D)
+        eps = torch.randn(n_samples, root.shape[0], generator=gen, device=dev, dtype=dt)
+        coef = self._to_torch(self.coef_) + eps @ root.T  # (S, D)
         intercept = torch.zeros(n_samples, device=dev, dtype=dt)
         if self.fit_intercept:
             b_mean = self.y_offset_ + math.sqrt(1.0 / (self.beta_ * self.n_samples_seen_)) * torch.randn(
