@@ -100,7 +100,8 @@ class ConjugateModel:
 
     Subclasses implement ``_check_data(x) -> tensor``, ``_posterior_params(params, x)``,
     ``_log_normalizer(params)`` (log of the prior's normalising constant), ``_log_base_measure(x)``
-    (the data terms of the likelihood that do not involve the parameters, summed over N),
+    (the data terms of the likelihood that do not involve the parameters, summed over N;
+    broadcastable to the batch shape),
     ``_distribution(params)`` and ``posterior_predictive()``. Then, for any conjugate
     exponential family,
 
@@ -155,11 +156,12 @@ class ConjugateModel:
 
     @property
     def batch_shape(self) -> torch.Size:
+        """Batch shape of the prior (data with more batch axes broadcast the posterior to them)."""
         return self.prior.batch_shape
 
     def _prepare(self, data) -> torch.Tensor:
         x = as_samples(data, "data", event_dim=self._event_dims).to(self._like)
-        expected = self.batch_shape + self.prior_event_shape_of_data()
+        expected = self.batch_shape + self._data_event_shape()
         try:
             torch.broadcast_shapes(x.shape[1:], expected)
         except RuntimeError:
@@ -168,7 +170,7 @@ class ConjugateModel:
                              f"of shape (N, {', '.join(map(str, expected))}).") from None
         return self._check_data(x)
 
-    def prior_event_shape_of_data(self) -> torch.Size:
+    def _data_event_shape(self) -> torch.Size:
         """Shape of one observation (without batch): () for scalar data."""
         return torch.Size()
 
@@ -216,7 +218,7 @@ class BetaBernoulliModel(_OneDimensional, ConjugateModel):
         return torch.lgamma(p["a"]) + torch.lgamma(p["b"]) - torch.lgamma(p["a"] + p["b"])
 
     def _log_base_measure(self, x):
-        return torch.zeros_like(x[0].expand(self.batch_shape))
+        return x.new_zeros(())
 
     def _distribution(self, p):
         return Beta(p["a"], p["b"])
@@ -256,7 +258,7 @@ class BetaBinomialModel(BetaBernoulliModel):
         n = self.total_count
         # sum_n ln C(n, k_n)
         log_choose = torch.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
-        return log_choose.sum(0).expand(self.batch_shape)
+        return log_choose.sum(0)
 
     def posterior_predictive(self) -> BetaBinomial:
         return BetaBinomial(self.params["a"], self.params["b"], self.total_count)
@@ -298,7 +300,7 @@ class DirichletCategoricalModel(ConjugateModel):
         return torch.lgamma(alpha).sum(-1) - torch.lgamma(alpha.sum(-1))
 
     def _log_base_measure(self, x):
-        return torch.zeros(self.batch_shape, dtype=x.dtype, device=x.device)
+        return x.new_zeros(())
 
     def _distribution(self, p):
         return Dirichlet(p["alpha"])
@@ -327,7 +329,7 @@ class DirichletMultinomialModel(DirichletCategoricalModel):
             raise ValueError(f"total_count must be a non-negative integer; got {total_count!r}.")
         self.total_count = int(total_count)
 
-    def prior_event_shape_of_data(self):
+    def _data_event_shape(self):
         return torch.Size((self.num_categories,))
 
     def _check_data(self, x):
@@ -344,7 +346,7 @@ class DirichletMultinomialModel(DirichletCategoricalModel):
     def _log_base_measure(self, x):
         # sum_n ln( n! / prod_k x_nk! )
         log_coef = torch.lgamma(x.sum(-1) + 1) - torch.lgamma(x + 1).sum(-1)
-        return log_coef.sum(0).expand(self.batch_shape)
+        return log_coef.sum(0)
 
     def posterior_predictive(self) -> DirichletMultinomial:
         return DirichletMultinomial(self.params["alpha"], self.total_count)
@@ -377,7 +379,7 @@ class GammaPoissonModel(_OneDimensional, ConjugateModel):
 
     def _log_base_measure(self, x):
         # Poisson: h(x) = 1 / x!
-        return -torch.lgamma(x + 1).sum(0).expand(self.batch_shape)
+        return -torch.lgamma(x + 1).sum(0)
 
     def _distribution(self, p):
         return Gamma(p["a"], p["b"])
@@ -421,7 +423,7 @@ class NormalKnownVarianceModel(_OneDimensional, ConjugateModel):
 
     def _log_base_measure(self, x):
         # h(x) = N(x | 0, sigma^2), the likelihood's parameter-free factor
-        return Normal(torch.zeros_like(self.sigma), self.sigma).log_prob(x).sum(0).expand(self.batch_shape)
+        return Normal(torch.zeros_like(self.sigma), self.sigma).log_prob(x).sum(0)
 
     def _distribution(self, p):
         return Normal(p["mu"], p["sigma"])
@@ -468,8 +470,7 @@ class NormalGammaModel(ConjugateModel):
 
     def _log_base_measure(self, x):
         # prod_n N(x_n | mu, 1/lambda) = (2 pi)^{-N/2} * (terms absorbed into the posterior)
-        return torch.full(self.batch_shape, -0.5 * x.shape[0] * math.log(2 * math.pi),
-                          dtype=x.dtype, device=x.device)
+        return x.new_tensor(-0.5 * x.shape[0] * math.log(2 * math.pi))
 
     def _distribution(self, p):
         return NormalGamma(p["mu"], p["kappa"], p["a"], p["b"])
@@ -521,7 +522,7 @@ class NormalWishartModel(ConjugateModel):
     def batch_shape(self):
         return torch.Size()
 
-    def prior_event_shape_of_data(self):
+    def _data_event_shape(self):
         return self.params["mu"].shape
 
     def _check_data(self, x):
@@ -548,7 +549,7 @@ class NormalWishartModel(ConjugateModel):
                 + p["nu"] / 2 * log_det_w + torch.mvlgamma(p["nu"] / 2, d))
 
     def _log_base_measure(self, x):
-        return torch.as_tensor(-0.5 * x.numel() * math.log(2 * math.pi), dtype=x.dtype, device=x.device)
+        return x.new_tensor(-0.5 * x.numel() * math.log(2 * math.pi))
 
     def _distribution(self, p):
         return NormalWishart(p["mu"], p["kappa"], p["nu"], scale_matrix=p["W"])
