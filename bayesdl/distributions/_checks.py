@@ -94,7 +94,8 @@ def check_positive_definite(matrix: torch.Tensor, name: str) -> torch.Tensor:
     """A symmetric positive-definite matrix (batch allowed); returns its Cholesky factor."""
     if matrix.dim() < 2 or matrix.shape[-1] != matrix.shape[-2]:
         raise ValueError(f"{name} must be a square (D, D) matrix; got shape {tuple(matrix.shape)}.")
-    if not torch.allclose(matrix, matrix.mT, rtol=1e-8, atol=1e-10):
+    tol = max(1e-8, 100 * torch.finfo(matrix.dtype).eps)
+    if not torch.allclose(matrix, matrix.mT, rtol=tol, atol=tol * 1e-2):
         raise ValueError(f"{name} must be symmetric; symmetrise it with (A + A.T) / 2.")
     chol, info = torch.linalg.cholesky_ex(matrix)
     if (info != 0).any():

@@ -39,6 +39,7 @@ Example (PRML Figure 2.3)::
 
 from __future__ import annotations
 
+import copy
 import math
 
 import scipy.stats
@@ -129,8 +130,7 @@ class ConjugateModel:
     def update(self, data) -> "ConjugateModel":
         """A new model whose posterior has also seen ``data`` (observations along axis 0)."""
         x = self._prepare(data)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new = copy.copy(self)
         new.params = self._posterior_params(self.params, x)
         new.n_observations = self.n_observations + x.shape[0]
         return new
@@ -191,60 +191,24 @@ def _hyper(value, name: str, like=None) -> torch.Tensor:
     return check_positive(t, name)
 
 
-class BetaBernoulliModel(_OneDimensional, ConjugateModel):
-    """Beta prior on the success probability of Bernoulli (0/1) outcomes (PRML section 2.1.1).
-
-    Posterior ``Beta(a + m, b + l)`` with m ones and l zeros (PRML eq. 2.18); predictive
-    ``Bernoulli(a_N / (a_N + b_N))`` (PRML eq. 2.20).
-
-    Args:
-        a, b: Beta prior pseudo-counts of ones and zeros (positive; broadcastable batch).
-    """
-
-    def __init__(self, a=1.0, b=1.0):
-        a = _hyper(a, "a")
-        b = _hyper(b, "b", a)
-        super().__init__(dict(zip(("a", "b"), torch.broadcast_tensors(a, b))))
-
-    def _check_data(self, x):
-        return check_binary(x, "data")
-
-    def _posterior_params(self, p, x):
-        ones = x.sum(0)
-        return {"a": p["a"] + ones, "b": p["b"] + x.shape[0] - ones}
-
-    def _log_normalizer(self, p):
-        # Z = B(a, b)  (PRML eq. 2.13)
-        return torch.lgamma(p["a"]) + torch.lgamma(p["b"]) - torch.lgamma(p["a"] + p["b"])
-
-    def _log_base_measure(self, x):
-        return x.new_zeros(())
-
-    def _distribution(self, p):
-        return Beta(p["a"], p["b"])
-
-    def posterior_predictive(self) -> Bernoulli:
-        # p(x = 1 | D) = a_N / (a_N + b_N)  (PRML eq. 2.20)
-        return Bernoulli(probs=self.params["a"] / (self.params["a"] + self.params["b"]))
-
-
-class BetaBinomialModel(BetaBernoulliModel):
+class BetaBinomialModel(_OneDimensional, ConjugateModel):
     """Beta prior on the success probability of Binomial counts out of a known ``total_count``.
 
-    Each observation is a number of successes out of ``total_count`` trials. Posterior
-    ``Beta(a + sum k, b + sum (n - k))``; predictive Beta-Binomial.
+    Each observation is a number of successes k out of ``total_count`` = n trials. Posterior
+    ``Beta(a + sum k, b + sum (n - k))`` (PRML eq. 2.18); predictive Beta-Binomial.
 
     Args:
-        a, b: Beta prior pseudo-counts (positive; broadcastable batch, e.g. one per arm).
+        a, b: Beta prior pseudo-counts of successes and failures (positive; broadcastable
+            batch, e.g. one per arm of an A/B test).
         total_count: trials per observation (non-negative integer; broadcastable).
     """
 
     def __init__(self, a=1.0, b=1.0, total_count=1):
-        super().__init__(a, b)
-        n = check_counts(as_tensor(total_count, "total_count").to(self._like), "total_count")
-        self.total_count = n
-        self.params = self.prior_params = dict(zip(("a", "b"), torch.broadcast_tensors(
-            self.params["a"], self.params["b"], n)[:2]))
+        a = _hyper(a, "a")
+        b = _hyper(b, "b", a)
+        n = check_counts(as_tensor(total_count, "total_count").to(a), "total_count")
+        a, b, self.total_count = torch.broadcast_tensors(a, b, n)
+        super().__init__({"a": a, "b": b})
 
     def _check_data(self, x):
         return check_counts(x, "data (successes)", upper=self.total_count)
@@ -254,14 +218,43 @@ class BetaBinomialModel(BetaBernoulliModel):
         failures = (self.total_count - x).sum(0)
         return {"a": p["a"] + successes, "b": p["b"] + failures}
 
+    def _log_normalizer(self, p):
+        # Z = B(a, b)  (PRML eq. 2.13)
+        return torch.lgamma(p["a"]) + torch.lgamma(p["b"]) - torch.lgamma(p["a"] + p["b"])
+
     def _log_base_measure(self, x):
         n = self.total_count
         # sum_n ln C(n, k_n)
         log_choose = torch.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
         return log_choose.sum(0)
 
+    def _distribution(self, p):
+        return Beta(p["a"], p["b"])
+
     def posterior_predictive(self) -> BetaBinomial:
         return BetaBinomial(self.params["a"], self.params["b"], self.total_count)
+
+
+class BetaBernoulliModel(BetaBinomialModel):
+    """Beta prior on the success probability of Bernoulli (0/1) outcomes (PRML section 2.1.1).
+
+    The Beta-Binomial model with one trial per observation. Posterior ``Beta(a + m, b + l)``
+    with m ones and l zeros (PRML eq. 2.18); predictive ``Bernoulli(a_N / (a_N + b_N))``
+    (PRML eq. 2.20).
+
+    Args:
+        a, b: Beta prior pseudo-counts of ones and zeros (positive; broadcastable batch).
+    """
+
+    def __init__(self, a=1.0, b=1.0):
+        super().__init__(a, b, total_count=1)
+
+    def _check_data(self, x):
+        return check_binary(x, "data")
+
+    def posterior_predictive(self) -> Bernoulli:
+        # p(x = 1 | D) = a_N / (a_N + b_N)  (PRML eq. 2.20)
+        return Bernoulli(probs=self.params["a"] / (self.params["a"] + self.params["b"]))
 
 
 class DirichletCategoricalModel(ConjugateModel):
@@ -402,11 +395,8 @@ class NormalKnownVarianceModel(_OneDimensional, ConjugateModel):
 
     def __init__(self, mu0=0.0, sigma0=1.0, sigma=1.0):
         mu0 = as_tensor(mu0, "mu0")
-        sigma0 = _hyper(sigma0, "sigma0", mu0)
-        self.sigma = _hyper(sigma, "sigma", mu0)
-        super().__init__(dict(zip(("mu", "sigma"), torch.broadcast_tensors(mu0, sigma0))))
-        self.params = self.prior_params = dict(zip(("mu", "sigma"), torch.broadcast_tensors(
-            mu0, sigma0, self.sigma)[:2]))
+        mu0, sigma0, self.sigma = torch.broadcast_tensors(mu0, _hyper(sigma0, "sigma0", mu0), _hyper(sigma, "sigma", mu0))
+        super().__init__({"mu": mu0, "sigma": sigma0})
 
     def _posterior_params(self, p, x):
         noise_var = self.sigma.pow(2)

@@ -31,6 +31,7 @@ from torch.distributions import (Distribution, Gamma, MultivariateNormal, Normal
                                  constraints)
 from torch.distributions.utils import broadcast_all
 
+from ._checks import check_positive_definite
 from .predictive import MultivariateStudentT
 
 __all__ = ["NormalGamma", "NormalWishart", "expected_log_det_wishart", "sample_wishart"]
@@ -174,7 +175,7 @@ class NormalWishart(Distribution):
         if (scale_tril is None) == (scale_matrix is None):
             raise ValueError("Give exactly one of scale_tril or scale_matrix.")
         if scale_tril is None:
-            scale_tril = torch.linalg.cholesky(scale_matrix)
+            scale_tril = check_positive_definite(scale_matrix, "scale_matrix")
         kappa = torch.as_tensor(kappa, dtype=loc.dtype, device=loc.device)
         df = torch.as_tensor(df, dtype=loc.dtype, device=loc.device)
         d = loc.shape[-1]

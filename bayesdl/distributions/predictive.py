@@ -28,6 +28,8 @@ import torch
 from torch.distributions import Beta, Binomial, Chi2, Dirichlet, Distribution, Multinomial, constraints
 from torch.distributions.utils import broadcast_all
 
+from ._checks import check_positive_definite
+
 __all__ = ["BetaBinomial", "DirichletMultinomial", "MultivariateStudentT"]
 
 
@@ -222,7 +224,7 @@ class MultivariateStudentT(Distribution):
         if loc.dim() < 1:
             raise ValueError("loc must be at least one-dimensional (the D coordinates).")
         if scale_tril is None:
-            scale_tril = torch.linalg.cholesky(scale_matrix)
+            scale_tril = check_positive_definite(scale_matrix, "scale_matrix")
         df = torch.as_tensor(df, dtype=loc.dtype, device=loc.device)
         batch_shape = torch.broadcast_shapes(df.shape, loc.shape[:-1], scale_tril.shape[:-2])
         event_shape = loc.shape[-1:]

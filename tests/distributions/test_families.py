@@ -240,5 +240,10 @@ def test_constructors_reject_ambiguous_scale():
         MultivariateStudentT(3.0, torch.zeros(2, **f64))
     with pytest.raises(ValueError, match="exactly one"):
         NormalWishart(torch.zeros(2, **f64), 1.0, 3.0)
+    bad = torch.tensor([[1.0, 2.0], [2.0, 1.0]], **f64)
+    with pytest.raises(ValueError, match="not positive definite"):
+        MultivariateStudentT(3.0, torch.zeros(2, **f64), scale_matrix=bad)
+    with pytest.raises(ValueError, match="not positive definite"):
+        NormalWishart(torch.zeros(2, **f64), 1.0, 3.0, scale_matrix=bad)
     with pytest.raises(ValueError, match="total_count"):
         DirichletMultinomial(torch.ones(3, **f64), total_count=-1)
