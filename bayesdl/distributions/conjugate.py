@@ -499,7 +499,7 @@ class NormalWishartModel(ConjugateModel):
         if mu0.dim() != 1:
             raise ValueError(f"mu0 must be a vector of shape (D,); got shape {tuple(mu0.shape)}.")
         d = mu0.shape[0]
-        W0 = torch.eye(d, dtype=mu0.dtype) if W0 is None else as_tensor(W0, "W0").to(mu0)
+        W0 = torch.eye(d, dtype=mu0.dtype, device=mu0.device) if W0 is None else as_tensor(W0, "W0").to(mu0)
         if W0.shape != (d, d):
             raise ValueError(f"W0 must have shape (D, D) = ({d}, {d}) to match mu0; got {tuple(W0.shape)}.")
         check_positive_definite(W0, "W0")

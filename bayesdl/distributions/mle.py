@@ -132,15 +132,18 @@ def _fit_gamma(x, max_iter=100, tol=1e-12, **_):
 
 def _fit_beta(x, max_iter=100, tol=1e-12, **_):
     x = check_probabilities(as_samples(x, min_samples=2), "x (Beta data)", open_interval=True)
-    props = torch.stack([x, 1 - x], -1)  # (N, *batch, 2)
-    mean_log = torch.stack([x.log(), torch.log1p(-x)], -1).mean(0)
-    alpha = _dirichlet_newton(props, mean_log, max_iter, tol, "Beta")
+    # the Beta is the K = 2 Dirichlet on (x, 1 - x); its moments and mean log-proportions
+    m, m2 = x.mean(0), x.pow(2).mean(0)
+    mean_p = torch.stack([m, 1 - m], -1)  # (*batch, 2)
+    mean_p2 = torch.stack([m2, 1 - 2 * m + m2], -1)
+    mean_log_p = torch.stack([x.log().mean(0), torch.log1p(-x).mean(0)], -1)
+    alpha = _dirichlet_newton(mean_p, mean_p2, mean_log_p, max_iter, tol, "Beta")
     return Beta(alpha[..., 0], alpha[..., 1])
 
 
 def _fit_dirichlet(x, max_iter=100, tol=1e-12, **_):
     x = check_simplex(as_samples(x, event_dim=1, min_samples=2), "x (Dirichlet data)", strictly_positive=True)
-    return Dirichlet(_dirichlet_newton(x, x.log().mean(0), max_iter, tol, "Dirichlet"))
+    return Dirichlet(_dirichlet_newton(x.mean(0), x.pow(2).mean(0), x.log().mean(0), max_iter, tol, "Dirichlet"))
 
 
 def _dirichlet_log_likelihood(alpha, mean_log_p):
@@ -148,13 +151,13 @@ def _dirichlet_log_likelihood(alpha, mean_log_p):
     return torch.lgamma(alpha.sum(-1)) - torch.lgamma(alpha).sum(-1) + ((alpha - 1) * mean_log_p).sum(-1)
 
 
-def _dirichlet_newton(props, mean_log_p, max_iter, tol, name):
+def _dirichlet_newton(m, m2, mean_log_p, max_iter, tol, name):
     """Minka's Newton iteration for the Dirichlet MLE, vectorised over the batch.
 
-    ``props``: (N, *batch, K) proportions (for the moment-matching start);
-    ``mean_log_p``: (*batch, K) mean log-proportions, the sufficient statistic.
+    ``m``, ``m2``: (*batch, K) first and second moments of the proportions (for the
+    moment-matching start); ``mean_log_p``: (*batch, K) mean log-proportions, the sufficient
+    statistic.
     """
-    m, m2 = props.mean(0), props.pow(2).mean(0)  # (*batch, K)
     var = m2 - m.pow(2)
     if not (var.amax(-1) > 0).all():
         raise ValueError(f"All rows of x are equal, so the {name} MLE does not exist (the precision "
