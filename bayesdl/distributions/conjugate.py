@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import ABC, abstractmethod
 
 import scipy.stats
 import torch
@@ -96,7 +97,7 @@ def _np(t: torch.Tensor):
     return t.detach().cpu().numpy()
 
 
-class ConjugateModel:
+class ConjugateModel(ABC):
     """A prior conjugate to a likelihood; subclasses define the family-specific pieces.
 
     Subclasses implement ``_check_data(x) -> tensor``, ``_posterior_params(params, x)``,
@@ -141,9 +142,26 @@ class ConjugateModel:
         posterior = self._posterior_params(self.params, x)
         return self._log_normalizer(posterior) - self._log_normalizer(self.params) + self._log_base_measure(x)
 
+    @abstractmethod
     def posterior_predictive(self) -> Distribution:
         """The distribution of a new observation given the data seen so far."""
-        raise NotImplementedError
+
+    # -- family-specific pieces ---------------------------------------------------------------
+    @abstractmethod
+    def _posterior_params(self, params: dict, x: torch.Tensor) -> dict:
+        """Hyperparameters after seeing ``x`` (observations along axis 0), starting from ``params``."""
+
+    @abstractmethod
+    def _log_normalizer(self, params: dict) -> torch.Tensor:
+        """ln Z of the prior/posterior with hyperparameters ``params``."""
+
+    @abstractmethod
+    def _log_base_measure(self, x: torch.Tensor) -> torch.Tensor:
+        """sum_n ln h(x_n): the likelihood's factors free of the parameters."""
+
+    @abstractmethod
+    def _distribution(self, params: dict) -> Distribution:
+        """The torch distribution with hyperparameters ``params``."""
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v.tolist() if v.numel() <= 4 else tuple(v.shape)}" for k, v in self.params.items())
