@@ -279,7 +279,9 @@ class MultivariateStudentT(Distribution):
         d = self._event_shape[0]
         nu = self.df
         diff = (value - self.loc).unsqueeze(-1)  # (..., D, 1)
-        L = self.scale_tril.expand(diff.shape[:-2] + self.scale_tril.shape[-2:])
+        batch = torch.broadcast_shapes(diff.shape[:-2], self.scale_tril.shape[:-2])
+        L = self.scale_tril.expand(batch + (d, d))
+        diff = diff.expand(batch + (d, 1))
         # Mahalanobis distance M = ||L^{-1} (x - mu)||^2
         maha = torch.linalg.solve_triangular(L, diff, upper=False).squeeze(-1).pow(2).sum(-1)
         half_log_det = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)

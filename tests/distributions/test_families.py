@@ -81,6 +81,15 @@ def test_multivariate_student_t_matches_scipy():
     np.testing.assert_allclose(d.covariance_matrix.numpy(), 4.5 / 2.5 * shape.numpy(), rtol=1e-12)
 
 
+def test_multivariate_student_t_batch_broadcasting():
+    shapes = torch.stack([_spd(2, 10), _spd(2, 11)])  # batch of two scale matrices
+    d = MultivariateStudentT(torch.tensor([3.0, 7.0], **f64), torch.zeros(2, **f64), scale_matrix=shapes)
+    x = torch.tensor([0.4, -1.3], **f64)  # one value scored under both batch members
+    ref = [scipy.stats.multivariate_t([0, 0], shapes[i].numpy(), df=nu).logpdf(x.numpy()) for i, nu in enumerate((3.0, 7.0))]
+    np.testing.assert_allclose(d.log_prob(x).numpy(), ref, atol=1e-10)
+    assert d.sample((5,)).shape == (5, 2, 2)
+
+
 def test_multivariate_student_t_sampling_and_gradients():
     torch.manual_seed(2)
     loc = torch.tensor([1.0, -2.0], **f64, requires_grad=True)
@@ -247,3 +256,23 @@ def test_constructors_reject_ambiguous_scale():
         NormalWishart(torch.zeros(2, **f64), 1.0, 3.0, scale_matrix=bad)
     with pytest.raises(ValueError, match="total_count"):
         DirichletMultinomial(torch.ones(3, **f64), total_count=-1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: BetaBinomial(t2(2.0, 3.0), t2(1.0, 0.5), t2(4.0, 4.0)),
+    lambda: DirichletMultinomial(torch.tensor([[1.0, 2.0, 0.5], [3.0, 1.0, 1.0]], **f64), total_count=4),
+    lambda: MultivariateStudentT(t2(3.0, 5.0), torch.zeros(2, 3, **f64), scale_matrix=_spd(3, 12)),
+    lambda: NormalGamma(t2(0.0, 1.0), t2(1.0, 2.0), t2(2.0, 3.0), t2(1.0, 1.5)),
+    lambda: _nw([0.0, 1.0], 2.0, 4.0, _spd(2, 13) / 3).expand((2,)),
+])
+def test_expand_broadcasts_parameters(make):
+    d = make()
+    big = d.expand((3,) + d.batch_shape)
+    torch.manual_seed(9)
+    x = d.sample()
+    assert big.batch_shape == (3, 2)
+    torch.testing.assert_close(big.log_prob(x), d.log_prob(x).expand(3, 2))
+
+
+def t2(a, b):
+    return torch.tensor([a, b], **f64)
