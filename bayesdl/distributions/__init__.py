@@ -24,8 +24,8 @@ Usage::
     model = NormalGammaModel(mu0=0.0, kappa0=1.0, a0=1.0, b0=1.0).update(x)
     model.posterior                               # NormalGamma over (mean, precision)
     model.posterior_predictive()                  # torch StudentT
-    model.log_marginal_likelihood(x)              # log evidence of x under the prior...
-    NormalGammaModel().log_marginal_likelihood(x)  # ...which is this one
+    NormalGammaModel().log_marginal_likelihood(x)  # log evidence ln p(x)
+    model.log_marginal_likelihood(x_new)          # ln p(x_new | x) for further data
     info.kl_divergence(model.posterior, model.prior)  # closed form, registered here
 """
 
