@@ -7,7 +7,8 @@ uses them:
 - Wishart || Wishart (needed by variational Gaussian mixtures and Normal-Wishart posteriors);
 - NormalGamma || NormalGamma and NormalWishart || NormalWishart (KL between conjugate posteriors
   and priors, e.g. in a variational lower bound);
-- BetaBinomial || BetaBinomial with equal ``total_count`` (exact sum over the finite support).
+- BetaBinomial || BetaBinomial (exact sum over the finite support) and
+  Multinomial || Multinomial (``n`` times the Categorical KL; infinite for different ``n``).
 
 torch already has Dirichlet || Dirichlet, Beta || Beta, Gamma || Gamma, Normal || Normal and
 MultivariateNormal || MultivariateNormal.
@@ -16,7 +17,7 @@ MultivariateNormal || MultivariateNormal.
 from __future__ import annotations
 
 import torch
-from torch.distributions import Wishart, kl_divergence, register_kl
+from torch.distributions import Multinomial, Wishart, kl_divergence, register_kl
 
 from .gaussian_priors import NormalGamma, NormalWishart
 from .predictive import BetaBinomial
@@ -77,10 +78,18 @@ def _kl_normal_wishart(q: NormalWishart, p: NormalWishart) -> torch.Tensor:
 
 @register_kl(BetaBinomial, BetaBinomial)
 def _kl_beta_binomial(q: BetaBinomial, p: BetaBinomial) -> torch.Tensor:
-    # KL = sum_k q(k) [ln q(k) - ln p(k)] over k = 0..n (the same n for both)
-    if not torch.equal(*torch.broadcast_tensors(q.total_count, p.total_count)):
-        raise ValueError("KL between Beta-Binomials needs equal total_count (else it is infinite).")
-    values = q.enumerate_support()  # (n + 1, *batch)
-    log_q, log_p = q.log_prob(values), p.log_prob(values)
-    return (log_q.exp() * (log_q - log_p)).sum(0)
+    # KL = sum_k q(k) [ln q(k) - ln p(k)] over k = 0..n_q; infinite where n_q > n_p
+    values = q._support_grid()  # (max n_q + 1, *batch)
+    log_q, log_p = q._masked_log_prob(values), p._masked_log_prob(values)
+    terms = torch.where(log_q > -torch.inf, log_q.exp() * (log_q - log_p), 0.0)
+    return terms.sum(0)
 
+
+@register_kl(Multinomial, Multinomial)
+def _kl_multinomial(q: Multinomial, p: Multinomial) -> torch.Tensor:
+    # KL = n sum_k q_k (ln q_k - ln p_k) for equal n (the multinomial coefficients cancel);
+    # infinite for different n (disjoint supports)
+    if q.total_count != p.total_count:
+        return torch.full(torch.broadcast_shapes(q.batch_shape, p.batch_shape), torch.inf,
+                          dtype=q.probs.dtype, device=q.probs.device)
+    return q.total_count * kl_divergence(q._categorical, p._categorical)

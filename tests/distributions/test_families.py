@@ -9,7 +9,7 @@ import pytest
 import scipy.integrate
 import scipy.stats
 import torch
-from torch.distributions import Gamma, Wishart, kl_divergence
+from torch.distributions import Gamma, Multinomial, Wishart, kl_divergence
 
 from bayesdl.distributions import (BetaBinomial, DirichletMultinomial, MultivariateStudentT, NormalGamma,
                                    NormalWishart, expected_log_det_wishart, sample_wishart)
@@ -276,3 +276,25 @@ def test_expand_broadcasts_parameters(make):
 
 def t2(a, b):
     return torch.tensor([a, b], **f64)
+
+
+def test_beta_binomial_kl_exact_including_different_trials():
+    q = BetaBinomial(t2(1.0, 2.0), t2(1.0, 3.0), t2(4.0, 6.0))
+    p = BetaBinomial(t2(2.0, 2.0), t2(1.0, 1.0), t2(5.0, 5.0))
+    kl = kl_divergence(q, p)
+    # element 0: n_q = 4 <= n_p = 5, a finite sum; element 1: n_q = 6 > n_p = 5, infinite
+    k = np.arange(5)
+    ref = (scipy.stats.betabinom.pmf(k, 4, 1, 1) * (scipy.stats.betabinom.logpmf(k, 4, 1, 1)
+                                                    - scipy.stats.betabinom.logpmf(k, 5, 2, 1))).sum()
+    np.testing.assert_allclose(kl[0].item(), ref, atol=1e-12)
+    assert kl[1].item() == math.inf and abs(kl_divergence(q, q)).max().item() < 1e-12
+
+
+def test_multinomial_kl_is_n_times_categorical_kl():
+    pq, pp = np.array([0.2, 0.3, 0.5]), np.array([0.4, 0.4, 0.2])
+    q, p = Multinomial(5, torch.tensor(pq)), Multinomial(5, torch.tensor(pp))
+    np.testing.assert_allclose(kl_divergence(q, p).item(), 5 * scipy.stats.entropy(pq, pp), atol=1e-12)
+    torch.manual_seed(10)
+    x = q.sample((100000,))
+    assert _within_four_se((q.log_prob(x) - p.log_prob(x), 100000), kl_divergence(q, p).item())
+    assert kl_divergence(q, Multinomial(6, torch.tensor(pp))).item() == math.inf
