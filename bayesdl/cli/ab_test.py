@@ -1,8 +1,8 @@
 """``bayesdl ab-test``: Bayesian A/B test of conversion rates with Beta-Binomial updating.
 
 Each arm's conversion rate gets a Beta(a, b) prior (uniform by default) and the posterior
-Beta(a + successes, b + failures). Printed per arm: the posterior, its mean and equal-tailed
-credible interval, the probability that the arm is best (for two arms, P(B > A)) and the
+Beta(a + successes, b + failures). Printed per arm: the posterior, its mean and credible
+interval (equal-tailed, or highest posterior density with --interval hpd), the probability that the arm is best (for two arms, P(B > A)) and the
 expected loss of choosing it (the conversion rate given up on average if it is not the best).
 
 Input, either
@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--outcome-column", help="CSV column of per-visitor 0/1 outcomes (one row per visitor)")
     p.add_argument("--prior", default="1,1", help="Beta prior a,b shared by all arms (default: %(default)s)")
     p.add_argument("--level", type=float, default=0.95, help="credible-interval level (default: %(default)s)")
+    p.add_argument("--interval", choices=["equal-tailed", "hpd"], default="equal-tailed",
+                   help="credible interval: equal tails or highest posterior density (default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -102,8 +104,9 @@ def run(args) -> int:
     prior = _numbers(args.prior, "--prior")
     if len(prior) != 2 or min(prior) <= 0:
         raise ValueError(f"--prior must be two positive numbers a,b; got {args.prior!r}.")
-    r = compare_beta_arms(s, n, names=names, prior_a=prior[0], prior_b=prior[1], level=args.level)
-    pct = f"{100 * args.level:g}%"
+    r = compare_beta_arms(s, n, names=names, prior_a=prior[0], prior_b=prior[1], level=args.level,
+                          interval=args.interval.replace("-", "_"))
+    pct = f"{100 * args.level:g}%" + (" HPD" if args.interval == "hpd" else "")
     width = max(4, *(len(x) for x in r.names))
     print(f"Beta({prior[0]:g}, {prior[1]:g}) prior; posterior per arm:")
     print(f"{'arm':<{width}}  {'successes/trials':>16}  {'posterior':>22}  {'mean':>8}  "

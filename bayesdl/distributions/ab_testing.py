@@ -41,15 +41,16 @@ class ArmComparison:
     a: np.ndarray  # posterior Beta parameters
     b: np.ndarray
     mean: np.ndarray
-    lower: np.ndarray  # equal-tailed credible interval at ``level``
+    lower: np.ndarray  # credible interval at ``level`` (equal-tailed or HPD, see ``interval``)
     upper: np.ndarray
     level: float
+    interval: str
     prob_best: np.ndarray
     expected_loss: np.ndarray
 
 
 def compare_beta_arms(successes, trials, *, names=None, prior_a: float = 1.0, prior_b: float = 1.0,
-                      level: float = 0.95) -> ArmComparison:
+                      level: float = 0.95, interval: str = "equal_tailed") -> ArmComparison:
     """Beta posteriors, credible intervals, P(best) and expected loss for each arm.
 
     Args:
@@ -57,6 +58,7 @@ def compare_beta_arms(successes, trials, *, names=None, prior_a: float = 1.0, pr
         names: arm labels (default "A", "B", ...).
         prior_a, prior_b: the Beta prior shared by all arms (default uniform Beta(1, 1)).
         level: credible-interval level.
+        interval: ``"equal_tailed"`` or ``"hpd"`` (highest posterior density).
     """
     s = torch.as_tensor(np.asarray(successes, dtype=np.float64))
     n = torch.as_tensor(np.asarray(trials, dtype=np.float64))
@@ -69,7 +71,7 @@ def compare_beta_arms(successes, trials, *, names=None, prior_a: float = 1.0, pr
     if len(names) != s.numel():
         raise ValueError(f"got {len(names)} arm names for {s.numel()} arms.")
     model = BetaBinomialModel(prior_a, prior_b, total_count=n).update(s.unsqueeze(0))
-    lower, upper = model.credible_interval(level)
+    lower, upper = model.credible_interval(level, interval)
     a, b = model.params["a"].numpy(), model.params["b"].numpy()
     posteriors = [scipy.stats.beta(ai, bi) for ai, bi in zip(a, b)]
     # integrate where the posterior mass is: outside [lo, hi] every F_j is ~0 or ~1
@@ -89,7 +91,7 @@ def compare_beta_arms(successes, trials, *, names=None, prior_a: float = 1.0, pr
     expected_max = lo + integrate(lambda x: 1 - np.prod([d.cdf(x) for d in posteriors]))
     mean = a / (a + b)
     return ArmComparison(
-        names=names, a=a, b=b, mean=mean, lower=lower.numpy(), upper=upper.numpy(), level=level,
+        names=names, a=a, b=b, mean=mean, lower=lower.numpy(), upper=upper.numpy(), level=level, interval=interval,
         prob_best=np.array([prob_best(i) for i in range(len(posteriors))]),
         expected_loss=np.maximum(expected_max - mean, 0.0),
     )

@@ -43,6 +43,8 @@ import copy
 import math
 from abc import ABC, abstractmethod
 
+import numpy as np
+import scipy.optimize
 import scipy.stats
 import torch
 from torch.distributions import (Bernoulli, Beta, Categorical, Dirichlet, Distribution, Gamma,
@@ -67,14 +69,20 @@ __all__ = [
 ]
 
 
-def credible_interval(distribution: Distribution, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """Equal-tailed ``level`` credible interval ``(lower, upper)`` of a 1-D distribution.
+def credible_interval(distribution: Distribution, level: float = 0.95,
+                      kind: str = "equal_tailed") -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``level`` credible interval ``(lower, upper)`` of a 1-D distribution.
 
-    Supports torch ``Beta``, ``Gamma``, ``Normal`` and ``StudentT`` (the 1-D posteriors and
-    marginals produced by the conjugate models); quantiles come from scipy.
+    ``kind="equal_tailed"`` cuts ``(1 - level) / 2`` from each tail; ``kind="hpd"`` gives the
+    highest-posterior-density (shortest) interval, which for a skewed posterior (few successes
+    in a Beta, a Gamma near zero) differs from the equal-tailed one. Supports torch ``Beta``,
+    ``Gamma``, ``Normal`` and ``StudentT`` (the 1-D posteriors and marginals produced by the
+    conjugate models), all unimodal; quantiles come from scipy.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}.")
+    if kind not in ("equal_tailed", "hpd"):
+        raise ValueError(f"kind must be 'equal_tailed' or 'hpd'; got {kind!r}.")
     d = distribution
     if isinstance(d, Beta):
         frozen = scipy.stats.beta(_np(d.concentration1), _np(d.concentration0))
@@ -87,10 +95,32 @@ def credible_interval(distribution: Distribution, level: float = 0.95) -> tuple[
     else:
         raise ValueError(f"credible_interval supports Beta, Gamma, Normal and StudentT; got "
                          f"{type(d).__name__}. For a multivariate posterior use its marginals.")
-    tail = (1 - level) / 2
+    if kind == "equal_tailed":
+        tail = np.full(d.batch_shape, (1 - level) / 2)
+    else:
+        tail = _hpd_lower_tail(frozen, level, d.batch_shape)
     like = d.mean
     return (torch.as_tensor(frozen.ppf(tail), dtype=like.dtype, device=like.device),
-            torch.as_tensor(frozen.ppf(1 - tail), dtype=like.dtype, device=like.device))
+            torch.as_tensor(frozen.ppf(tail + level), dtype=like.dtype, device=like.device))
+
+
+def _hpd_lower_tail(frozen, level: float, batch_shape) -> np.ndarray:
+    """Lower-tail mass t of the shortest interval [F^{-1}(t), F^{-1}(t + level)], per batch element.
+
+    For a unimodal density the width is convex in t, so a bounded scalar minimisation finds it.
+    """
+    args = [np.broadcast_to(a, batch_shape) for a in frozen.args]
+    kwds = {k: np.broadcast_to(v, batch_shape) for k, v in frozen.kwds.items()}
+    tails = np.empty(batch_shape)
+    for idx in np.ndindex(*batch_shape):
+        one = frozen.dist(*(a[idx] for a in args), **{k: v[idx] for k, v in kwds.items()})
+        def width(t):
+            return one.ppf(t + level) - one.ppf(t)
+
+        res = scipy.optimize.minimize_scalar(width, bounds=(0, 1 - level), method="bounded", options={"xatol": 1e-12})
+        # a monotone density (e.g. Beta(1, b)) has its shortest interval at an end point
+        tails[idx] = min((0.0, res.x, 1 - level), key=width)
+    return tails
 
 
 def _np(t: torch.Tensor):
@@ -199,9 +229,10 @@ class ConjugateModel(ABC):
 class _OneDimensional:
     """Mixin for models whose posterior is a one-dimensional distribution."""
 
-    def credible_interval(self, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-        """Equal-tailed ``level`` credible interval of the posterior: ``(lower, upper)``."""
-        return credible_interval(self.posterior, level)
+    def credible_interval(self, level: float = 0.95, kind: str = "equal_tailed") -> tuple[torch.Tensor, torch.Tensor]:
+        """``level`` credible interval of the posterior, ``(lower, upper)``; ``kind`` is
+        ``"equal_tailed"`` or ``"hpd"`` (see :func:`credible_interval`)."""
+        return credible_interval(self.posterior, level, kind)
 
 
 def _hyper(value, name: str, like=None) -> torch.Tensor:

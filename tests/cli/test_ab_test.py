@@ -70,6 +70,16 @@ def test_ab_test_errors(argv, match, capsys):
     assert re.search(match, capsys.readouterr().err)
 
 
+def test_ab_test_hpd_interval(capsys):
+    assert main(["ab-test", "--successes", "0,3", "--trials", "20,20", "--interval", "hpd"]) == 0
+    out = capsys.readouterr().out
+    ref = compare_beta_arms([0, 3], [20, 20], interval="hpd")
+    rows = _table(out)
+    assert "95% HPD credible interval" in out
+    np.testing.assert_allclose(rows["A"][3:5], [ref.lower[0], ref.upper[0]], atol=1e-4)
+    assert rows["A"][3] == 0.0  # Beta(1, 21) is decreasing: the HPD interval starts at 0
+
+
 def test_ab_test_csv_missing_columns(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("name,conv,n\nA,1,10\nB,2,10\n")

@@ -292,6 +292,27 @@ def test_credible_intervals_match_scipy():
     np.testing.assert_allclose([lo.item(), hi.item()], ref.interval(0.95), atol=1e-12)
 
 
+def test_hpd_intervals_are_the_shortest_with_equal_density_ends():
+    beta = BetaBernoulliModel(2.0, 2.0).update([0, 0, 0, 1, 0, 0])  # skewed Beta(3, 7)
+    lo, hi = beta.credible_interval(0.9, kind="hpd")
+    ref = scipy.stats.beta(3, 7)
+    np.testing.assert_allclose(ref.cdf(hi.item()) - ref.cdf(lo.item()), 0.9, atol=1e-10)
+    np.testing.assert_allclose(ref.pdf(lo.item()), ref.pdf(hi.item()), rtol=1e-5)
+    eq_lo, eq_hi = beta.credible_interval(0.9)
+    assert hi - lo < eq_hi - eq_lo
+    # a monotone density: the interval starts at 0
+    lo, hi = BetaBernoulliModel(1.0, 1.0).update([0, 0, 0]).credible_interval(0.95, kind="hpd")
+    assert lo.item() == 0 and abs(hi.item() - scipy.stats.beta(1, 4).ppf(0.95)) < 1e-12
+    # batched Gamma posteriors; a symmetric Normal's HPD is the equal-tailed interval
+    gp = GammaPoissonModel([2.0, 5.0], [0.5, 1.0]).update(POISSON)
+    lo, hi = gp.credible_interval(0.8, kind="hpd")
+    for i in range(2):
+        g = scipy.stats.gamma(gp.params["a"][i].item(), scale=1 / gp.params["b"][i].item())
+        np.testing.assert_allclose(g.pdf(lo[i].item()), g.pdf(hi[i].item()), rtol=1e-5)
+    normal = NormalKnownVarianceModel(0.5, 2.0, 1.5).update(GAUSS)
+    torch.testing.assert_close(normal.credible_interval(0.9, "hpd"), normal.credible_interval(0.9), rtol=1e-7, atol=1e-7)
+
+
 def test_batched_models_update_each_arm():
     m = BetaBinomialModel(1.0, 1.0, total_count=[1000, 800]).update([[120, 135]])
     np.testing.assert_allclose(m.params["a"].numpy(), [121, 136])
@@ -348,6 +369,7 @@ def test_bad_data_gives_a_clear_error(make, data, match):
     (lambda: DirichletMultinomialModel([1.0, 1.0], total_count=2.5), "non-negative integer"),
     (lambda: credible_interval(torch.distributions.Dirichlet(torch.ones(3))), "supports Beta"),
     (lambda: BetaBernoulliModel().credible_interval(1.5), "level must be in"),
+    (lambda: BetaBernoulliModel().credible_interval(0.9, kind="central"), "kind must be"),
 ])
 def test_bad_hyperparameters_give_a_clear_error(make, match):
     with pytest.raises(ValueError, match=match):
