@@ -185,7 +185,10 @@ def _dirichlet_newton(m, m2, mean_log_p, max_iter, tol, name):
             if not bad.any():
                 break
             scale = torch.where(bad, scale / 2, scale)
-        converged = ((candidate - alpha).abs() <= tol * alpha).all()
+        # converged: parameters stable, or the (concave) likelihood cannot rise at machine precision
+        stable = ((candidate - alpha).abs() <= tol * alpha).all(-1)
+        flat = (cand_loglik - loglik).abs() <= 8 * torch.finfo(loglik.dtype).eps * loglik.abs()
+        converged = (stable | flat).all()
         alpha, loglik = candidate, cand_loglik
         if converged:
             break
