@@ -116,7 +116,7 @@ def _fit_gamma(x, max_iter=100, tol=1e-12, **_):
     # Minka (2002), initial approximation: a_0 = (3 - s + sqrt((s - 3)^2 + 24 s)) / (12 s)
     a = (3 - s + ((s - 3).pow(2) + 24 * s).sqrt()) / (12 * s)
     for _ in range(max_iter):
-        # generalised Newton step (Minka 2002, section 2):
+        # generalised Newton step (Minka 2002):
         # 1/a_new = 1/a + (mean ln x - ln mean x + ln a - psi(a)) / (a^2 (1/a - psi'(a)))
         grad = -s + a.log() - torch.digamma(a)
         a_new = 1 / (1 / a + grad / (a.pow(2) * (1 / a - torch.polygamma(1, a))))
@@ -162,15 +162,15 @@ def _dirichlet_newton(m, m2, mean_log_p, max_iter, tol, name):
     if not (var.amax(-1) > 0).all():
         raise ValueError(f"All rows of x are equal, so the {name} MLE does not exist (the precision "
                          "diverges); the data need some spread.")
-    # moment matching (Minka 2000, section 3): sum_k alpha_k = (m_k - E[p_k^2]) / var_k, averaged over k
+    # moment matching start (Minka 2000): sum_k alpha_k = (m_k - E[p_k^2]) / var_k, averaged over k
     precision = ((m - m2) / var.clamp_min(1e-300)).clamp_min(1e-3).log().mean(-1, keepdim=True).exp()
     alpha = precision * m  # (*batch, K)
     loglik = _dirichlet_log_likelihood(alpha, mean_log_p)
     for _ in range(max_iter):
         total = alpha.sum(-1, keepdim=True)
-        # gradient per sample (Minka eq. 6): g_k = psi(sum a) - psi(a_k) + mean ln p_k
+        # gradient per sample (Minka 2000, section 1): g_k = psi(sum a) - psi(a_k) + mean ln p_k
         g = torch.digamma(total) - torch.digamma(alpha) + mean_log_p
-        # Hessian H = diag(q) + z 1 1^T, q_k = -psi'(a_k), z = psi'(sum a)  (Minka 2000, section 2)
+        # Hessian H = diag(q) + z 1 1^T, q_k = -psi'(a_k), z = psi'(sum a)  (Minka 2000)
         q = -torch.polygamma(1, alpha)
         z = torch.polygamma(1, total)
         # (H^{-1} g)_k = (g_k - b) / q_k,  b = sum_j (g_j / q_j) / (1/z + sum_j 1/q_j)  (matrix inversion lemma)
