@@ -168,7 +168,7 @@ def _dirichlet_newton(m, m2, mean_log_p, max_iter, tol, name):
     loglik = _dirichlet_log_likelihood(alpha, mean_log_p)
     for _ in range(max_iter):
         total = alpha.sum(-1, keepdim=True)
-        # gradient per sample (Minka 2000, section 1): g_k = psi(sum a) - psi(a_k) + mean ln p_k
+        # gradient per sample (Minka 2000): g_k = psi(sum a) - psi(a_k) + mean ln p_k
         g = torch.digamma(total) - torch.digamma(alpha) + mean_log_p
         # Hessian H = diag(q) + z 1 1^T, q_k = -psi'(a_k), z = psi'(sum a)  (Minka 2000)
         q = -torch.polygamma(1, alpha)
