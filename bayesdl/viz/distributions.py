@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from matplotlib.patches import Ellipse
-from torch.distributions import Beta, Dirichlet, Distribution, MultivariateNormal
+from torch.distributions import Beta, Dirichlet, Distribution, MultivariateNormal, Normal
 
 from ._common import new_figure
 
@@ -19,6 +19,8 @@ __all__ = [
     "plot_dirichlet_simplex",
     "plot_factorised_gaussian_kl",
     "plot_density_fits",
+    "plot_gaussian_mean_posteriors",
+    "plot_ab_posteriors",
 ]
 
 _MU = np.linspace(1e-4, 1 - 1e-4, 400)
@@ -131,5 +133,33 @@ def plot_density_fits(x: np.ndarray, densities: dict[str, Distribution], xlabel:
         density = torch.where(inside, d.log_prob(torch.where(inside, g, d.mean)).exp(), torch.nan)
         ax.plot(grid, density.numpy(), ls=ls, lw=2, label=name)
     ax.set(xlabel=xlabel, ylabel="density")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_gaussian_mean_posteriors(posteriors: list[tuple[int, Normal]], true_mean: float):
+    """PRML Figure 2.12: posteriors over a Gaussian's mean (known variance) after N points."""
+    fig, axes = new_figure(1, 1, width=5.5, height=3.6)
+    ax = axes[0, 0]
+    grid = np.linspace(-1.0, 1.5, 500)
+    for n, d in posteriors:
+        ax.plot(grid, d.log_prob(torch.as_tensor(grid)).exp().numpy(), label=f"N = {n}")
+    ax.axvline(true_mean, color="k", ls="--", lw=1, label=f"true mean {true_mean:g}")
+    ax.set(xlabel=r"$\mu$", ylabel=r"$p(\mu | x_1..x_N)$", title="Posterior of a Gaussian mean, known variance")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_ab_posteriors(names: list[str], posteriors: list[Beta], prob_best: np.ndarray):
+    """Beta posteriors of the conversion rate of each arm of an A/B test."""
+    fig, axes = new_figure(1, 1, width=5.5, height=3.4)
+    ax = axes[0, 0]
+    lo = min(float(d.mean - 5 * d.stddev) for d in posteriors)
+    hi = max(float(d.mean + 5 * d.stddev) for d in posteriors)
+    grid = torch.linspace(max(lo, 1e-6), min(hi, 1 - 1e-6), 500, dtype=torch.float64)
+    for name, d, p in zip(names, posteriors, prob_best):
+        ax.plot(grid.numpy(), d.log_prob(grid).exp().numpy(),
+                label=f"{name}: Beta({d.concentration1.item():g}, {d.concentration0.item():g}), P(best) = {p:.3f}")
+    ax.set(xlabel="conversion rate", ylabel="posterior density", title="A/B test posteriors")
     ax.legend(fontsize=8)
     return fig

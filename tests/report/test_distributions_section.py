@@ -17,9 +17,9 @@ def section():
 def test_section_builds_with_all_figures(section):
     assert "distributions" in SECTIONS
     assert section.title == distributions.TITLE == "Distributions" and section.error is None
-    assert len(section.figures) == 6 and all(isinstance(f, Figure) for _, f in section.figures)
+    assert len(section.figures) == 8 and all(isinstance(f, Figure) for _, f in section.figures)
     captions = " ".join(c for c, _ in section.figures)
-    for ref in ("Figure 2.3", "Figure 2.5", "Central limit", "Figure 10.2", "Old Faithful"):
+    for ref in ("Figure 2.3", "Figure 2.5", "Figure 2.12", "Central limit", "Figure 10.2", "Old Faithful", "A/B test"):
         assert ref in captions
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.distributions import Dirichlet, Exponential, Gamma, MultivariateNormal
+from torch.distributions import Beta, Dirichlet, Exponential, Gamma, MultivariateNormal
 
 from ...datasets import load_faithful
 from ...distributions import compare_beta_arms, fit_mle, info
-from ...distributions.conjugate import BetaBernoulliModel, NormalGammaModel
+from ...distributions.conjugate import BetaBernoulliModel, NormalGammaModel, NormalKnownVarianceModel
 from ...viz import distributions as viz
 from ..section import Section
 
@@ -59,6 +59,15 @@ def build(quick: bool = False, seed: int = 0) -> Section:
     table["95% credible interval for mu, upper"] = hi.item()
     figures.append(("Sequential updating: the Beta posterior after N coin flips (true mu = 0.7) concentrates "
                     "as N grows.", viz.plot_beta_sequence(sequence, true_mu)))
+
+    # PRML Figure 2.12: the mean of a Gaussian with known variance 0.1, prior N(0, 0.1), data from N(0.8, 0.1)
+    sigma = np.sqrt(0.1)
+    points = gen.normal(0.8, sigma, size=10)
+    gaussian = NormalKnownVarianceModel(mu0=0.0, sigma0=sigma, sigma=sigma)
+    mean_posteriors = [(n, gaussian.update(points[:n]).posterior if n else gaussian.posterior) for n in (0, 1, 2, 10)]
+    figures.append(("PRML Figure 2.12: the posterior over the mean of a Gaussian with known variance after "
+                    "N = 0, 1, 2 and 10 points drawn with mean 0.8.",
+                    viz.plot_gaussian_mean_posteriors(mean_posteriors, 0.8)))
 
     # PRML Figure 2.5: Dirichlet on the simplex
     dirichlets = [Dirichlet(torch.full((3,), a, dtype=torch.float64)) for a in (0.1, 1.0, 10.0)]
@@ -113,6 +122,10 @@ def build(quick: bool = False, seed: int = 0) -> Section:
     ab = compare_beta_arms([120, 135], [1000, 1000])
     table["A/B test 120/1000 vs 135/1000: P(B > A)"] = float(ab.prob_best[1])
     table["A/B test: expected loss of choosing B"] = float(ab.expected_loss[1])
+    figures.append(("A/B test (bayesdl ab-test --successes 120,135 --trials 1000,1000): the Beta posterior of "
+                    "each arm's conversion rate and the probability that it is the better one.",
+                    viz.plot_ab_posteriors(ab.names, [Beta(torch.tensor(a), torch.tensor(b)) for a, b in zip(ab.a, ab.b)],
+                                           ab.prob_best)))
 
     summary = ("Conjugate Bayesian updating (Beta-Bernoulli, PRML section 2.1), the Dirichlet, the central "
                "limit theorem, the asymmetry of the KL divergence in variational fits (PRML section 10.1.2), "
