@@ -35,8 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--names", help="comma-separated arm names (default A,B,...)")
     p.add_argument("--csv", help="CSV file instead of --successes/--trials")
     p.add_argument("--arm-column", default="arm", help="CSV column naming the arm (default: %(default)s)")
-    p.add_argument("--successes-column", default="successes", help="(default: %(default)s)")
-    p.add_argument("--trials-column", default="trials", help="(default: %(default)s)")
+    p.add_argument("--successes-column", default="successes",
+                   help="CSV column of success counts per arm (default: %(default)s)")
+    p.add_argument("--trials-column", default="trials", help="CSV column of trial counts per arm (default: %(default)s)")
     p.add_argument("--outcome-column", help="CSV column of per-visitor 0/1 outcomes (one row per visitor)")
     p.add_argument("--prior", default="1,1", help="Beta prior a,b shared by all arms (default: %(default)s)")
     p.add_argument("--level", type=float, default=0.95, help="credible-interval level (default: %(default)s)")
