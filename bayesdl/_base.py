@@ -11,6 +11,8 @@ scikit-learn-facing methods return numpy.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
@@ -84,8 +86,14 @@ class TorchEstimatorMixin(Persistable):
         return X, y.astype(self._numpy_dtype, copy=False)
 
     def _to_torch(self, array) -> torch.Tensor:
-        """A numpy array (or tensor) as a tensor of the estimator's dtype on its device."""
-        return torch.as_tensor(array, dtype=self._torch_dtype, device=self._torch_device)
+        """A numpy array (or tensor) as a tensor of the estimator's dtype on its device.
+
+        Shares memory with ``array`` when dtype and device allow: read-only inputs (memory
+        maps) are fine since bayesdl never writes into its inputs.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.as_tensor(array, dtype=self._torch_dtype, device=self._torch_device)
 
     @staticmethod
     def _to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -23,6 +23,7 @@ import json
 import os
 import struct
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,22 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 FORMAT_NAME = "bayesdl"
 FORMAT_VERSION = 1
 
 _REGISTRY: dict[str, type] = {}
+# scikit-learn's scalers hold only arrays and numbers, so Pipelines may include them.
+for _cls in (StandardScaler, MinMaxScaler):
+    _REGISTRY[f"sklearn.preprocessing.{_cls.__name__}"] = _cls
 _PIPELINE = "sklearn.pipeline.Pipeline"
 
 
 def _qualname(cls: type) -> str:
+    if cls.__module__.startswith("sklearn.preprocessing."):
+        return f"sklearn.preprocessing.{cls.__qualname__}"  # the public import path
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -88,9 +96,8 @@ def _jsonable(value: Any) -> Any:
 class Persistable:
     """Mixin for every bayesdl model: registration plus ``save``, and the state protocol.
 
-    The default state is every public fitted attribute (name ending in ``_``): numeric numpy
-    arrays and tensors become safetensors tensors, everything else must be JSON-serialisable.
-    A class with other state (an ``nn.Module``'s ``state_dict``, say) overrides
+    The default state (:func:`get_state`) is every public fitted attribute (name ending in
+    ``_``). A class with other state (an ``nn.Module``'s ``state_dict``, say) overrides
     ``_get_state`` and ``_set_state``.
     """
 
@@ -103,55 +110,70 @@ class Persistable:
         return save(self, path)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        """Return ``(json_state, tensors)`` describing the fitted model."""
-        json_state: dict[str, Any] = {}
-        kinds: dict[str, str] = {}
-        tensors: dict[str, torch.Tensor] = {}
-        for name, value in vars(self).items():
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if isinstance(value, torch.Tensor):
-                tensors[name], kinds[name] = value.detach().cpu().contiguous(), "torch"
-            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-                tensors[name] = torch.from_numpy(np.ascontiguousarray(value))
-                kinds[name] = "numpy"
-            elif isinstance(value, np.ndarray):  # e.g. feature_names_in_ (strings)
-                json_state[name], kinds[name] = value.tolist(), "numpy_object"
-            else:
-                json_state[name], kinds[name] = _jsonable(value), "json"
-        json_state["__kinds__"] = kinds
-        return json_state, tensors
+        return get_state(self)
 
     def _set_state(self, json_state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        kinds = json_state.pop("__kinds__")
-        for name, kind in kinds.items():
-            if kind == "torch":
-                value = tensors[name]
-            elif kind == "numpy":
-                value = tensors[name].numpy()
-            elif kind == "numpy_object":
-                value = np.asarray(json_state[name], dtype=object)
-            else:
-                value = json_state[name]
-            setattr(self, name, value)
+        set_state(self, json_state, tensors)
+
+
+def get_state(model) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Default state: public fitted attributes as ``(json_state, tensors)``.
+
+    Numeric numpy arrays and tensors become safetensors tensors; everything else must be
+    JSON-serialisable.
+    """
+    json_state: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    for name, value in vars(model).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if isinstance(value, torch.Tensor):
+            tensors[name], kinds[name] = value.detach().cpu().contiguous(), "torch"
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(value))
+            kinds[name] = "numpy"
+        elif isinstance(value, np.ndarray):  # e.g. feature_names_in_ (strings)
+            json_state[name], kinds[name] = value.tolist(), "numpy_object"
+        else:
+            json_state[name], kinds[name] = _jsonable(value), "json"
+    json_state["__kinds__"] = kinds
+    return json_state, tensors
+
+
+def set_state(model, json_state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of :func:`get_state`."""
+    kinds = json_state.pop("__kinds__")
+    for name, kind in kinds.items():
+        if kind == "torch":
+            value = tensors[name]
+        elif kind == "numpy":
+            value = tensors[name].numpy()
+        elif kind == "numpy_object":
+            value = np.asarray(json_state[name], dtype=object)
+        else:
+            value = json_state[name]
+        setattr(model, name, value)
 
 
 def _encode(model: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Describe ``model`` as a JSON node, adding its tensors under ``prefix``."""
-    from sklearn.pipeline import Pipeline
-
     if isinstance(model, Pipeline):
         steps = [[name, _encode(step, f"{prefix}{name}/", tensors)] for name, step in model.steps]
         return {"class": _PIPELINE, "steps": steps}
-    if not isinstance(model, Persistable):
+    name = _qualname(type(model))
+    if isinstance(model, Persistable):
+        json_state, own = model._get_state()
+    elif _REGISTRY.get(name) is type(model):
+        json_state, own = get_state(model)
+    else:
         raise TypeError(
-            f"{type(model).__name__} is not a bayesdl model; only bayesdl models and Pipelines "
-            "of them can be saved."
+            f"{type(model).__name__} is not a bayesdl model; only bayesdl models, scikit-learn "
+            "scalers and Pipelines of them can be saved."
         )
-    json_state, own = model._get_state()
     tensors.update({prefix + k: v for k, v in own.items()})
     return {
-        "class": _qualname(type(model)),
+        "class": name,
         "params": _jsonable(model.get_params(deep=False)),
         "state": json_state,
     }
@@ -159,14 +181,13 @@ def _encode(model: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[s
 
 def _decode(node: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     if node["class"] == _PIPELINE:
-        from sklearn.pipeline import Pipeline
-
         steps = [(name, _decode(sub, f"{prefix}{name}/", tensors)) for name, sub in node["steps"]]
         return Pipeline(steps)
     cls = _lookup(node["class"])
     model = cls(**node["params"])
     own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    model._set_state(dict(node["state"]), own)
+    (model._set_state if isinstance(model, Persistable) else partial(set_state, model))(
+        dict(node["state"]), own)
     return model
 
 

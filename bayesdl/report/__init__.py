@@ -10,6 +10,8 @@ from .section import Section
 
 # Module names under bayesdl.report.sections, in report order.
 SECTIONS: list[str] = [
+    "distributions",
+    "linear_model",
     "mixtures",
 ]
 
