@@ -36,7 +36,8 @@ def add_mixture_arguments(p) -> None:
                    help="added to the covariance diagonals (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="floating-point precision of the computation (default: float64)")
     p.add_argument("--verbose", action="store_true", help="show a progress bar")
 
 

@@ -188,7 +188,9 @@ class DataSource:
         self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
 
     def _to_torch(self, block) -> torch.Tensor:
-        return torch.as_tensor(block).to(device=self.device, dtype=self.dtype)
+        with warnings.catch_warnings():  # read-only arrays are fine: chunks are never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.as_tensor(block).to(device=self.device, dtype=self.dtype)
 
     def _checked(self, t: torch.Tensor) -> torch.Tensor:
         if not self._check_chunks:
