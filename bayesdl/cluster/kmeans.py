@@ -32,7 +32,7 @@ def _squared_distances(X: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
 
 
 # Rows per distance block: the (rows, K) block stays in cache between the GEMM and argmin.
-_BLOCK_ROWS = 512
+_BLOCK_ROWS = 2048
 
 
 def _nearest(X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
