@@ -98,14 +98,15 @@ def _write_npy(path, n, d, k, block=1_000_000):
 
 
 _STREAM_CHILD = """
-import sys, time, resource
+import sys, time
 from bayesdl.mixture import GaussianMixture
 path, K, iters, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 start = time.perf_counter()
 gm = GaussianMixture(K, covariance_type="full", init_params="k-means++", max_iter=iters,
                      tol=0.0, dtype="float32", random_state=0, device=device).fit(path)
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process image's peak resident set (ru_maxrss would include the parent's).
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(f"{elapsed:.1f} {peak:.0f} {gm.lower_bound_:.6f} {gm.n_iter_}")
 """
 

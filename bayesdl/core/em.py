@@ -49,7 +49,7 @@ from . import distributed
 # float64, so the per-chunk temporaries of an E-step stay in cache.
 DEFAULT_CHUNK_ELEMENTS = 2**15
 # Bytes read from a .npy file at a time (then released from memory).
-READ_BLOCK_BYTES = 2**26
+READ_BLOCK_BYTES = 2**25
 
 
 class Batches:
@@ -135,6 +135,15 @@ class NpyFile:
                                    offset=offset).reshape(shape)
 
     def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            return self._copy(rows)
+        # Scattered rows touch a page each: gather them a group at a time.
+        rows = np.asarray(rows)
+        group = max(1, READ_BLOCK_BYTES // mmap.PAGESIZE)
+        return np.concatenate([self._copy(rows[i : i + group])
+                               for i in range(0, max(len(rows), 1), group)])
+
+    def _copy(self, rows) -> np.ndarray:
         out = np.array(self.array[rows])  # a copy, then drop the pages just read
         if hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)

@@ -93,10 +93,13 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
         K, cov_type = self.n_components, self.covariance_type
         # The shift of the statistics (module _suffstats); rank 0's, so all ranks agree.
-        (shift,) = distributed.broadcast([next(iter(data)).mean(0)])
+        # This pass runs in float64 whatever the dtype: the one-row components of k-means++
+        # and random_from_data would lose their (reg_covar-sized) covariance to float32
+        # rounding of S2 - N mu mu^T.
+        (shift,) = distributed.broadcast([next(iter(data)).mean(0).double()])
 
         def one_hot_rows(rows):
-            Z = ss.features(rows - shift, cov_type)
+            Z = ss.features(rows.double() - shift, cov_type)
             return ss.chunk_statistics(Z, torch.eye(K, dtype=Z.dtype, device=Z.device), cov_type)
 
         if self.init_params == "k-means++":
@@ -111,7 +114,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
                 km = KMeans(n_clusters=K, n_init=1, random_state=random_state,
                             device=self.device, dtype=self.dtype, chunk_size=self.chunk_size)
                 centers = km._fit_source(data).cluster_centers_
-                centers = torch.as_tensor(centers, dtype=shift.dtype, device=shift.device)
+                centers = torch.as_tensor(centers, device=shift.device)  # the model's dtype
 
                 def resp_of(chunk):  # hard assignments to the nearest centre
                     labels = torch.cdist(chunk, centers).argmin(1)
@@ -124,14 +127,13 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
                     return u / u.sum(1, keepdim=True)
 
             def chunk_stats(chunk):
-                Z = ss.features(chunk - shift, cov_type)
-                return ss.chunk_statistics(Z, resp_of(chunk), cov_type), chunk.new_zeros(())
+                Z = ss.features(chunk.double() - shift, cov_type)
+                return ss.chunk_statistics(Z, resp_of(chunk).double(), cov_type), Z.new_zeros(())
 
             # Random draws must follow row order, so that pass runs on one thread.
             stats, _, _ = accumulate(data, chunk_stats,
                                      parallel=self.init_params != "random")
-        stats = {k: v.to(torch.float64) for k, v in stats.items()}
-        return stats, shift.to(torch.float64)
+        return {k: v.to(torch.float64) for k, v in stats.items()}, shift
 
     def _gaussian_estimates(self, stats: dict, shift: torch.Tensor):
         """``(N_k, N_k + 10 eps, mu_k, Sigma_k)`` from summed statistics (float64 tensors)."""
