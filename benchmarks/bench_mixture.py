@@ -38,8 +38,9 @@ warnings.simplefilter("ignore", ConvergenceWarning)  # fixed iteration counts, b
 
 
 def _blobs(n, d, k, seed=0, dtype=np.float64):
+    """n rows from k unit-variance Gaussian clusters (the same centres whatever the seed)."""
+    centres = 3.0 * np.random.default_rng(0).normal(size=(k, d))
     rng = np.random.default_rng(seed)
-    centres = 3.0 * rng.normal(size=(k, d))
     X = centres[rng.integers(k, size=n)] + rng.normal(size=(n, d))
     return X.astype(dtype, copy=False)
 
@@ -94,7 +95,7 @@ def _write_npy(path, n, d, k, block=1_000_000):
         np.lib.format.write_array_header_1_0(f, header)
         for start in range(0, n, block):
             rows = min(block, n - start)
-            f.write(_blobs(rows, d, k, seed=start, dtype=np.float32).tobytes())
+            f.write(_blobs(rows, d, k, seed=1 + start, dtype=np.float32).tobytes())
 
 
 _STREAM_CHILD = """
