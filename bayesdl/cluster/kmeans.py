@@ -9,7 +9,6 @@ count and the sum of its rows; the M-step sets each centre to the mean of its ro
 from __future__ import annotations
 
 import math
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from .._base import TorchEstimatorMixin
-from ..core.em import Batches, Candidates, DataSource, EMMixin, Rows, accumulate
+from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_source
 
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
 CHUNK_ELEMENTS = 2**18  # default chunk: 8192 rows of 32 features (split in _BLOCK_ROWS blocks)
@@ -123,16 +122,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
 
     # -- data -------------------------------------------------------------------------------
     def _data_source(self, X, *, reset: bool) -> DataSource:
-        kw = dict(dtype=self._torch_dtype, device=self._torch_device, chunk_size=self.chunk_size,
-                  chunk_elements=CHUNK_ELEMENTS)
-        if isinstance(X, (str, os.PathLike, Batches)):
-            data = DataSource(X, **kw)
-            if reset:
-                self.n_features_in_ = data.n_features
-            if data.n_samples is None:
-                accumulate(data, lambda c: ({}, c.new_zeros(())))
-        else:
-            data = DataSource(self._validate_X(X, reset=reset), **kw)
+        data = data_source(self, X, reset=reset, chunk_elements=CHUNK_ELEMENTS)
         if reset and data.n_samples < self.n_clusters:
             raise ValueError(f"n_samples={data.n_samples} should be >= n_clusters="
                              f"{self.n_clusters}: use fewer clusters or more data.")

@@ -262,6 +262,32 @@ class DataSource:
         return torch.stack(rows)
 
 
+def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
+                chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> DataSource:
+    """The :class:`DataSource` of ``X`` for a torch estimator's ``fit`` (or ``partial_fit``).
+
+    Arrays go through the estimator's scikit-learn validation; a ``.npy`` path or
+    :class:`Batches` are checked chunk by chunk as they are read, and their rows are counted
+    once here. ``reset`` records ``n_features_in_``.
+    """
+    kw = dict(dtype=estimator._torch_dtype, device=estimator._torch_device,
+              chunk_size=estimator.chunk_size, chunk_elements=chunk_elements)
+    if not isinstance(X, (str, os.PathLike, Batches)):
+        return DataSource(estimator._validate_X(X, reset=reset, min_samples=min_samples), **kw)
+    data = DataSource(X, **kw)
+    if reset:
+        estimator.n_features_in_ = data.n_features
+    elif data.n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {data.n_features} features, but {type(estimator).__name__} "
+                         f"is expecting {estimator.n_features_in_} features as input.")
+    if data.n_samples is None:  # batches: count the rows once
+        accumulate(data, lambda c: ({}, c.new_zeros(())))
+    if data.n_samples < min_samples:
+        raise ValueError(f"Found {data.n_samples} sample(s) while a minimum of {min_samples} "
+                         "is required.")
+    return data
+
+
 @contextmanager
 def _torch_threads(n: int):
     old = torch.get_num_threads()

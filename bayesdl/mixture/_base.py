@@ -9,7 +9,6 @@ Subclasses implement ``_initialize_from_statistics(stats, shift, n_samples)``,
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from .._base import TorchEstimatorMixin
 from ..core import distributed
-from ..core.em import Batches, DataSource, EMMixin, accumulate
+from ..core.em import DataSource, EMMixin, accumulate, data_source
 from ..core.linalg import log_normalize
 from . import _suffstats as ss
 
@@ -57,23 +56,15 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         return self.fit(X).predict(X)
 
     def _data_source(self, X) -> DataSource:
-        kw = dict(dtype=self._torch_dtype, device=self._torch_device, chunk_size=self.chunk_size)
-        if isinstance(X, (str, os.PathLike, Batches)):
-            data = DataSource(X, **kw)
-            self.n_features_in_ = data.n_features
-            if data.n_samples is None:  # batches: count them once
-                accumulate(data, lambda c: ({}, c.new_zeros(())))
-        else:
-            X = self._validate_X(X, reset=True, min_samples=2)
-            if self.reg_covar == 0:
-                constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
-                if constant.size:
-                    raise ValueError(
-                        f"Feature(s) {constant.tolist()} are constant, so their variance is zero "
-                        "and with reg_covar=0 the covariances cannot be inverted. Drop the "
-                        "constant features or set reg_covar > 0 (the default is 1e-6)."
-                    )
-            data = DataSource(X, **kw)
+        data = data_source(self, X, reset=True, min_samples=2)
+        if self.reg_covar == 0 and isinstance(data.data, np.ndarray):
+            constant = np.flatnonzero(np.ptp(data.data, axis=0) == 0)
+            if constant.size:
+                raise ValueError(
+                    f"Feature(s) {constant.tolist()} are constant, so their variance is zero "
+                    "and with reg_covar=0 the covariances cannot be inverted. Drop the "
+                    "constant features or set reg_covar > 0 (the default is 1e-6)."
+                )
         if data.n_samples < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = "
