@@ -223,3 +223,20 @@ def test_cuda_fit_equals_cpu_fit(blobs):
     gpu = _fit(blobs, device="cuda")
     np.testing.assert_allclose(gpu.means_, cpu.means_, atol=1e-8)
     np.testing.assert_allclose(gpu.score_samples(blobs), cpu.score_samples(blobs), rtol=1e-8)
+
+
+def test_engine_controls(blobs, capsys):
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+        GaussianMixture(3, max_iter=1, random_state=0).fit(blobs)
+    # n_init keeps the best of its runs: the same runs (same draws) as scikit-learn's.
+    kw = dict(n_components=3, init_params="random", max_iter=3, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = GaussianMixture(**kw).fit(blobs)
+        four = GaussianMixture(**kw, n_init=4).fit(blobs)
+        ref = SkGaussianMixture(**kw, n_init=4).fit(blobs)
+    assert four.lower_bound_ >= one.lower_bound_
+    np.testing.assert_allclose(four.lower_bound_, ref.lower_bound_, rtol=1e-10)
+    np.testing.assert_allclose(four.means_, ref.means_, rtol=1e-8)
+    GaussianMixture(3, verbose=1, random_state=0).fit(blobs)
+    assert "lower_bound=" in capsys.readouterr().err  # the tqdm bar shows the bound
