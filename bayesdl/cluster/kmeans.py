@@ -35,16 +35,31 @@ _BLOCK_ROWS = 2048
 
 
 def _nearest(X: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,)."""
+    """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,).
+
+    The rows are taken ``_BLOCK_ROWS`` at a time so each (B, K) block of ``|mu_k|^2 -
+    2 x^T mu_k`` stays in cache for its argmin (``|x|^2`` does not change the argmin and is
+    added to the minimum only). On CPU the block runs in numpy (zero-copy views): its
+    OpenBLAS GEMM is about 25% and its SIMD argmin about 7 times faster than torch's here.
+    """
     c2 = (centers * centers).sum(1)  # (K,)
+    minus_2_centers_t = (-2.0 * centers).T.contiguous()  # (D, K)
     labels = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
     min_d2 = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    cpu = X.device.type == "cpu"
+    if cpu:
+        Xb, Wb, cb, lb, mb = (t.numpy() for t in (X, minus_2_centers_t, c2, labels, min_d2))
     for start in range(0, X.shape[0], _BLOCK_ROWS):
         rows = slice(start, start + _BLOCK_ROWS)
-        # |x|^2 does not change the argmin: it is added to the minimum only.
-        d2 = torch.addmm(c2, X[rows], centers.T, alpha=-2.0)  # (B, K)
-        labels[rows] = d2.argmin(1)  # argmin + gather: much faster than Tensor.min(dim)
-        min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1)
+        if cpu:
+            d2 = Xb[rows] @ Wb
+            d2 += cb  # (B, K)
+            lb[rows] = d2.argmin(1)  # the first minimum, as torch's
+            mb[rows] = np.take_along_axis(d2, lb[rows, None], 1)[:, 0]
+        else:
+            d2 = torch.addmm(c2, X[rows], minus_2_centers_t)  # (B, K)
+            labels[rows] = d2.argmin(1)
+            min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1)
     min_d2 += (X * X).sum(1)
     return min_d2.clamp_min_(0.0), labels
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_random_state
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import distributed
@@ -302,7 +303,7 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
     """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
 
     With ``parallel`` on CPU, chunks are processed by one Python thread per torch thread,
-    each running torch single-threaded, with at most two chunks per thread in flight. Whole
+    each running torch (and numpy's BLAS) single-threaded, with at most two chunks per thread in flight. Whole
     chunks per thread need no synchronisation inside an operation, so this is much faster
     than torch's per-operation parallelism on small chunks, above all on a busy machine;
     results are combined in chunk order, so they do not depend on the thread count.
@@ -312,7 +313,8 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
         for chunk in data:
             yield fn(chunk), chunk.shape[0]
         return
-    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with _torch_threads(1), threadpool_limits(1, user_api="blas"), \
+            ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for chunk in data:
             pending.append((pool.submit(fn, chunk), chunk.shape[0]))
