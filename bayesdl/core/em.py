@@ -5,8 +5,9 @@ A latent-variable model supplies four hooks:
 - ``_initialize(data, random_state)`` sets the initial parameters (it may pass over ``data``
   with :func:`accumulate`);
 - ``_e_step_stats(X_chunk) -> (stats, log_lik_sum)``: the E-step on one chunk of rows,
-  returning a dict of *summable* sufficient statistics (tensors, or :class:`Candidates`) and
-  the chunk's summed log-likelihood (or the data term of the ELBO);
+  returning a dict of sufficient statistics (tensors, summed over chunks; or
+  :class:`Candidates`, merged) and the chunk's summed log-likelihood (or the data term of
+  the ELBO). It must depend on its chunk only: chunks are processed on several threads;
 - ``_m_step(stats)``: the M-step from the statistics summed over all rows;
 - ``_get_parameters()`` / ``_set_parameters(params)`` so the best of ``n_init`` runs is kept.
 

@@ -1,10 +1,11 @@
 """What GaussianMixture and BayesianGaussianMixture share: data handling, initialisation,
 the E-step over sufficient statistics, and the prediction methods.
 
-Subclasses implement ``_initialize_from_statistics(stats, shift, n_samples)``,
-``_m_step(stats)``, ``_log_offsets()`` (the per-component additive term of the E-step:
-``log pi_k`` for EM, ``E[log pi_k] + ...`` for VB), ``_get_parameters`` and
-``_set_parameters``.
+Subclasses implement the engine hooks ``_initialize(data, random_state)`` (from
+``_initial_resp_statistics``), ``_m_step(stats)``, ``_get_parameters`` and
+``_set_parameters`` (which must end with ``_prepare_e_step()``), plus ``_log_offsets()``:
+the per-component additive term of the E-step, ``log pi_k`` for EM, ``E[log pi_k] + ...``
+for VB (PRML 9.23 and 10.46).
 """
 
 from __future__ import annotations
@@ -232,8 +233,3 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         # x = mu_z + L_z eps with eps ~ N(0, I)
         X = self._to_torch(self.means_)[labels] + (L[labels] @ eps.unsqueeze(-1)).squeeze(-1)
         return self._to_numpy(X), self._to_numpy(labels)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
