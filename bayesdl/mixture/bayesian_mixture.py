@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..core import distributed
 from ..core.em import accumulate
+from ..distributions import MultivariateStudentT
 from . import _suffstats as ss
 from ._base import BaseGaussianMixture
 
@@ -246,6 +248,26 @@ class BayesianGaussianMixture(BaseGaussianMixture):
         bound = (-stats["resp_log_resp"].cpu() - log_wishart - log_norm_weight
                  - 0.5 * D * torch.log(f64(self.mean_precision_)).sum())
         return float(bound)
+
+    # -- predictive density -----------------------------------------------------------------
+    def to_distribution(self) -> torch.distributions.MixtureSameFamily:
+        """The variational predictive density of a new point (PRML 10.81): a mixture of
+        Student-t distributions ``sum_k E[pi_k] St(x | m_k, L_k, nu_k + 1 - D)`` with
+        precision ``L_k = (nu_k + 1 - D) beta_k / (1 + beta_k) W_k`` (PRML 10.82)."""
+        check_is_fitted(self)
+        D = self.n_features_in_
+        dof = torch.as_tensor(np.asarray(self.degrees_of_freedom_, dtype=np.float64),
+                              dtype=self._torch_dtype, device=self._torch_device)
+        dof = dof.expand(self.n_components)  # (K,) (one shared value when tied)
+        beta = self._to_torch(self.mean_precision_)
+        df = dof + 1 - D
+        # W_k^{-1} = nu_k Sigma_k in scikit-learn's parameterisation (covariances_).
+        W_inv = dof[:, None, None] * self._full_covariances()  # (K, D, D)
+        scale = ((1 + beta) / (df * beta))[:, None, None] * W_inv  # L_k^{-1}
+        components = MultivariateStudentT(df, self._to_torch(self.means_),
+                                          scale_tril=torch.linalg.cholesky(scale))
+        weights = torch.distributions.Categorical(probs=self._to_torch(self.weights_))
+        return torch.distributions.MixtureSameFamily(weights, components)
 
     # -- parameters -------------------------------------------------------------------------
     def _get_parameters(self):

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import digamma, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
@@ -107,3 +108,26 @@ def test_clear_errors(blobs):
         BayesianGaussianMixture(covariance_prior=np.eye(2)).fit(blobs)
     with pytest.raises(ValueError, match="n_samples >= n_components"):
         BayesianGaussianMixture(n_components=10).fit(blobs[:5])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_predictive_density_is_the_student_t_mixture_of_prml_10_81(blobs, covariance_type):
+    from scipy.stats import multivariate_t
+
+    vb = BayesianGaussianMixture(n_components=3, covariance_type=covariance_type,
+                                 weight_concentration_prior_type="dirichlet_distribution",
+                                 random_state=0).fit(blobs)
+    X, (K, D) = blobs[::15], vb.means_.shape
+    alpha, beta = vb.weight_concentration_, vb.mean_precision_
+    nu = np.broadcast_to(vb.degrees_of_freedom_, (K,))
+    covs = vb._to_numpy(vb._full_covariances())
+    density = np.zeros(len(X))
+    for k in range(K):
+        W = np.linalg.inv(covs[k] * nu[k])
+        L = (nu[k] + 1 - D) * beta[k] / (1 + beta[k]) * W  # PRML 10.82
+        density += alpha[k] / alpha.sum() * multivariate_t(
+            vb.means_[k], np.linalg.inv(L), df=nu[k] + 1 - D).pdf(X)
+    predictive = vb.to_distribution()
+    np.testing.assert_allclose(predictive.log_prob(torch.as_tensor(X)).numpy(), np.log(density),
+                               rtol=1e-10)
+    assert predictive.sample((5,)).shape == (5, D)
