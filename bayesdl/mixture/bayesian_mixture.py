@@ -49,6 +49,10 @@ class BayesianGaussianMixture(BaseGaussianMixture):
     the data covariance) set the priors. ``weight_threshold`` (default 0.01) decides which
     components count as active (``n_active_components_``). Otherwise as
     :class:`GaussianMixture`: arrays, ``.npy`` paths or Batches, CPU or GPU, distributed.
+
+    As in scikit-learn, ``score_samples`` and ``predict_proba`` use the variational E-step's
+    ``E[log pi_k] + E[log N(x | mu_k, Lambda_k)]`` (PRML 10.46); the predictive density of a
+    new point, a Student-t mixture (PRML 10.81), is :meth:`to_distribution`.
     """
 
     _parameter_constraints: dict = {
