@@ -27,7 +27,8 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSampler,
+                              TensorDataset)
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
@@ -276,7 +277,12 @@ class Trainer:
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         sampler = DistributedSampler(train_data, num_replicas=self.world, rank=self.rank,
                                      shuffle=self.shuffle, seed=self.seed)
-        loader = DataLoader(train_data, batch_size=self.batch_size, sampler=sampler)
+        if isinstance(train_data, TensorDataset):
+            # index the tensors with a whole batch of indices at once (no per-row collate)
+            loader = DataLoader(train_data, batch_size=None,
+                                sampler=BatchSampler(sampler, self.batch_size, drop_last=False))
+        else:
+            loader = DataLoader(train_data, batch_size=self.batch_size, sampler=sampler)
         val_loader = None
         if val_data is not None:
             val_loader = DataLoader(_as_dataset(val_data), batch_size=self.batch_size)

@@ -105,8 +105,10 @@ def predict_dist(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *,
         return MonteCarloCategorical(torch.softmax(out, -1).transpose(0, 1))  # (N, S, K)
     if likelihood == "logit_noise":
         logits, log_var = out.chunk(2, dim=-1)  # (S, N, K) each
-        eps = torch.randn(logits.shape, dtype=logits.dtype, device=logits.device,
-                          generator=generator)
+        # one standard-normal draw per sample s, shared by the rows (each row still gets
+        # iid draws across s), so a row's prediction does not depend on the other rows
+        eps = torch.randn((logits.shape[0], 1, logits.shape[2]), dtype=logits.dtype,
+                          device=logits.device, generator=generator)
         return MonteCarloCategorical(torch.softmax(logits + (0.5 * log_var).exp() * eps, -1)
                                      .transpose(0, 1))
     if likelihood == "gaussian":
