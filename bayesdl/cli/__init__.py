@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ["demo", "fit", "predict"]
+COMMANDS = ["demo", "fit", "predict", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,7 +49,7 @@ class _GaussianHead(nn.Module):
         super().__init__()
         self.body, self.heteroscedastic = body, heteroscedastic
         if not heteroscedastic:
-            self.log_noise = nn.Parameter(torch.zeros(()))
+            self.log_noise = nn.Parameter(torch.zeros(1))  # (1,): log sigma^2 for every input
 
     def forward(self, x):
         out = self.body(x)
@@ -324,13 +324,3 @@ class BayesianMLPClassifier(ClassifierMixin, _BaseBayesianMLP):
     def predict(self, X):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
-
-    def encode_labels(self, y) -> np.ndarray:
-        """Class indices of labels ``y``; a ``ValueError`` names labels unseen at fit."""
-        check_is_fitted(self)
-        y = np.asarray(y)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(f"label(s) {unseen[:5].tolist()} were not seen at fit; the model "
-                             f"knows the classes {self.classes_.tolist()}.")
-        return np.searchsorted(self.classes_, y)

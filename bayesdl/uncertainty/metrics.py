@@ -45,6 +45,17 @@ def _categorical(dist, y):
     return probs, y
 
 
+def encode_labels(y, classes) -> np.ndarray:
+    """Class indices of labels ``y`` in the sorted ``classes`` (a classifier's ``classes_``);
+    a ``ValueError`` names any label the model never saw at fit."""
+    y, classes = np.asarray(y), np.asarray(classes)
+    unseen = np.setdiff1d(np.unique(y), classes)
+    if unseen.size:
+        raise ValueError(f"label(s) {unseen[:5].tolist()} were not seen at fit; the model knows "
+                         f"the classes {classes.tolist()}.")
+    return np.searchsorted(classes, y)
+
+
 def negative_log_likelihood(dist: Distribution, y) -> float:
     """-mean_n log p(y_n | x_n) under the predictive distribution (nats per example)."""
     if isinstance(dist, Categorical):
@@ -162,7 +173,7 @@ def interval_coverage(dist: Distribution, y, level: float = 0.95) -> float:
 
 
 __all__ = [
-    "accuracy", "brier_score", "expected_calibration_error", "interval_coverage",
+    "accuracy", "brier_score", "encode_labels", "expected_calibration_error", "interval_coverage",
     "maximum_calibration_error", "negative_log_likelihood", "ood_auroc", "predictive_quantile",
     "reliability_curve", "rmse",
 ]
