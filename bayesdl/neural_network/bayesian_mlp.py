@@ -190,6 +190,12 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
             return predict_dist(self._net, self._standardise(X), self.n_samples,
                                 likelihood=self._likelihood(), batched=False)
 
+    @property
+    def network_(self) -> nn.Module:
+        """The fitted torch network (a ``DeepEnsemble`` for ``method="ensemble"``)."""
+        check_is_fitted(self, "n_iter_")
+        return self._net
+
     # -- persistence ---------------------------------------------------------------------------
     def _get_state(self):
         json_state, tensors = super()._get_state()

@@ -10,6 +10,7 @@ from .section import Section
 
 # Module names under bayesdl.report.sections, in report order.
 SECTIONS: list[str] = [
+    "bdl",
 ]
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]

@@ -12,6 +12,16 @@ from bayesdl.uncertainty import (accuracy, expected_calibration_error, interval_
                                  negative_log_likelihood, rmse)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks: one intra-op thread avoids contention on shared cores."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _write(path, columns):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
