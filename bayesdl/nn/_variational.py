@@ -41,7 +41,8 @@ class BayesModule(nn.Module):
     """Base of layers with a factorised Gaussian posterior over some of their parameters.
 
     A subclass calls :meth:`_add_variational` for each parameter ``name`` (creating the
-    learnable ``name_mu`` and ``name_rho`` and, for pruning, a ``name_mask`` buffer of ones).
+    learnable ``name_mu`` and ``name_rho``). Pruning adds a 0/1 buffer ``name_mask``; until
+    then it is ``None`` and costs nothing.
     """
 
     #: samplings this layer supports (recurrent layers cannot use the local trick).
@@ -70,17 +71,36 @@ class BayesModule(nn.Module):
         self.register_parameter(
             f"{name}_rho", nn.Parameter(torch.full(shape, self.posterior_rho_init))
         )
-        self.register_buffer(f"{name}_mask", torch.ones(shape))
+        self.register_buffer(f"{name}_mask", None)
         self._variational.append(name)
+
+    def mask(self, name: str) -> torch.Tensor | None:
+        """The pruning mask of ``name`` (1 = kept), or None if nothing was pruned."""
+        return getattr(self, f"{name}_mask")
+
+    def set_mask(self, name: str, mask: torch.Tensor) -> None:
+        self.register_buffer(f"{name}_mask", mask.to(getattr(self, f"{name}_mu")))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a pruned layer's state carries masks that a freshly built layer does not have yet
+        for name in self._variational:
+            key = f"{prefix}{name}_mask"
+            if key in state_dict and self.mask(name) is None:
+                self.set_mask(name, torch.ones_like(state_dict[key]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _masked(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        mask = self.mask(name)
+        return value if mask is None else value * mask
 
     # -- the posterior ----------------------------------------------------------------------
     def posterior_mean(self, name: str) -> torch.Tensor:
         """E_q[w] = mu (zero where pruned)."""
-        return getattr(self, f"{name}_mu") * getattr(self, f"{name}_mask")
+        return self._masked(name, getattr(self, f"{name}_mu"))
 
     def posterior_std(self, name: str) -> torch.Tensor:
         """sigma = softplus(rho) (Blundell section 3.2; zero where pruned)."""
-        return F.softplus(getattr(self, f"{name}_rho")) * getattr(self, f"{name}_mask")
+        return self._masked(name, F.softplus(getattr(self, f"{name}_rho")))
 
     def sample_weight(self, name: str) -> torch.Tensor:
         """w = mu + sigma o eps, eps ~ N(0, I) (Blundell eq. 3)."""
@@ -96,10 +116,10 @@ class BayesModule(nn.Module):
         if self.prior.has_closed_form_kl:
             total = 0.0
             for name in self._variational:
-                mask = getattr(self, f"{name}_mask").bool()
-                q = Normal(getattr(self, f"{name}_mu")[mask],
-                           F.softplus(getattr(self, f"{name}_rho")[mask]))
-                total = total + self.prior.kl_from(q).sum()
+                kl = self.prior.kl_from(getattr(self, f"{name}_mu"),
+                                        F.softplus(getattr(self, f"{name}_rho")))
+                # pruned weights are deterministic zeros: they carry no KL term
+                total = total + self._masked(name, kl).sum()
             return total
         return self.kl_divergence_mc(self.kl_samples).mean()
 
@@ -110,11 +130,11 @@ class BayesModule(nn.Module):
         """
         total = 0.0
         for name in self._variational:
-            mask = getattr(self, f"{name}_mask").bool()
-            q = Normal(getattr(self, f"{name}_mu")[mask],
-                       F.softplus(getattr(self, f"{name}_rho")[mask]))
-            w = q.rsample((n_samples,))  # (S, n_weights)
-            total = total + (q.log_prob(w) - self.prior.log_prob(w)).sum(-1)
+            q = Normal(getattr(self, f"{name}_mu"), F.softplus(getattr(self, f"{name}_rho")),
+                       validate_args=False)
+            w = q.rsample((n_samples,))  # (S, *shape)
+            log_ratio = self._masked(name, q.log_prob(w) - self.prior.log_prob(w))
+            total = total + log_ratio.reshape(n_samples, -1).sum(-1)
         return total
 
     def extra_repr(self) -> str:

@@ -44,10 +44,10 @@ class MCDropout(nn.Module):
             return x
         shape = (1, *x.shape[1:]) if self.batch_shared else x.shape
         device = x.device if self.generator is None else self.generator.device
-        # z ~ Bernoulli(1 - p), scaled by 1 / (1 - p) so that E[z x / (1 - p)] = x
-        keep = torch.empty(shape, dtype=x.dtype, device=device)
-        keep.bernoulli_(1.0 - self.p, generator=self.generator)
-        return x * keep.to(x.device) / (1.0 - self.p)
+        # z = 1[u >= p] ~ Bernoulli(1 - p) with u ~ U(0, 1) (a uniform draw is several times
+        # faster than bernoulli_), scaled by 1 / (1 - p) so that E[z x / (1 - p)] = x
+        keep = torch.rand(shape, dtype=x.dtype, device=device, generator=self.generator) >= self.p
+        return torch.where(keep.to(x.device), x * (1.0 / (1.0 - self.p)), 0.0)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -21,9 +21,9 @@ def signal_to_noise(model: nn.Module) -> torch.Tensor:
     for layer in model.modules():
         if isinstance(layer, BayesModule):
             for name in _weight_names(layer):
-                mask = getattr(layer, f"{name}_mask").bool()
                 snr = getattr(layer, f"{name}_mu").abs() / layer.posterior_std(name)
-                parts.append(snr[mask].detach().reshape(-1))
+                mask = layer.mask(name)
+                parts.append((snr if mask is None else snr[mask.bool()]).detach().reshape(-1))
     if not parts:
         raise ValueError("the model has no Bayesian layers; convert it with dnn_to_bnn first.")
     return torch.cat(parts)
@@ -48,7 +48,8 @@ def signal_to_noise_prune(model: nn.Module, fraction: float) -> float:
     for layer in model.modules():
         if isinstance(layer, BayesModule):
             for name in _weight_names(layer):
-                mask = getattr(layer, f"{name}_mask")
                 snr_w = getattr(layer, f"{name}_mu").abs() / layer.posterior_std(name)
-                mask.mul_((snr_w.double() > threshold).to(mask.dtype))
+                keep = snr_w.double() > threshold
+                old = layer.mask(name)
+                layer.set_mask(name, keep if old is None else keep & old.bool())
     return threshold

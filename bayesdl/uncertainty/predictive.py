@@ -48,17 +48,30 @@ def _check_n_samples(n_samples) -> int:
     return int(n_samples)
 
 
+def _deterministic_prefix(model: nn.Module):
+    """Split an ``nn.Sequential`` into (leading deterministic layers, the rest): the prefix
+    gives the same output in every Monte-Carlo pass, so it is evaluated once."""
+    if not isinstance(model, nn.Sequential):
+        return None, model
+    for i, layer in enumerate(model):
+        if is_stochastic(layer):
+            return (model[:i], model[i:]) if i > 0 else (None, model)
+    return None, model
+
+
 @torch.no_grad()
 def sample_outputs(model: nn.Module, x: torch.Tensor, n_samples: int = 100,
-                   batched: bool | None = None) -> torch.Tensor:
+                   batched: bool | None = None, max_rows: int = 1024) -> torch.Tensor:
     """S forward passes of ``model`` on ``x`` stacked as (S, N, ...).
 
     A deterministic network gives S = 1, a :class:`~bayesdl.nn.DeepEnsemble` of M
     deterministic members S = M, a stochastic one S = ``n_samples`` (times M for ensembles).
-    ``batched=True`` repeats the batch ``n_samples`` times and runs one forward pass (valid when
-    the noise is independent per example: local reparameterisation, flipout, dropout);
+    ``batched=True`` stacks copies of the batch and runs them through the network together,
+    at most ``max_rows`` rows per pass (so the activations stay cache-sized); valid when the
+    noise is independent per example (local reparameterisation, flipout, dropout).
     ``batched=False`` loops over passes, each one sampled network for the whole batch
     (:func:`~bayesdl.nn.function_sampling`). The default picks batched when it is valid.
+    Leading deterministic layers of an ``nn.Sequential`` run once, not once per sample.
     """
     T = _check_n_samples(n_samples) if is_stochastic(model) else 1
     ensemble = isinstance(model, DeepEnsemble)
@@ -67,15 +80,26 @@ def sample_outputs(model: nn.Module, x: torch.Tensor, n_samples: int = 100,
     try:
         if batched is None:
             batched = independent_per_example(model)
+        prefix, model_rest = _deterministic_prefix(model)
+        if prefix is not None:
+            x = prefix(x)
+        N, tail = x.shape[0], [1] * (x.dim() - 1)
         if batched and T > 1:
-            out = model(x.repeat(T, *([1] * (x.dim() - 1))))  # (T N, ...) or (M, T N, ...)
+            per_pass = max(1, min(T, int(max_rows) // max(N, 1)))
+            chunks = []
+            for start in range(0, T, per_pass):
+                t = min(per_pass, T - start)
+                out = model_rest(x.repeat(t, *tail))  # (t N, ...) or (M, t N, ...)
+                if ensemble:  # (M, t, N, ...): member-major, then samples
+                    chunks.append(out.reshape(out.shape[0], t, N, *out.shape[2:]))
+                else:
+                    chunks.append(out.reshape(t, N, *out.shape[1:]))
+            out = torch.cat(chunks, dim=1 if ensemble else 0)
             if ensemble:
-                out = out.reshape(out.shape[0] * T, x.shape[0], *out.shape[2:])
-            else:
-                out = out.reshape(T, x.shape[0], *out.shape[1:])
+                out = out.reshape(-1, *out.shape[2:])
         else:
-            with function_sampling(model):
-                out = torch.stack([model(x) for _ in range(T)])  # (T, N, ...) or (T, M, N, ...)
+            with function_sampling(model_rest):
+                out = torch.stack([model_rest(x) for _ in range(T)])  # (T, N, ...) or (T, M, N, ...)
             if ensemble:
                 out = out.reshape(-1, *out.shape[2:])
     finally:

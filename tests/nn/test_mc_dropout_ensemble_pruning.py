@@ -85,8 +85,12 @@ def test_signal_to_noise_prune_removes_the_lowest_snr_weights():
     w = net[0].sample_weight("weight")
     assert torch.all(w[net[0].weight_mask == 0] == 0)
     full = BayesLinear(6, 5)
-    full.load_state_dict(net[0].state_dict())
-    full.weight_mask.fill_(1)
+    full.load_state_dict({k: v for k, v in net[0].state_dict().items() if "mask" not in k})
+    assert full.mask("weight") is None
     assert net[0].kl_divergence() < full.kl_divergence()
+    # a fresh layer loading the pruned state takes its mask along
+    again = BayesLinear(6, 5)
+    again.load_state_dict(net[0].state_dict())
+    torch.testing.assert_close(again.weight_mask, net[0].weight_mask)
     with pytest.raises(ValueError, match="fraction must be in"):
         signal_to_noise_prune(net, 1.0)
