@@ -115,10 +115,11 @@ def bench_mc_dropout():
 def bench_digits():
     import time
 
-    from bayesdl.report.sections.bdl import DIGITS_METHODS, _one_thread, digits_calibration
+    from bayesdl.report.sections.bdl import DIGITS_METHODS, digits_calibration
+    from bayesdl.train import torch_threads
 
     start = time.perf_counter()
-    with _one_thread():
+    with torch_threads(1):
         res = digits_calibration(quick=False, seed=0)["results"]
     print(f"digits, {len(DIGITS_METHODS)} methods in {time.perf_counter() - start:.1f} s:")
     print("| method | test error | NLL | ECE | wall-clock (s) |")

@@ -27,13 +27,16 @@ def add_arguments(p) -> None:
                    help="predict the noise level per input (Kendall & Gal 2017)")
     p.add_argument("--epochs", type=int, default=200, help="training epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=128, help="(default: %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default: %(default)s)")
-    p.add_argument("--dropout", type=float, default=0.1, help="MC-dropout rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3,
+                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=0.1,
+                   help="MC-dropout rate (default: %(default)s)")
     p.add_argument("--prior", choices=["gaussian", "scale_mixture"], default="gaussian",
                    help="BBB weight prior (default: %(default)s)")
     p.add_argument("--prior-sigma", type=float, default=1.0,
                    help="BBB prior standard deviation (default: %(default)s)")
-    p.add_argument("--n-estimators", type=int, default=5, help="ensemble size (default: %(default)s)")
+    p.add_argument("--n-estimators", type=int, default=5,
+                   help="ensemble size (default: %(default)s)")
     p.add_argument("--n-samples", type=int, default=100,
                    help="sampled networks per prediction (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

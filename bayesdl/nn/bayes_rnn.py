@@ -56,7 +56,8 @@ class BayesLSTM(BayesModule):
 
     def forward(self, x: torch.Tensor, state=None):
         if x.dim() != 3:
-            raise ValueError(f"BayesLSTM expects a 3-D input (batch, time, features), got {x.dim()}-D.")
+            raise ValueError("BayesLSTM expects a 3-D input (batch, time, features), got "
+                             f"{x.dim()}-D.")
         x = x if self.batch_first else x.transpose(0, 1)  # (B, T, I)
         B, T, _ = x.shape
         H = self.hidden_size

@@ -46,7 +46,8 @@ def elbo_loss(nll: torch.Tensor, kl: torch.Tensor, n_train: int, batch_index: in
     """
     n_train = int(n_train)
     if n_train < 1:
-        raise ValueError(f"n_train must be the (positive) number of training examples, got {n_train}.")
+        raise ValueError("n_train must be the (positive) number of training examples, got "
+                         f"{n_train}.")
     if scheme == "uniform":
         return nll + kl / n_train
     if scheme != "blundell":

@@ -99,7 +99,8 @@ def sample_outputs(model: nn.Module, x: torch.Tensor, n_samples: int = 100,
                 out = out.reshape(-1, *out.shape[2:])
         else:
             with function_sampling(model_rest):
-                out = torch.stack([model_rest(x) for _ in range(T)])  # (T, N, ...) or (T, M, N, ...)
+                # (T, N, ...), or (T, M, N, ...) for ensembles
+                out = torch.stack([model_rest(x) for _ in range(T)])
             if ensemble:
                 out = out.reshape(-1, *out.shape[2:])
     finally:

@@ -10,16 +10,7 @@ from bayesdl import load
 from bayesdl.cli import main
 from bayesdl.uncertainty import (accuracy, expected_calibration_error, interval_coverage,
                                  negative_log_likelihood, rmse)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids contention on shared cores."""
-    import torch
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from tests._threads import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def _write(path, columns):
@@ -61,7 +52,8 @@ def test_regression_fit_evaluate_predict(tmp_path, capsys):
     rows = np.genfromtxt(out, delimiter=",", names=True)
     np.testing.assert_allclose(rows["mean"], dist.mean.numpy(), rtol=1e-6)
     z = stats.norm.ppf(0.975)
-    np.testing.assert_allclose(rows["upper"], dist.mean.numpy() + z * dist.stddev.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(rows["upper"], dist.mean.numpy() + z * dist.stddev.numpy(),
+                               rtol=1e-6)
 
 
 def test_classification_fit_evaluate(tmp_path, capsys):
@@ -88,7 +80,8 @@ def test_classification_fit_evaluate(tmp_path, capsys):
     bad = _write(tmp_path / "bad.csv", {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0, 9]})
     assert main(["evaluate", "--model", str(model), "--data", str(bad), "--target", "c"]) == 2
     assert "[9.0] were not seen at fit" in capsys.readouterr().err
-    nan = _write(tmp_path / "nan.csv", {"a": [0.0, 1.0, 2.0], "b": [0.0, 1.0, 2.0], "c": [0, "", 1]})
+    nan = _write(tmp_path / "nan.csv", {"a": [0.0, 1.0, 2.0], "b": [0.0, 1.0, 2.0],
+                                        "c": [0, "", 1]})
     assert main(["fit", "bnn", "--data", str(nan), "--target", "c", "--out",
                  str(tmp_path / "x.safetensors"), "--quiet"]) == 2
     assert "NaN" in capsys.readouterr().err

@@ -157,7 +157,8 @@ def test_dnn_to_bnn_with_vanishing_sigma_reproduces_the_network(make, shape):
 def test_dnn_to_bnn_moped_sets_sigma_to_delta_abs_w():
     net = nn.Linear(3, 2)
     bnn = dnn_to_bnn(net, moped=True, moped_delta=0.2)
-    torch.testing.assert_close(bnn.posterior_std("weight"), (0.2 * net.weight.abs()).clamp_min(1e-6))
+    torch.testing.assert_close(bnn.posterior_std("weight"),
+                               (0.2 * net.weight.abs()).clamp_min(1e-6))
     with pytest.raises(ValueError, match="single-layer"):
         dnn_to_bnn(nn.LSTM(2, 2, num_layers=2))
 

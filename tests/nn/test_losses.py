@@ -1,13 +1,12 @@
 """ELBO scaling, heteroscedastic and logit-noise losses: references and gradcheck."""
 
-import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from scipy import stats
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
 from bayesdl.nn import (blundell_kl_weight, elbo_loss, heteroscedastic_gaussian_nll,
                         logit_noise_nll)

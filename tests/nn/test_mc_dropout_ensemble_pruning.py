@@ -27,7 +27,8 @@ def test_mc_dropout_is_active_in_eval_and_reproducible_from_its_seed():
 
 
 def test_batch_shared_masks_under_function_sampling():
-    net = nn.Sequential(nn.Linear(3, 20), MCDropout(0.5, seed=0), BayesLinear(20, 1, sampling="local"))
+    net = nn.Sequential(nn.Linear(3, 20), MCDropout(0.5, seed=0),
+                        BayesLinear(20, 1, sampling="local"))
     x = torch.randn(1, 3).repeat(8, 1)
     with function_sampling(net):
         out = net(x)

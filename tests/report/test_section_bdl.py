@@ -1,19 +1,10 @@
 """The Bayesian deep learning report section and the experiments behind its claims."""
 
 import numpy as np
-import pytest
-import torch
 from matplotlib.figure import Figure
 
 from bayesdl.report.sections import bdl
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from tests._threads import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def test_section_builds_quickly_with_all_figures():

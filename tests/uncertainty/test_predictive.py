@@ -68,7 +68,8 @@ def test_reliability_diagram_renders(tmp_path):
     rng = np.random.default_rng(0)
     probs = torch.as_tensor(rng.dirichlet(np.ones(3), size=200))
     y = rng.integers(0, 3, size=200)
-    fig = reliability_diagram({"a": Categorical(probs=probs), "b": Categorical(probs=probs ** 2 / (probs ** 2).sum(1, keepdim=True))}, y)
+    sharper = probs**2 / (probs**2).sum(1, keepdim=True)
+    fig = reliability_diagram({"a": Categorical(probs=probs), "b": Categorical(probs=sharper)}, y)
     assert len(fig.axes) >= 2
     fig.savefig(tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000

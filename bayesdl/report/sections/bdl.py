@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from ...datasets import load_digits, load_mcycle
 from ...neural_network import BayesianMLPClassifier, BayesianMLPRegressor
 from ...nn import MCDropout, mc_dropout_weight_decay, signal_to_noise, signal_to_noise_prune
-from ...train import Trainer
+from ...train import Trainer, torch_threads
 from ...uncertainty import (accuracy, decompose, expected_calibration_error,
                             negative_log_likelihood, predict_dist)
 from ...viz.bdl import rotated_digit, snr_pruning, uncertainty_bands
@@ -37,17 +36,6 @@ DIGITS_METHODS = {
     "BBB (scale mixture)": dict(method="bbb", prior="scale_mixture", prior_sigma=3.0),
     "deep ensemble": dict(method="ensemble", n_estimators=5),
 }
-
-
-@contextmanager
-def _one_thread():
-    """These networks are tiny: one intra-op thread is fastest, above all on shared cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _digits(seed: int):
@@ -160,7 +148,7 @@ def snr_pruning_experiment(clf: BayesianMLPClassifier, X_test, y_test,
 
 
 def build(quick: bool = False, seed: int = 0) -> Section:
-    with _one_thread():
+    with torch_threads(1):
         digits = digits_calibration(quick, seed)
         rotated = rotated_digit_experiment(quick, seed)
         gap = gap_regression(quick, seed)
