@@ -95,8 +95,9 @@ def bench_bbb_step():
 
 def bench_mc_dropout():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), MCDropout(0.5, seed=0),
-                        nn.Linear(256, 256), nn.ReLU(), MCDropout(0.5, seed=0),
+    masks = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), MCDropout(0.5, generator=masks),
+                        nn.Linear(256, 256), nn.ReLU(), MCDropout(0.5, generator=masks),
                         nn.Linear(256, 10)).eval()
     results = []
     for n in (1, 16, 200):

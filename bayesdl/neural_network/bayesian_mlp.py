@@ -101,6 +101,14 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- the network -------------------------------------------------------------------------
+    def _fork_rng(self):
+        """Keep the caller's global RNG streams untouched by our seeding (CPU and our GPU)."""
+        device = self._torch_device
+        if device.type != "cuda":
+            return torch.random.fork_rng(devices=[])
+        return torch.random.fork_rng(
+            devices=[torch.cuda.current_device() if device.index is None else device.index])
+
     def _hidden_sizes(self) -> list[int]:
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes)).tolist()
         if any(int(h) != h or h < 1 for h in sizes):
@@ -110,6 +118,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
     def _mlp(self, n_in: int, n_out: int, seed: int) -> nn.Module:
         prior = (GaussianPrior(self.prior_sigma) if self.prior == "gaussian"
                  else ScaleMixturePrior(0.5, self.prior_sigma, self.prior_sigma * np.exp(-6)))
+        # one generator for all dropout layers: each draws its own masks from the one stream
+        generator = torch.Generator().manual_seed(seed)
         layers, width = [], n_in
         for h in [*self._hidden_sizes(), n_out]:
             if self.method == "bbb":
@@ -119,7 +129,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                 layers.append(nn.Linear(width, h))
             layers.append(_ACTIVATIONS[self.activation]())
             if self.method == "mc_dropout":
-                layers.append(MCDropout(self.dropout, seed=seed))
+                layers.append(MCDropout(self.dropout, generator=generator))
             width = h
         return nn.Sequential(*layers[: -2 if self.method == "mc_dropout" else -1])
 
@@ -130,8 +140,9 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         if self.method == "ensemble":
             net = DeepEnsemble.from_factory(member, self.n_estimators, seed=seed)
         else:
-            torch.manual_seed(seed)
-            net = member()
+            with self._fork_rng():
+                torch.manual_seed(seed)
+                net = member()
         return net.to(dtype=self._torch_dtype, device=self._torch_device)
 
     # -- fitting -------------------------------------------------------------------------------
@@ -144,7 +155,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         scale = X.std(axis=0)
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
         n = X.shape[0]
-        with torch.random.fork_rng(devices=[]):
+        with self._fork_rng():
             self._net = self._network(X.shape[1], seed)
             decay = (mc_dropout_weight_decay(self.length_scale, self.dropout, n)
                      if self.method == "mc_dropout" else 0.0)
@@ -182,7 +193,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        with torch.random.fork_rng(devices=[]):
+        with self._fork_rng():
             torch.manual_seed(seed)
             for m in self._net.modules():
                 if isinstance(m, MCDropout):
@@ -227,8 +238,8 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     activation : ``"relu"`` or ``"tanh"``.
     prior, prior_sigma : BBB weight prior: ``"gaussian"`` N(0, prior_sigma^2) or
         ``"scale_mixture"`` (Blundell eq. 7, sigma1 = prior_sigma, sigma2 = e^-6 prior_sigma).
-    dropout, length_scale : MC-dropout rate p and prior length-scale l (weight decay
-        l^2 (1 - p) / N).
+    dropout, length_scale : MC-dropout rate p (dropout after every hidden layer) and prior
+        length-scale l (weight decay l^2 (1 - p) / N).
     n_estimators : ensemble size.
     max_epochs, batch_size, learning_rate : Adam training.
     n_samples : sampled networks per prediction (BBB, MC dropout).

@@ -78,8 +78,9 @@ def rotated_digit_experiment(quick: bool = False, seed: int = 0) -> dict:
                                           random_state=seed, stratify=d.target)
     p = 0.5
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), MCDropout(p, seed=seed),
-                        nn.Linear(128, 128), nn.ReLU(), MCDropout(p, seed=seed),
+    masks = torch.Generator().manual_seed(seed)  # one stream for both dropout layers
+    net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), MCDropout(p, generator=masks),
+                        nn.Linear(128, 128), nn.ReLU(), MCDropout(p, generator=masks),
                         nn.Linear(128, 10))
     decay = mc_dropout_weight_decay(length_scale=1.0, dropout=p, n_train=len(ytr))
     Trainer(net, lambda model, batch, step: nn.functional.cross_entropy(model(batch[0]), batch[1]),
