@@ -105,7 +105,7 @@ class BayesModule(nn.Module):
     def sample_weight(self, name: str) -> torch.Tensor:
         """w = mu + sigma o eps, eps ~ N(0, I) (Blundell eq. 3)."""
         mean = self.posterior_mean(name)
-        return mean + self.posterior_std(name) * torch.randn_like(mean)
+        return torch.addcmul(mean, self.posterior_std(name), torch.randn_like(mean))
 
     def variational_names(self) -> list[str]:
         return list(self._variational)

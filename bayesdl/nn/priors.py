@@ -49,8 +49,9 @@ class GaussianPrior:
 
         (written out with Python-float constants: fewer kernels than the generic registry).
         """
-        return (math.log(self.sigma) - 0.5) - torch.log(sigma) + \
-            (sigma * sigma + (mu - self.loc) ** 2) * (0.5 / self.sigma**2)
+        diff = mu - self.loc if self.loc else mu
+        squares = torch.addcmul(sigma * sigma, diff, diff)  # sigma^2 + (mu - m_p)^2
+        return squares * (0.5 / self.sigma**2) - torch.log(sigma) + (math.log(self.sigma) - 0.5)
 
     def config(self) -> dict:
         return {"name": "gaussian", "sigma": self.sigma, "loc": self.loc}

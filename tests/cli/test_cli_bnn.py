@@ -75,6 +75,10 @@ def test_classification_fit_evaluate(tmp_path, capsys):
     assert float(printed["accuracy"]) == pytest.approx(accuracy(dist, codes), rel=1e-5)
     assert float(printed["ECE"]) == pytest.approx(expected_calibration_error(dist, codes), rel=1e-5)
     assert (tmp_path / "rel.png").stat().st_size > 1000
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(model), "--data", str(test), "--out", str(out)]) == 0
+    rows = np.genfromtxt(out, delimiter=",", names=True)
+    np.testing.assert_allclose(rows["label"], clf.classes_[dist.probs.argmax(1).numpy()])
 
     # a class the model never saw, and a NaN target, are clear one-line errors
     bad = _write(tmp_path / "bad.csv", {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0, 9]})

@@ -161,6 +161,9 @@ def test_dnn_to_bnn_moped_sets_sigma_to_delta_abs_w():
                                (0.2 * net.weight.abs()).clamp_min(1e-6))
     with pytest.raises(ValueError, match="single-layer"):
         dnn_to_bnn(nn.LSTM(2, 2, num_layers=2))
+    # the local trick does not apply to recurrent weights: LSTMs fall back to reparam
+    converted = dnn_to_bnn(nn.Sequential(nn.Linear(2, 2), nn.LSTM(2, 2)), sampling="local")
+    assert converted[0].sampling == "local" and converted[1].sampling == "reparam"
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])

@@ -73,3 +73,11 @@ def test_reliability_diagram_renders(tmp_path):
     assert len(fig.axes) >= 2
     fig.savefig(tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_gaussian_likelihood_of_a_deterministic_network_is_its_output_with_known_noise():
+    torch.manual_seed(0)
+    net, x = nn.Linear(3, 1), torch.randn(5, 3)
+    d = predict_dist(net, x, 10, likelihood="gaussian", noise_std=0.3)
+    torch.testing.assert_close(d.mean, net(x).squeeze(-1).detach())
+    torch.testing.assert_close(d.stddev, torch.full((5,), 0.3))
