@@ -145,3 +145,34 @@ def test_two_process_gloo_ddp_trains_the_same_model_on_every_rank(tmp_path):
     assert not torch.equal(init["0.weight_mu"], w0["0.weight_mu"])
     tensors, meta = load_checkpoint(tmp_path / "ckpt" / "last.safetensors")
     assert meta["world_size"] == 2 and "rng.cpu.1" in tensors
+
+
+_TORCHRUN_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from safetensors.torch import save_file
+from tests.train.test_trainer import _data, _model, _trainer
+import torch.distributed as dist
+torch.set_num_threads(1)
+model = _model(0)
+_trainer(model, None, max_epochs=2).fit(_data())  # the Trainer initialises the process group
+save_file({{k: v.contiguous() for k, v in model.state_dict().items()}},
+          f"{out}/rank{{dist.get_rank()}}.safetensors")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_launch_initialises_gloo_and_agrees_across_ranks(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "train.py"
+    script.write_text(_TORCHRUN_SCRIPT.format(root=root, out=str(tmp_path)))
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", str(script)], check=True, cwd=root, timeout=300)
+    w0 = load_file(tmp_path / "rank0.safetensors")
+    w1 = load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
