@@ -10,9 +10,9 @@ Three ways to draw the layer output (``sampling``):
 
 - ``"reparam"``: w = mu + sigma * eps, eps ~ N(0, I), one weight sample shared by the batch
   (Blundell eq. 3-4);
-- ``"local"``: the local reparameterisation trick of Kingma, Salimans & Welling (2015):
-  for an affine map the pre-activation b = x w is Gaussian, so it is sampled directly,
-  independently for every example (lower-variance gradients, same marginals);
+- ``"local"`` (fully connected layers, (N, features) inputs): the local reparameterisation
+  trick of Kingma, Salimans & Welling (2015): the pre-activation b = x W is Gaussian, so it is
+  sampled directly, independently for every example (lower-variance gradients);
 - ``"flipout"``: Wen et al. (2018): one perturbation dW = sigma * eps shared by the batch,
   decorrelated across examples by random sign vectors, y = x mu + ((x o s) dW) o r.
 
@@ -154,6 +154,20 @@ class BayesAffine(BayesModule):
         """The bias shaped to broadcast against the output (channels last for linear)."""
         return bias
 
+    def _channel_dim(self, t: torch.Tensor) -> int:
+        return -1  # features last (linear layers)
+
+    def _flipout_signs(self, t: torch.Tensor) -> torch.Tensor:
+        """Random signs, one per example and channel, shared by the other positions (pixels,
+        time steps): Flipout's perturbation of example n must be the weight perturbation
+        dW o (r_n s_n^T), which acts on every position of that example alike."""
+        shape = [1] * t.dim()
+        channel = self._channel_dim(t)
+        shape[channel] = t.shape[channel]
+        if t.dim() > 1:
+            shape[0] = t.shape[0]
+        return _rademacher(t.new_empty(shape))
+
     def _bias_moments(self):
         if "bias" not in self._variational:
             return None, None
@@ -168,14 +182,18 @@ class BayesAffine(BayesModule):
         mean = self._op(x, self.posterior_mean("weight"), b_mean)
         w_std = self.posterior_std("weight")
         if self.sampling == "local":
+            if x.dim() != 2:
+                raise ValueError(
+                    f"sampling='local' needs (N, features) inputs, got shape {tuple(x.shape)}: "
+                    "with more dimensions the weights are shared across positions and the "
+                    "trick no longer applies. Use sampling='flipout'.")
             # Kingma et al. 2015 eq. 6: y ~ N(op(x, mu), op(x^2, sigma^2) + sigma_b^2), per example
             var = self._op(x * x, w_std * w_std, None if b_std is None else b_std * b_std)
             return mean + var.clamp_min(1e-30).sqrt() * torch.randn_like(mean)
         # Flipout (Wen et al. 2018 eq. 4): y = op(x, mu) + op(x o s, dW) o r, dW = sigma o eps
         delta_w = w_std * torch.randn_like(w_std)
-        x_signs = _rademacher(x)
-        perturbation = self._op(x * x_signs, delta_w, None)
-        out = mean + perturbation * _rademacher(perturbation)
+        perturbation = self._op(x * self._flipout_signs(x), delta_w, None)
+        out = mean + perturbation * self._flipout_signs(perturbation)
         if b_std is not None:
             # the bias perturbation is shared by the batch, as the weight perturbation is
             out = out + self._bias_view(b_std * torch.randn_like(b_std))

@@ -1,4 +1,4 @@
-"""Bayesian 2-D convolution (Bayes by Backprop; local reparameterisation and flipout)."""
+"""Bayesian 2-D convolution (Bayes by Backprop; reparameterisation or flipout)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from ._variational import BayesAffine
 class BayesConv2d(BayesAffine):
     """A drop-in for ``nn.Conv2d`` whose kernel and bias have a Gaussian posterior.
 
-    The output of a convolution is affine in the kernel, so all three samplings apply: for
-    ``"local"`` the pre-activation variance is conv(x^2, sigma^2) (Kingma et al. 2015).
+    Samplings: ``"reparam"`` and ``"flipout"`` (signs per example and channel, so an example's
+    output pixels stay correlated through their shared kernel). The local reparameterisation
+    trick is not offered: sampling each output pixel independently would drop exactly that
+    correlation, a different model from a posterior over the kernel.
     Arguments are ``nn.Conv2d``'s plus ``prior``, ``sampling``, ``posterior_rho_init`` and
     ``kl_samples`` as in :class:`~bayesdl.nn.BayesLinear`.
     """
+
+    supported_samplings = ("reparam", "flipout")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, *, prior=None,
@@ -53,6 +57,9 @@ class BayesConv2d(BayesAffine):
 
     def _bias_view(self, bias):
         return bias[:, None, None]  # (C, 1, 1) against (N, C, H, W)
+
+    def _channel_dim(self, t):
+        return 1 if t.dim() == 4 else 0  # (N, C, H, W), or unbatched (C, H, W)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

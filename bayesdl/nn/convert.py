@@ -52,8 +52,9 @@ def dnn_to_bnn(model: nn.Module, prior=None, *, sampling: str = "reparam", moped
     start at the trained weights and the posterior standard deviations at
     ``moped_delta * |w|``, so the converted network starts where the trained one ended.
     A layer without a Bayesian counterpart (``nn.LSTM`` with ``num_layers > 1``, ...) raises a
-    ``ValueError`` rather than silently staying deterministic. ``sampling`` falls back to
-    ``"reparam"`` for LSTMs when ``"local"`` is requested (the trick does not apply to them).
+    ``ValueError`` rather than silently staying deterministic. ``sampling="local"`` applies to
+    the linear layers; convolutions and LSTMs, whose weights are shared across positions, get
+    ``"flipout"`` instead.
     """
     if moped and not moped_delta > 0:
         raise ValueError(f"moped_delta must be positive, got {moped_delta}.")
@@ -64,8 +65,8 @@ def dnn_to_bnn(model: nn.Module, prior=None, *, sampling: str = "reparam", moped
 
 def _convert(module: nn.Module, kw: dict, moped: bool, delta: float) -> nn.Module:
     layer_kw = dict(kw)
-    if isinstance(module, nn.LSTM) and kw["sampling"] == "local":
-        layer_kw["sampling"] = "reparam"
+    if isinstance(module, (nn.LSTM, nn.Conv2d)) and kw["sampling"] == "local":
+        layer_kw["sampling"] = "flipout"
     twin, trained = _bayesian_twin(module, layer_kw)
     if twin is None:
         for name, child in module.named_children():

@@ -87,7 +87,7 @@ def _mc_moments(layer, x, n):
 
 
 @pytest.mark.parametrize("kind,modes", [("linear", ["local", "flipout"]),
-                                        ("conv", ["local", "flipout"])])
+                                        ("conv", ["flipout"])])
 def test_local_and_flipout_moments_match_reparam(kind, modes):
     torch.manual_seed(1)
     layer = _randomise(LAYERS[kind]())
@@ -106,6 +106,29 @@ def test_local_and_flipout_moments_match_reparam(kind, modes):
         assert torch.all((m - mean).abs() < 4.5 * (var / n).sqrt()), mode
         # Var of a sample variance of Gaussians: 2 var^2 / (n - 1)
         assert torch.all((v - var).abs() < 4.5 * var * math.sqrt(2 / (n - 1))), mode
+
+
+def test_conv_flipout_keeps_the_spatial_correlation_of_reparam():
+    """Flipout must perturb each example's *weights*: two output pixels of one example that
+    share a kernel are correlated exactly as under plain reparameterisation."""
+    torch.manual_seed(3)
+    layer = _randomise(BayesConv2d(2, 1, 3, padding=1, bias=False))
+    x = torch.randn(1, 2, 4, 4)
+    n = 6000
+
+    def pixel_pair(mode):
+        layer.sampling = mode
+        with torch.no_grad():
+            ys = torch.stack([layer(x)[0, 0] for _ in range(n)])  # (n, 4, 4)
+        return ys[:, 1, 1], ys[:, 1, 2]
+
+    a, b = pixel_pair("reparam")
+    c, d = pixel_pair("flipout")
+    corr_r = torch.corrcoef(torch.stack([a, b]))[0, 1]
+    corr_f = torch.corrcoef(torch.stack([c, d]))[0, 1]
+    # standard error of a correlation coefficient: (1 - rho^2) / sqrt(n)
+    assert abs(corr_r) > 0.1
+    assert abs(corr_f - corr_r) < 4.5 * (1 - corr_r**2) / math.sqrt(n) * math.sqrt(2)
 
 
 def test_lstm_flipout_moments_match_reparam():
@@ -128,9 +151,13 @@ def _lstm_moments(layer, x, n=4000):
     return ys.mean(0), ys.var(0)
 
 
-def test_lstm_rejects_local_reparameterisation():
+def test_local_reparameterisation_only_where_it_applies():
     with pytest.raises(ValueError, match="not supported by BayesLSTM"):
         BayesLSTM(2, 2, sampling="local")
+    with pytest.raises(ValueError, match="not supported by BayesConv2d"):
+        BayesConv2d(2, 2, 3, sampling="local")
+    with pytest.raises(ValueError, match="Use sampling='flipout'"):
+        BayesLinear(3, 2, sampling="local")(torch.randn(4, 5, 3))
 
 
 @pytest.mark.parametrize("make,shape", [
@@ -161,9 +188,10 @@ def test_dnn_to_bnn_moped_sets_sigma_to_delta_abs_w():
                                (0.2 * net.weight.abs()).clamp_min(1e-6))
     with pytest.raises(ValueError, match="single-layer"):
         dnn_to_bnn(nn.LSTM(2, 2, num_layers=2))
-    # the local trick does not apply to recurrent weights: LSTMs fall back to reparam
-    converted = dnn_to_bnn(nn.Sequential(nn.Linear(2, 2), nn.LSTM(2, 2)), sampling="local")
-    assert converted[0].sampling == "local" and converted[1].sampling == "reparam"
+    # the local trick does not apply to shared weights: LSTMs and convolutions get flipout
+    converted = dnn_to_bnn(nn.Sequential(nn.Linear(2, 2), nn.LSTM(2, 2), nn.Conv2d(1, 1, 1)),
+                           sampling="local")
+    assert [m.sampling for m in converted] == ["local", "flipout", "flipout"]
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
