@@ -165,8 +165,9 @@ class Trainer:
             return {f"{k}.0": v for k, v in states.items()}
         gathered = {}
         for key, state in states.items():  # every rank's state, so each resumes its own stream
+            state = state.to(self._comm_device)  # nccl gathers GPU tensors, gloo CPU ones
             parts = [torch.empty_like(state) for _ in range(self.world)]
-            dist.all_gather(parts, state.to(self._comm_device))
+            dist.all_gather(parts, state)
             gathered.update({f"{key}.{r}": p.cpu() for r, p in enumerate(parts)})
         return gathered
 
