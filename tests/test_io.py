@@ -173,3 +173,13 @@ def test_load_never_unpickles(saved, monkeypatch):
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(torch, "load", forbidden)
     assert isinstance(bayesdl.load(saved), BayesianLinearRegression)
+
+
+def test_zero_dimensional_and_empty_tensors_round_trip(tmp_path, data):
+    model = BayesianLinearRegression().fit(*data)
+    model.scale_ = torch.tensor(2.5, dtype=torch.float64)  # a 0-d tensor attribute
+    model.empty_ = np.zeros((0, 3))
+    model.save(tmp_path / "m.safetensors")
+    loaded = bayesdl.load(tmp_path / "m.safetensors")
+    assert loaded.scale_.shape == () and float(loaded.scale_) == 2.5
+    assert loaded.empty_.shape == (0, 3)

@@ -13,6 +13,7 @@ SECTIONS: list[str] = [
     "distributions",
     "linear_model",
     "mixtures",
+    "bdl",
 ]
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]

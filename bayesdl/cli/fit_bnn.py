@@ -1,0 +1,78 @@
+"""Fit a Bayesian MLP (Bayes by Backprop, MC dropout or a deep ensemble) on a table.
+
+Regression targets get a Gaussian predictive distribution (``--heteroscedastic`` lets the
+noise depend on the inputs); classification targets get class probabilities. With
+``--task auto`` a target whose values are all integers with at most 20 distinct values is
+treated as class labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..neural_network import BayesianMLPClassifier, BayesianMLPRegressor
+
+HELP = "Bayesian MLP: Bayes by Backprop, MC dropout or deep ensemble (regression/classification)"
+NEEDS_TARGET = True
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--task", choices=["auto", "regression", "classification"], default="auto",
+                   help="what the target is (default: %(default)s)")
+    p.add_argument("--method", choices=["bbb", "mc_dropout", "ensemble"], default="mc_dropout",
+                   help="approximate Bayesian method (default: %(default)s)")
+    p.add_argument("--hidden", default="50,50",
+                   help="comma-separated hidden layer widths (default: %(default)s)")
+    p.add_argument("--heteroscedastic", action="store_true",
+                   help="predict the noise level per input (Kendall & Gal 2017)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3,
+                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=0.1,
+                   help="MC-dropout rate (default: %(default)s)")
+    p.add_argument("--prior", choices=["gaussian", "scale_mixture"], default="gaussian",
+                   help="BBB weight prior (default: %(default)s)")
+    p.add_argument("--prior-sigma", type=float, default=1.0,
+                   help="BBB prior standard deviation (default: %(default)s)")
+    p.add_argument("--n-estimators", type=int, default=5,
+                   help="ensemble size (default: %(default)s)")
+    p.add_argument("--n-samples", type=int, default=100,
+                   help="sampled networks per prediction (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        raise ValueError(f"--hidden must be comma-separated integers like 50,50; got {text!r}.")
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--hidden needs at least one positive width; got {text!r}.")
+    return sizes
+
+
+def _is_classification(task: str, y: np.ndarray) -> bool:
+    if task != "auto":
+        return task == "classification"
+    finite = y[np.isfinite(y)]
+    return bool(np.all(finite == np.round(finite)) and len(np.unique(finite)) <= 20)
+
+
+def fit(args, X, y):
+    classify = _is_classification(args.task, y)
+    cls = BayesianMLPClassifier if classify else BayesianMLPRegressor
+    model = cls(_hidden(args.hidden), method=args.method, heteroscedastic=args.heteroscedastic,
+                prior=args.prior, prior_sigma=args.prior_sigma, dropout=args.dropout,
+                n_estimators=args.n_estimators, max_epochs=args.epochs,
+                batch_size=args.batch_size, learning_rate=args.lr, n_samples=args.n_samples,
+                verbose=not args.quiet, random_state=args.seed)
+    model.fit(X, y)
+    summary = {"task": "classification" if classify else "regression", "method": args.method,
+               "epochs": model.n_iter_, "final training loss": float(model.loss_curve_[-1])}
+    if classify:
+        summary["training accuracy"] = float(model.score(X, y))
+    else:
+        summary["training R^2"] = float(model.score(X, y))
+    return model, summary

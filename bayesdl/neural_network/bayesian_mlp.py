@@ -1,0 +1,343 @@
+"""Bayesian multi-layer perceptrons for tabular data, as scikit-learn estimators.
+
+``BayesianMLPRegressor`` and ``BayesianMLPClassifier`` fit one of three approximate Bayesian
+networks and answer with a predictive distribution:
+
+- ``method="bbb"``: Bayes by Backprop (Blundell et al. 2015) with :class:`~bayesdl.nn.BayesLinear`
+  layers (local reparameterisation while training), KL scaled by :func:`~bayesdl.nn.elbo_loss`;
+- ``method="mc_dropout"``: MC dropout (Gal & Ghahramani 2016) with the weight decay of their
+  eq. 7 (:func:`~bayesdl.nn.mc_dropout_weight_decay`);
+- ``method="ensemble"``: a deep ensemble (Lakshminarayanan et al. 2017) of ``n_estimators``
+  networks.
+
+Regression networks predict a mean and a noise variance: one learnt noise level for all
+inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
+Classifiers with ``heteroscedastic=True`` predict a variance for each logit and train with
+the logit-noise loss (Kendall & Gal eq. 12). Inputs (and regression targets) are
+standardised internally. Predictions average ``n_samples`` sampled networks (each applied to
+the whole batch, so a row's prediction does not depend on the other rows) drawn from a
+generator seeded by ``random_state``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from torch import nn
+
+from .._base import TorchEstimatorMixin
+from ..nn import (BayesLinear, DeepEnsemble, GaussianPrior, MCDropout, ScaleMixturePrior,
+                  elbo_loss, heteroscedastic_gaussian_nll, kl_divergence, logit_noise_nll,
+                  mc_dropout_weight_decay)
+from ..train import Trainer
+from ..uncertainty import MonteCarloCategorical, monte_carlo_normal, predict_dist
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+_LOGIT_NOISE_SAMPLES = 10  # T in Kendall & Gal eq. 12 while training
+
+
+class _GaussianHead(nn.Module):
+    """Outputs (N, 2) = (mean, log sigma^2): predicted, or a learnt constant log sigma^2."""
+
+    def __init__(self, body: nn.Module, heteroscedastic: bool):
+        super().__init__()
+        self.body, self.heteroscedastic = body, heteroscedastic
+        if not heteroscedastic:
+            self.log_noise = nn.Parameter(torch.zeros(1))  # (1,): log sigma^2 for every input
+
+    def forward(self, x):
+        out = self.body(x)
+        if self.heteroscedastic:
+            return out
+        return torch.cat([out, self.log_noise.expand_as(out)], dim=-1)
+
+
+class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
+    _parameter_constraints: dict = {
+        **TorchEstimatorMixin._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"bbb", "mc_dropout", "ensemble"})],
+        "heteroscedastic": ["boolean"],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "prior": [StrOptions({"gaussian", "scale_mixture"})],
+        "prior_sigma": [Interval(Real, 0, None, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "length_scale": [Interval(Real, 0, None, closed="neither")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["boolean"],
+    }
+
+    def __init__(self, hidden_layer_sizes=(50,), *, method="bbb", heteroscedastic=False,
+                 activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.1,
+                 length_scale=1e-2, n_estimators=5, max_epochs=100, batch_size=128,
+                 learning_rate=1e-2, n_samples=50, verbose=False, device="cpu",
+                 dtype="float64", random_state=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.method = method
+        self.heteroscedastic = heteroscedastic
+        self.activation = activation
+        self.prior = prior
+        self.prior_sigma = prior_sigma
+        self.dropout = dropout
+        self.length_scale = length_scale
+        self.n_estimators = n_estimators
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.n_samples = n_samples
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- the network -------------------------------------------------------------------------
+    def _fork_rng(self):
+        """Keep the caller's global RNG streams untouched by our seeding (CPU and our GPU)."""
+        device = self._torch_device
+        if device.type != "cuda":
+            return torch.random.fork_rng(devices=[])
+        return torch.random.fork_rng(
+            devices=[torch.cuda.current_device() if device.index is None else device.index])
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes)).tolist()
+        if any(int(h) != h or h < 1 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
+        return [int(h) for h in sizes]
+
+    def _mlp(self, n_in: int, n_out: int, seed: int) -> nn.Module:
+        prior = (GaussianPrior(self.prior_sigma) if self.prior == "gaussian"
+                 else ScaleMixturePrior(0.5, self.prior_sigma, self.prior_sigma * np.exp(-6)))
+        # one generator for all dropout layers: each draws its own masks from the one stream
+        generator = torch.Generator().manual_seed(seed)
+        layers, width = [], n_in
+        for h in [*self._hidden_sizes(), n_out]:
+            if self.method == "bbb":
+                layers.append(BayesLinear(width, h, prior=prior, sampling="local",
+                                          posterior_rho_init=-5.0))
+            else:
+                layers.append(nn.Linear(width, h))
+            layers.append(_ACTIVATIONS[self.activation]())
+            if self.method == "mc_dropout":
+                layers.append(MCDropout(self.dropout, generator=generator))
+            width = h
+        return nn.Sequential(*layers[: -2 if self.method == "mc_dropout" else -1])
+
+    def _network(self, n_in: int, seed: int) -> nn.Module:
+        def member():
+            return self._head(self._mlp(n_in, self._n_network_outputs(), seed))
+
+        if self.method == "ensemble":
+            net = DeepEnsemble.from_factory(member, self.n_estimators, seed=seed)
+        else:
+            with self._fork_rng():
+                torch.manual_seed(seed)
+                net = member()
+        return net.to(dtype=self._torch_dtype, device=self._torch_device)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _standardise(self, X: np.ndarray) -> torch.Tensor:
+        return self._to_torch((X - self.x_mean_) / self.x_scale_)
+
+    def _fit_network(self, X: np.ndarray, y: torch.Tensor) -> None:
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.x_mean_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        n = X.shape[0]
+        with self._fork_rng():
+            self._net = self._network(X.shape[1], seed)
+            decay = (mc_dropout_weight_decay(self.length_scale, self.dropout, n)
+                     if self.method == "mc_dropout" else 0.0)
+            weights = [p for name, p in self._net.named_parameters() if "log_noise" not in name]
+            others = [p for name, p in self._net.named_parameters() if "log_noise" in name]
+
+            def optimizer(_):
+                groups = [{"params": weights, "weight_decay": decay}]
+                if others:
+                    groups.append({"params": others, "weight_decay": 0.0})
+                return torch.optim.Adam(groups, lr=self.learning_rate)
+
+            trainer = Trainer(self._net, self._loss, optimizer=optimizer,
+                              max_epochs=self.max_epochs, batch_size=min(self.batch_size, n),
+                              seed=seed, progress=self.verbose, device=self._torch_device,
+                              amp=False)
+            trainer.fit((self._standardise(X), y))
+        self.loss_curve_ = [h["loss"] for h in trainer.history]
+        self.n_iter_ = len(trainer.history)
+
+    def _loss(self, model, batch, step):
+        X, y = batch
+        out = model(X)
+        if self.method == "ensemble":  # (M, N, ...): the members' losses add up
+            nll = sum(self._nll(o, y) for o in out)
+        else:
+            nll = self._nll(out, y)
+        if self.method == "bbb":
+            return elbo_loss(nll, kl_divergence(model), step.n_train)
+        return nll
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _sample_dist(self, X):
+        """The Monte-Carlo predictive distribution in the network's (standardised) units."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with self._fork_rng():
+            torch.manual_seed(seed)
+            for m in self._net.modules():
+                if isinstance(m, MCDropout):
+                    m.generator.manual_seed(seed)
+            return predict_dist(self._net, self._standardise(X), self.n_samples,
+                                likelihood=self._likelihood(), batched=False)
+
+    @property
+    def network_(self) -> nn.Module:
+        """The fitted torch network (a ``DeepEnsemble`` for ``method="ensemble"``)."""
+        check_is_fitted(self, "n_iter_")
+        return self._net
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _get_state(self):
+        json_state, tensors = super()._get_state()
+        tensors.update({f"network.{k}": v.detach().cpu().contiguous()
+                        for k, v in self._net.state_dict().items()})
+        return json_state, tensors
+
+    def _set_state(self, json_state, tensors):
+        own = {k: v for k, v in tensors.items() if not k.startswith("network.")}
+        super()._set_state(json_state, own)
+        self._net = self._network(int(self.n_features_in_), 0)
+        self._net.load_state_dict({k[len("network."):]: v for k, v in tensors.items()
+                                   if k.startswith("network.")})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
+    """Bayesian MLP regression with a Gaussian predictive distribution per input.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : widths of the hidden layers (default (50,)).
+    method : ``"bbb"`` (Bayes by Backprop), ``"mc_dropout"`` or ``"ensemble"``.
+    heteroscedastic : predict the noise variance per input (else one learnt noise level).
+    activation : ``"relu"`` or ``"tanh"``.
+    prior, prior_sigma : BBB weight prior: ``"gaussian"`` N(0, prior_sigma^2) or
+        ``"scale_mixture"`` (Blundell eq. 7, sigma1 = prior_sigma, sigma2 = e^-6 prior_sigma).
+    dropout, length_scale : MC-dropout rate p (dropout after every hidden layer) and prior
+        length-scale l (weight decay l^2 (1 - p) / N).
+    n_estimators : ensemble size.
+    max_epochs, batch_size, learning_rate : Adam training.
+    n_samples : sampled networks per prediction (BBB, MC dropout).
+    verbose : show a progress bar while fitting.
+    device, dtype, random_state : as every bayesdl estimator.
+
+    Attributes
+    ----------
+    x_mean_, x_scale_, y_mean_, y_scale_ : standardisation of inputs and targets.
+    loss_curve_ : training loss per epoch; ``n_iter_`` epochs run.
+
+    Examples
+    --------
+    >>> from bayesdl.neural_network import BayesianMLPRegressor
+    >>> from bayesdl.datasets import load_mcycle
+    >>> d = load_mcycle()
+    >>> reg = BayesianMLPRegressor(method="mc_dropout", heteroscedastic=True, random_state=0)
+    >>> mean, std = reg.fit(d.data, d.target).predict(d.data, return_std=True)
+    """
+
+    def _n_network_outputs(self) -> int:
+        return 2 if self.heteroscedastic else 1
+
+    def _head(self, mlp):
+        return _GaussianHead(mlp, self.heteroscedastic)
+
+    def _likelihood(self) -> str:
+        return "heteroscedastic"
+
+    @staticmethod
+    def _nll(out, y):
+        return heteroscedastic_gaussian_nll(out[:, 0], out[:, 1], y)
+
+    def fit(self, X, y):
+        """Fit on inputs ``X`` (n, d) and real targets ``y`` (n,)."""
+        self._validate_params()
+        X, y = self._validate_X_y(X, y, reset=True)
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) if y.std() > 0 else 1.0
+        self._fit_network(X, self._to_torch((y - self.y_mean_) / self.y_scale_))
+        return self
+
+    def predict_dist(self, X):
+        """The predictive distribution: a uniform mixture of the sampled networks' Normals."""
+        d = self._sample_dist(X)
+        comp = d.component_distribution
+        return monte_carlo_normal(comp.loc * self.y_scale_ + self.y_mean_,
+                                  comp.scale * self.y_scale_)
+
+    def predict(self, X, return_std: bool = False):
+        """Predictive mean (and standard deviation, aleatoric + epistemic, if asked)."""
+        d = self.predict_dist(X)
+        mean = self._to_numpy(d.mean)
+        return (mean, self._to_numpy(d.stddev)) if return_std else mean
+
+
+class BayesianMLPClassifier(ClassifierMixin, _BaseBayesianMLP):
+    """Bayesian MLP classification: class probabilities averaged over sampled networks.
+
+    Parameters are those of :class:`BayesianMLPRegressor`; ``heteroscedastic=True`` learns a
+    noise variance per logit (Kendall & Gal 2017 eq. 12). ``classes_`` holds the labels.
+    """
+
+    def _n_network_outputs(self) -> int:
+        K = len(self.classes_)
+        return 2 * K if self.heteroscedastic else K
+
+    def _head(self, mlp):
+        return mlp
+
+    def _likelihood(self) -> str:
+        return "logit_noise" if self.heteroscedastic else "categorical"
+
+    def _nll(self, out, y):
+        if self.heteroscedastic:
+            logits, log_var = out.chunk(2, dim=-1)
+            return logit_noise_nll(logits, log_var, y, _LOGIT_NOISE_SAMPLES)
+        return nn.functional.cross_entropy(out, y)
+
+    def fit(self, X, y):
+        """Fit on inputs ``X`` (n, d) and class labels ``y`` (n,)."""
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=self._numpy_dtype)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"a classifier needs at least 2 classes; y has only one class "
+                             f"({self.classes_[0]!r}).")
+        self._fit_network(X, torch.as_tensor(codes, dtype=torch.long, device=self._torch_device))
+        return self
+
+    def predict_dist(self, X) -> MonteCarloCategorical:
+        """Categorical over ``classes_`` (indices) averaging the sampled networks."""
+        return self._sample_dist(X)
+
+    def predict_proba(self, X):
+        return self._to_numpy(self.predict_dist(X).probs)
+
+    def predict(self, X):
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]

@@ -1,0 +1,68 @@
+"""Training checkpoints without pickle: tensors in safetensors, the rest as JSON metadata.
+
+A checkpoint holds everything needed to continue a run exactly: the model and best-model
+weights, the optimiser state (tensors; hyper-parameters as JSON), the scheduler and AMP
+grad-scaler states (JSON scalars), every RNG state (the global CPU/CUDA generators of each
+rank and the private generators of modules such as ``MCDropout``) and the loop's own counters.
+It is written with :func:`bayesdl.io.atomic_write_bytes`, so an interrupted write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..io import _jsonable, atomic_write_bytes
+
+_META_KEY = "bayesdl.trainer"
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().cpu().clone().contiguous()
+
+
+def optimizer_to_flat(state_dict: dict) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Split an optimiser ``state_dict`` into JSON and named tensors."""
+    tensors, scalars = {}, {}
+    for pid, pstate in state_dict["state"].items():
+        for key, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{key}"] = _cpu(value)
+            else:
+                scalars.setdefault(str(pid), {})[key] = _jsonable(value)
+    return {"param_groups": _jsonable(state_dict["param_groups"]), "scalars": scalars}, tensors
+
+
+def optimizer_from_flat(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for pid, values in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Atomically write ``tensors`` and the JSON-serialisable ``meta`` to ``path``."""
+    data = st_save({k: _cpu(v) for k, v in tensors.items()},
+                   metadata={_META_KEY: json.dumps(_jsonable(meta))})
+    return atomic_write_bytes(path, data)
+
+
+def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(tensors, meta)``."""
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if _META_KEY not in metadata:
+        raise ValueError(f"{path} is not a bayesdl training checkpoint (no trainer metadata).")
+    return st_load(path.read_bytes()), json.loads(metadata[_META_KEY])

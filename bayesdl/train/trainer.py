@@ -1,0 +1,348 @@
+"""One training loop for every bayesdl deep model.
+
+``Trainer(model, loss_fn, ...).fit(train_data, val_data)`` runs mini-batch gradient descent
+with a progress bar (epoch, loss, validation metric), early stopping, gradient clipping,
+atomic checkpoints every epoch and exact resumption, ``DistributedDataParallel`` when
+``torch.distributed`` is initialised (e.g. under ``torchrun``: gloo on CPU, nccl on GPU) and
+mixed precision on CUDA.
+
+The objective is a function ``loss_fn(model, batch, step) -> scalar tensor``: it receives the
+(possibly DDP-wrapped) model, the batch as the ``DataLoader`` yields it (already on the
+device) and a :class:`Step` with the epoch, batch index, batches per epoch and the number of
+training examples, which is what :func:`bayesdl.nn.elbo_loss` needs to scale the KL.
+
+Exact resumption: the data order of epoch e is a function of ``(seed, e)`` alone
+(``DistributedSampler`` seeds its shuffle with ``seed + e``), and the checkpoint written after
+every epoch stores the model, optimiser, scheduler, grad scaler and every RNG state, so
+``resume=True`` continues an interrupted run to bit-identical weights (same seed, CPU).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSampler,
+                              TensorDataset)
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+
+CHECKPOINT_NAME = "last.safetensors"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where the loop is: what a loss needs to weight per-batch terms (e.g. the KL)."""
+
+    epoch: int
+    batch_index: int
+    n_batches: int
+    n_train: int
+
+
+def _as_dataset(data) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, torch.Tensor):
+        return TensorDataset(data)
+    if isinstance(data, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in data):
+        return TensorDataset(*data)
+    raise TypeError("training data must be a torch Dataset, a tensor or a tuple of tensors, "
+                    f"got {type(data).__name__}.")
+
+
+def _to(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun if nobody has."""
+    if not dist.is_available():
+        return 0, 1
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """Mini-batch training with validation, early stopping, checkpoints, DDP and AMP.
+
+    Parameters
+    ----------
+    model : the ``nn.Module`` to train (trained in place).
+    loss_fn : ``loss_fn(model, batch, step) -> scalar tensor``.
+    optimizer : ``callable(params) -> torch.optim.Optimizer`` (default Adam with ``lr``).
+    scheduler : ``callable(optimizer) -> LRScheduler``, stepped once per epoch, or None.
+    max_epochs, batch_size, shuffle : the loop.
+    val_metric : ``callable(model, val_loader) -> float``; default: mean ``loss_fn`` on the
+        validation data. ``val_mode`` is ``"min"`` or ``"max"``.
+    patience : stop after this many epochs without improvement of the validation metric
+        (of the training loss without validation data) by more than ``min_delta``;
+        ``restore_best`` then reloads the best weights.
+    grad_clip : clip the global gradient 2-norm to this value (None: no clipping).
+    checkpoint_dir : write ``last.safetensors`` there after every epoch (atomically).
+    resume : continue from ``checkpoint_dir/last.safetensors`` if it exists.
+    seed : seeds the global RNG at the start of ``fit`` (``seed + rank`` on each rank) and the
+        data order of every epoch.
+    amp : ``"auto"`` (mixed precision on CUDA), True or False.
+    device : where to train (default: this rank's GPU when CUDA is available, else CPU).
+    progress : show a tqdm progress bar (rank 0 only).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, *, optimizer: Callable | None = None,
+                 lr: float = 1e-3, scheduler: Callable | None = None, max_epochs: int = 10,
+                 batch_size: int = 64, shuffle: bool = True, val_metric: Callable | None = None,
+                 val_mode: str = "min", patience: int | None = None, min_delta: float = 0.0,
+                 restore_best: bool = True, grad_clip: float | None = None,
+                 checkpoint_dir=None, resume: bool = False, seed: int = 0, amp="auto",
+                 device=None, progress: bool = True):
+        if val_mode not in ("min", "max"):
+            raise ValueError(f"val_mode must be 'min' or 'max', got {val_mode!r}.")
+        if int(max_epochs) < 1 or int(batch_size) < 1:
+            raise ValueError(f"max_epochs and batch_size must be positive, got {max_epochs} and "
+                             f"{batch_size}.")
+        if patience is not None and int(patience) < 1:
+            raise ValueError(f"patience must be a positive integer or None, got {patience}.")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or None, got {grad_clip}.")
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir (where the checkpoint lives).")
+        self.model, self.loss_fn = model, loss_fn
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=lr))
+        self.scheduler_factory = scheduler
+        self.max_epochs, self.batch_size, self.shuffle = int(max_epochs), int(batch_size), shuffle
+        self.val_metric, self.val_mode = val_metric, val_mode
+        self.patience, self.min_delta, self.restore_best = patience, float(min_delta), restore_best
+        self.grad_clip = grad_clip
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.resume, self.seed, self.amp = resume, int(seed), amp
+        self.device, self.progress = device, progress
+        self.history: list[dict] = []
+
+    # -- setup --------------------------------------------------------------------------------
+    def _device(self, rank: int) -> torch.device:
+        if self.device is not None:
+            return torch.device(self.device)
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) %
+                                torch.cuda.device_count())
+        return torch.device("cpu")
+
+    def _use_amp(self, device: torch.device) -> bool:
+        if self.amp == "auto":
+            return device.type == "cuda"
+        if self.amp and device.type != "cuda":
+            raise ValueError("amp=True needs a CUDA device; use amp='auto' or amp=False on CPU.")
+        return bool(self.amp)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        """Private generators of modules (e.g. MCDropout), by module name."""
+        return {name: m.generator for name, m in self.model.named_modules()
+                if isinstance(getattr(m, "generator", None), torch.Generator)}
+
+    # -- RNG states across ranks ----------------------------------------------------------------
+    def _rng_states(self, device) -> dict[str, torch.Tensor]:
+        states = {"rng.cpu": torch.get_rng_state()}
+        if device.type == "cuda":
+            states["rng.cuda"] = torch.cuda.get_rng_state(device)
+        for name, gen in self._generators().items():
+            states[f"rng.module.{name}"] = gen.get_state()
+        if self.world == 1:
+            return {f"{k}.0": v for k, v in states.items()}
+        gathered = {}
+        for key, state in states.items():  # every rank's state, so each resumes its own stream
+            state = state.to(self._comm_device)  # nccl gathers GPU tensors, gloo CPU ones
+            parts = [torch.empty_like(state) for _ in range(self.world)]
+            dist.all_gather(parts, state)
+            gathered.update({f"{key}.{r}": p.cpu() for r, p in enumerate(parts)})
+        return gathered
+
+    def _set_rng_states(self, tensors, device) -> None:
+        suffix = f".{self.rank}"
+        torch.set_rng_state(tensors["rng.cpu" + suffix])
+        if device.type == "cuda" and "rng.cuda" + suffix in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda" + suffix], device)
+        for name, gen in self._generators().items():
+            gen.set_state(tensors[f"rng.module.{name}{suffix}"])
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _save(self, epoch, optimizer, scheduler, scaler, best_state, device) -> None:
+        rng = self._rng_states(device)  # collective: every rank takes part
+        if self.rank == 0:
+            optim_meta, tensors = optimizer_to_flat(optimizer.state_dict())
+            tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
+            if best_state is not None:
+                tensors.update({f"best.{k}": v for k, v in best_state.items()})
+            tensors.update(rng)
+            meta = {"epoch": epoch, "history": self.history, "best": self._best,
+                    "best_epoch": self.best_epoch, "bad_epochs": self._bad_epochs,
+                    "stopped_early": self.stopped_early, "world_size": self.world,
+                    "seed": self.seed, "optimizer": optim_meta,
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict() if scaler.is_enabled() else None}
+            save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME, tensors, meta)
+        if self.world > 1:
+            dist.barrier()
+
+    def _load(self, optimizer, scheduler, scaler, device):
+        tensors, meta = load_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME)
+        if meta["world_size"] != self.world or meta["seed"] != self.seed:
+            raise ValueError(
+                f"the checkpoint was written by a run with world size {meta['world_size']} and "
+                f"seed {meta['seed']}; this run has {self.world} and {self.seed}. Resume with "
+                "the same settings, or start afresh without resume=True."
+            )
+
+        def prefixed(p):
+            return {k[len(p):]: v.to(device) for k, v in tensors.items() if k.startswith(p)}
+
+        self.model.load_state_dict(prefixed("model."))
+        optimizer.load_state_dict(optimizer_from_flat(meta["optimizer"], tensors))
+        if scheduler is not None and meta["scheduler"] is not None:
+            scheduler.load_state_dict(meta["scheduler"])
+        if meta["scaler"] is not None:
+            scaler.load_state_dict(meta["scaler"])
+        self._set_rng_states(tensors, device)
+        self.history = meta["history"]
+        self._best, self.best_epoch, self._bad_epochs = (meta["best"], meta["best_epoch"],
+                                                         meta["bad_epochs"])
+        self.stopped_early = meta["stopped_early"]
+        best = prefixed("best.")
+        return meta["epoch"] + 1, (best or None)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _reduce_mean(self, total: float, count: int, device) -> float:
+        if self.world == 1:
+            return total / max(count, 1)
+        t = torch.tensor([total, float(count)], dtype=torch.float64, device=self._comm_device)
+        dist.all_reduce(t)
+        return (t[0] / t[1].clamp_min(1)).item()
+
+    def _validate(self, wrapped, val_loader, n_train, device) -> float:
+        self.model.eval()
+        with torch.no_grad():
+            if self.val_metric is not None:
+                value = float(self.val_metric(self.model, val_loader))
+                return self._reduce_mean(value, 1, device)
+            total, count = 0.0, 0
+            for b, batch in enumerate(val_loader):
+                batch = _to(batch, device)
+                loss = self.loss_fn(self.model, batch, Step(-1, b, len(val_loader), n_train))
+                total, count = total + loss.item(), count + 1
+        return self._reduce_mean(total, count, device)
+
+    def _improved(self, value: float) -> bool:
+        if self._best is None:
+            return True
+        if self.val_mode == "min":
+            return value < self._best - self.min_delta
+        return value > self._best + self.min_delta
+
+    def fit(self, train_data, val_data=None) -> "Trainer":
+        """Train on ``train_data`` (a Dataset or tuple of tensors); returns ``self``.
+
+        ``self.history`` lists per-epoch ``{"epoch", "loss", "val"}``; ``self.best_epoch`` and
+        ``self.stopped_early`` say how it ended.
+        """
+        self.rank, self.world = _distributed()
+        device = self._device(self.rank)
+        self._comm_device = device if dist.is_available() and self.world > 1 and \
+            dist.get_backend() == "nccl" else torch.device("cpu")
+        use_amp = self._use_amp(device)
+        train_data = _as_dataset(train_data)
+        n_train = len(train_data)
+        if n_train == 0:
+            raise ValueError("the training data is empty.")
+        torch.manual_seed(self.seed + self.rank)
+        self.model.to(device)
+        wrapped = self.model
+        if self.world > 1:
+            wrapped = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        optimizer = self.optimizer_factory(self.model.parameters())
+        scheduler = self.scheduler_factory(optimizer) if self.scheduler_factory else None
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        sampler = DistributedSampler(train_data, num_replicas=self.world, rank=self.rank,
+                                     shuffle=self.shuffle, seed=self.seed)
+        if isinstance(train_data, TensorDataset):
+            # index the tensors with a whole batch of indices at once (no per-row collate)
+            loader = DataLoader(train_data, batch_size=None,
+                                sampler=BatchSampler(sampler, self.batch_size, drop_last=False))
+        else:
+            loader = DataLoader(train_data, batch_size=self.batch_size, sampler=sampler)
+        val_loader = None
+        if val_data is not None:
+            val_loader = DataLoader(_as_dataset(val_data), batch_size=self.batch_size)
+
+        self.history, self._best, self.best_epoch, self._bad_epochs = [], None, None, 0
+        self.stopped_early = False
+        start, best_state = 0, None
+        if self.resume and (self.checkpoint_dir / CHECKPOINT_NAME).is_file():
+            start, best_state = self._load(optimizer, scheduler, scaler, device)
+
+        if self.stopped_early:  # the checkpointed run had already finished
+            start = self.max_epochs
+        bar = tqdm(range(start, self.max_epochs), initial=start, total=self.max_epochs,
+                   desc="training", unit="epoch", disable=not self.progress or self.rank != 0)
+        for epoch in bar:
+            sampler.set_epoch(epoch)
+            self.model.train()
+            total, count = 0.0, 0
+            for b, batch in enumerate(loader):
+                batch = _to(batch, device)
+                step = Step(epoch, b, len(loader), n_train)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    loss = self.loss_fn(wrapped, batch, step)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss.item()} at epoch {epoch}, batch {b}. Lower the "
+                        "learning rate or set grad_clip."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if self.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                total, count = total + loss.item(), count + 1
+            if scheduler is not None:
+                scheduler.step()
+            record = {"epoch": epoch, "loss": self._reduce_mean(total, count, device)}
+            monitored = record["loss"]
+            if val_loader is not None:
+                record["val"] = monitored = self._validate(wrapped, val_loader, n_train, device)
+            self.history.append(record)
+            if self._improved(monitored):
+                self._best, self.best_epoch, self._bad_epochs = monitored, epoch, 0
+                if self.patience is not None and self.restore_best:
+                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self._bad_epochs += 1
+            self.stopped_early = self.patience is not None and self._bad_epochs >= self.patience
+            if self.checkpoint_dir is not None:
+                self._save(epoch, optimizer, scheduler, scaler, best_state, device)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
+            if self.stopped_early:
+                break
+        bar.close()
+        if self.stopped_early and best_state is not None:
+            self.model.load_state_dict(best_state)
+        return self
+
+
+__all__ = ["Step", "Trainer"]

@@ -1,0 +1,69 @@
+"""Bayesian MLP estimators: persistence, uncertainty behaviour, calibration, bad input."""
+
+import numpy as np
+import pytest
+
+import bayesdl
+from bayesdl.neural_network import BayesianMLPClassifier, BayesianMLPRegressor
+from bayesdl.uncertainty import decompose, encode_labels
+
+
+def _hetero_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, size=n)
+    y = np.sin(x) + (0.05 + 0.3 * np.abs(x)) * rng.standard_normal(n)
+    return x[:, None], y
+
+
+@pytest.mark.parametrize("method", ["bbb", "mc_dropout", "ensemble"])
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, method):
+    X, y = _hetero_data(120)
+    reg = BayesianMLPRegressor((16,), method=method, heteroscedastic=method == "bbb",
+                               max_epochs=5, n_estimators=2, n_samples=6, random_state=0)
+    reg.fit(X, y)
+    path = bayesdl.save(reg, tmp_path / "m.safetensors")
+    back = bayesdl.load(path)
+    mean, std = reg.predict(X, return_std=True)
+    mean2, std2 = back.predict(X, return_std=True)
+    np.testing.assert_array_equal(mean, mean2)
+    np.testing.assert_array_equal(std, std2)
+    Xc, yc = X, np.where(y > 0, "pos", "neg")
+    clf = BayesianMLPClassifier((8,), method=method, max_epochs=3, n_estimators=2, n_samples=4,
+                                random_state=0).fit(Xc, yc)
+    back = bayesdl.load(bayesdl.save(clf, tmp_path / "c.safetensors"))
+    np.testing.assert_array_equal(clf.predict_proba(Xc), back.predict_proba(Xc))
+    assert list(back.classes_) == ["neg", "pos"]
+
+
+def test_heteroscedastic_regression_learns_input_dependent_noise():
+    X, y = _hetero_data(400)
+    reg = BayesianMLPRegressor((32, 32), method="mc_dropout", heteroscedastic=True,
+                               max_epochs=150, random_state=0).fit(X, y)
+    grid = np.array([[0.0], [2.5]])
+    d = decompose(reg.predict_dist(grid))
+    aleatoric_sd = np.sqrt(d.aleatoric.numpy())
+    # true noise sd: 0.05 at x = 0 and 0.8 at x = 2.5
+    assert aleatoric_sd[1] > 3 * aleatoric_sd[0]
+    assert aleatoric_sd[1] == pytest.approx(0.8, rel=0.35)
+    # the predictive std of predict() is sqrt(aleatoric + epistemic)
+    _, std = reg.predict(grid, return_std=True)
+    np.testing.assert_allclose(std ** 2, (d.aleatoric + d.epistemic).numpy(), rtol=1e-10)
+
+
+def test_bad_input_errors():
+    X, y = _hetero_data(30)
+    y_nan = y.copy()
+    y_nan[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        BayesianMLPRegressor(max_epochs=1).fit(X, y_nan)
+    clf = BayesianMLPClassifier((4,), max_epochs=1, random_state=0).fit(X, (y > 0).astype(int))
+    with pytest.raises(ValueError, match=r"label\(s\) \[7\] were not seen at fit"):
+        encode_labels([0, 1, 7], clf.classes_)
+    reg = BayesianMLPRegressor((4,), max_epochs=1, random_state=0).fit(X, y)
+    reg.n_samples = 0  # set after fit, bypassing fit-time validation
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        reg.predict(X)
+    with pytest.raises(ValueError, match="prior_sigma"):
+        BayesianMLPRegressor(prior_sigma=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        BayesianMLPClassifier(max_epochs=1).fit(X, np.zeros(30))

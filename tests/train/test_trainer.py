@@ -1,0 +1,178 @@
+"""Trainer: exact resume after an interruption, early stopping, clipping, checkpoints, DDP."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bayesdl.nn import BayesLinear, MCDropout, elbo_loss, kl_divergence
+from bayesdl.train import Trainer, load_checkpoint
+
+
+def _data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 3, generator=g)
+    y = X @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(n, generator=g)
+    return X, y
+
+
+def _model(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(BayesLinear(3, 16, sampling="flipout"), nn.ReLU(),
+                         MCDropout(0.2, seed=seed), BayesLinear(16, 1))
+
+
+def _elbo(model, batch, step):
+    X, y = batch
+    nll = nn.functional.mse_loss(model(X).squeeze(-1), y)
+    return elbo_loss(nll, kl_divergence(model), step.n_train, step.batch_index, "blundell",
+                     step.n_batches)
+
+
+def _trainer(model, tmp_path, **kw):
+    opts = dict(lr=0.01, max_epochs=6, batch_size=16, grad_clip=5.0, checkpoint_dir=tmp_path,
+                scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 2, 0.5),
+                progress=False, seed=3)
+    opts.update(kw)
+    return Trainer(model, opts.pop("loss_fn", _elbo), **opts)
+
+
+def test_interrupted_and_resumed_run_reproduces_the_uninterrupted_weights(tmp_path):
+    data = _data()
+    full = _model(0)
+    _trainer(full, tmp_path / "full").fit(data, data)
+
+    calls = {"n": 0}
+
+    def interrupted(model, batch, step):
+        if step.epoch == 3 and step.batch_index == 2:
+            raise KeyboardInterrupt  # the machine goes down mid-epoch
+        calls["n"] += 1
+        return _elbo(model, batch, step)
+
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(_model(0), tmp_path / "run", loss_fn=interrupted).fit(data, data)
+    _, meta = load_checkpoint(tmp_path / "run" / "last.safetensors")
+    assert meta["epoch"] == 2  # the last complete epoch was checkpointed
+
+    resumed_model = _model(123)  # fresh process: different initial weights, same seed
+    resumed = _trainer(resumed_model, tmp_path / "run", resume=True).fit(data, data)
+    for (k, a), b in zip(full.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert [h["epoch"] for h in resumed.history] == list(range(6))
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path):
+    data = _data()
+    values = iter([5.0, 4.0, 3.0, 3.5, 3.6, 3.7, 3.8])
+    model = _model(1)
+    t = _trainer(model, None, patience=2, val_metric=lambda m, loader: next(values),
+                 scheduler=None).fit(data, data)
+    assert t.stopped_early and t.best_epoch == 2 and len(t.history) == 5
+    reference = _model(1)
+    _trainer(reference, None, max_epochs=3, scheduler=None,
+             val_metric=lambda m, loader: 1.0).fit(data, data)
+    for a, b in zip(model.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_gradient_clipping_bounds_the_update():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    before = torch.cat([p.detach().clone().ravel() for p in model.parameters()])
+    X, y = _data(16)
+
+    def loss(m, batch, step):
+        return 1e3 * ((m(batch[0]).squeeze(-1) - batch[1]) ** 2).mean()
+
+    Trainer(model, loss, optimizer=lambda p: torch.optim.SGD(p, lr=1.0), max_epochs=1,
+            batch_size=16, grad_clip=0.01, progress=False).fit((X, y))
+    after = torch.cat([p.detach().ravel() for p in model.parameters()])
+    assert (after - before).norm().item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_checkpoint_is_safetensors_and_resume_needs_matching_settings(tmp_path):
+    data = _data()
+    _trainer(_model(0), tmp_path, max_epochs=2).fit(data)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["last.safetensors"]  # no temporary files left behind
+    tensors = load_file(tmp_path / "last.safetensors")
+    assert any(k.startswith("model.") for k in tensors) and "rng.cpu.0" in tensors
+    with pytest.raises(ValueError, match="same settings"):
+        _trainer(_model(0), tmp_path, resume=True, seed=4).fit(data)
+    save_file({"x": torch.zeros(1)}, tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="not a bayesdl training checkpoint"):
+        load_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        Trainer(nn.Linear(1, 1), _elbo, resume=True)
+    with pytest.raises(ValueError, match="amp=True needs a CUDA"):
+        Trainer(nn.Linear(1, 1), _elbo, amp=True, device="cpu", progress=False).fit(_data())
+
+
+def _ddp_worker(rank, world, tmp):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
+                            world_size=world)
+    try:
+        model = _model(0)
+        t = _trainer(model, f"{tmp}/ckpt", max_epochs=3).fit(_data())
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  f"{tmp}/rank{rank}.safetensors")
+        with open(f"{tmp}/history{rank}.json", "w") as f:
+            json.dump(t.history, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_trains_the_same_model_on_every_rank(tmp_path):
+    import torch.multiprocessing as mp
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    w0 = load_file(tmp_path / "rank0.safetensors")
+    w1 = load_file(tmp_path / "rank1.safetensors")
+    for k in w0:
+        assert torch.equal(w0[k], w1[k]), k
+    history = json.loads((tmp_path / "history0.json").read_text())
+    assert history == json.loads((tmp_path / "history1.json").read_text())
+    assert history[-1]["loss"] < history[0]["loss"]
+    # training moved the weights away from the common initialisation
+    init = _model(0).state_dict()
+    assert not torch.equal(init["0.weight_mu"], w0["0.weight_mu"])
+    tensors, meta = load_checkpoint(tmp_path / "ckpt" / "last.safetensors")
+    assert meta["world_size"] == 2 and "rng.cpu.1" in tensors
+
+
+_TORCHRUN_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from safetensors.torch import save_file
+from tests.train.test_trainer import _data, _model, _trainer
+import torch.distributed as dist
+torch.set_num_threads(1)
+model = _model(0)
+_trainer(model, None, max_epochs=2).fit(_data())  # the Trainer initialises the process group
+save_file({{k: v.contiguous() for k, v in model.state_dict().items()}},
+          f"{out}/rank{{dist.get_rank()}}.safetensors")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_launch_initialises_gloo_and_agrees_across_ranks(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "train.py"
+    script.write_text(_TORCHRUN_SCRIPT.format(root=root, out=str(tmp_path)))
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", str(script)], check=True, cwd=root, timeout=300)
+    w0 = load_file(tmp_path / "rank0.safetensors")
+    w1 = load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
