@@ -220,7 +220,8 @@ class DataSource:
         if self.is_batches:
             yield from (self._to_torch(b) for b in self.data)
         elif self.path is not None:
-            rows = max(self.chunk_size, READ_BLOCK_BYTES // (self.n_features * self.data.dtype.itemsize))
+            row_bytes = self.n_features * self.data.dtype.itemsize
+            rows = max(self.chunk_size, READ_BLOCK_BYTES // row_bytes)
             for start in range(0, self.n_samples, rows):
                 yield self._to_torch(self.data[start : start + rows])
         else:
@@ -304,10 +305,11 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
     """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
 
     With ``parallel`` on CPU, chunks are processed by one Python thread per torch thread,
-    each running torch (and numpy's BLAS) single-threaded, with at most two chunks per thread in flight. Whole
-    chunks per thread need no synchronisation inside an operation, so this is much faster
-    than torch's per-operation parallelism on small chunks, above all on a busy machine;
-    results are combined in chunk order, so they do not depend on the thread count.
+    each running torch (and numpy's BLAS) single-threaded, with at most two chunks per
+    thread in flight. Whole chunks per thread need no synchronisation inside an operation,
+    so this is much faster than torch's per-operation parallelism on small chunks, above
+    all on a busy machine; results are combined in chunk order, so they do not depend on
+    the thread count.
     """
     workers = torch.get_num_threads() if parallel and data.device.type == "cpu" else 1
     if workers == 1:

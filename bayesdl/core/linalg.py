@@ -44,7 +44,7 @@ def jittered_cholesky(A: torch.Tensor, *, max_tries: int = 6) -> torch.Tensor:
 
 
 def inverse_cholesky_transpose(L: torch.Tensor) -> torch.Tensor:
-    """``U = L^{-T}`` for a lower Cholesky factor ``L`` of ``Sigma``: then ``Sigma^{-1} = U U^T``."""
+    """``U = L^{-T}`` for the lower Cholesky factor ``L`` of ``Sigma``: ``Sigma^{-1} = U U^T``."""
     eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
     return torch.linalg.solve_triangular(L, eye, upper=False).mT
 

@@ -135,6 +135,10 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
             N, S1, S2, self.reg_covar, self.covariance_type, eps)
         return N, nk, means + shift, cov
 
+    def _float64(self, a) -> torch.Tensor:
+        """A fitted array (or number) as a float64 tensor on ``device``, for the M-step."""
+        return torch.as_tensor(np.asarray(a), dtype=torch.float64, device=self._torch_device)
+
     # -- the E-step -------------------------------------------------------------------------
     def _e_step_constants(self):
         """Log-density coefficients (shifted by the mixture mean) and per-component offsets."""

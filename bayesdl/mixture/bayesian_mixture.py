@@ -167,8 +167,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
 
     def _update_posterior(self, stats, shift):
         """PRML 10.58-10.63 (and stick-breaking for the Dirichlet process)."""
-        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64,  # noqa: E731
-                                      device=self._torch_device)
+        t = self._float64
         _, nk, xk, sk = self._gaussian_estimates(stats, shift)  # PRML 10.51-10.53
         K, ct = self.n_components, self.covariance_type
         alpha0, beta0, nu0 = (self.weight_concentration_prior_, self.mean_precision_prior_,
@@ -214,7 +213,8 @@ class BayesianGaussianMixture(BaseGaussianMixture):
             a, b = c[0], c[1]
             dg_sum = dg(a + b)
             # E[log v_k] + sum_{j<k} E[log(1 - v_j)]
-            return dg(a) - dg_sum + torch.cat([c.new_zeros(1), torch.cumsum(dg(b) - dg_sum, 0)[:-1]])
+            earlier = torch.cumsum(dg(b) - dg_sum, 0)[:-1]
+            return dg(a) - dg_sum + torch.cat([c.new_zeros(1), earlier])
         return dg(c) - dg(c.sum())
 
     def _log_offsets(self) -> torch.Tensor:
@@ -237,7 +237,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
     def _compute_lower_bound(self, stats, log_lik_sum, n_samples):
         """The ELBO (PRML 10.70) up to a constant, as scikit-learn computes it."""
         D, ct = self.n_features_in_, self.covariance_type
-        f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+        f64 = self._float64
         dof = f64(self.degrees_of_freedom_)
         log_det = (ss.log_det_cholesky(f64(self.precisions_cholesky_), ct, D)
                    - 0.5 * D * torch.log(dof))
@@ -249,7 +249,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
             log_norm_weight = -(torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)).sum()
         else:
             log_norm_weight = torch.lgamma(c.sum()) - torch.lgamma(c).sum()
-        bound = (-stats["resp_log_resp"].cpu() - log_wishart - log_norm_weight
+        bound = (-stats["resp_log_resp"] - log_wishart - log_norm_weight
                  - 0.5 * D * torch.log(f64(self.mean_precision_)).sum())
         return float(bound)
 

@@ -99,7 +99,7 @@ class GaussianMixture(BaseGaussianMixture):
 
     def _initialize(self, data, random_state):
         weights, means, precisions = self._user_init()
-        t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=self._torch_device)  # noqa: E731
+        t = self._float64
         if weights is None or means is None or precisions is None:
             stats, shift = self._initial_resp_statistics(data, random_state)
             _, nk, est_means, cov = self._gaussian_estimates(stats, shift)

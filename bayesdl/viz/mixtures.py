@@ -73,7 +73,8 @@ def vb_pruning(X, weights, means, covs, threshold):
     active = weights > threshold
     left.bar(np.arange(len(weights)), weights, color=np.where(active, "tab:blue", "0.7"))
     left.axhline(threshold, color="tab:red", ls=":", label=f"threshold {threshold:g}")
-    left.set(xlabel="component k", ylabel="E[pi_k]", title="learned weights", xticks=range(len(weights)))
+    left.set(xlabel="component k", ylabel="E[pi_k]", title="learned weights",
+             xticks=range(len(weights)))
     left.legend()
     right.scatter(X[:, 0], X[:, 1], s=6, color="0.5", edgecolors="none")
     for k in np.flatnonzero(active):
