@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test"]
+COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test", "sample"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from .section import Section
 SECTIONS: list[str] = [
     "distributions",
     "linear_model",
+    "mixtures",
     "bdl",
 ]
 

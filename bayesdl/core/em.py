@@ -1,0 +1,424 @@
+"""The EM driver over summed sufficient statistics (K-means, GMM, VB-GMM, ...).
+
+A latent-variable model supplies four hooks:
+
+- ``_initialize(data, random_state)`` sets the initial parameters (it may pass over ``data``
+  with :func:`accumulate`);
+- ``_e_step_stats(X_chunk) -> (stats, log_lik_sum)``: the E-step on one chunk of rows,
+  returning a dict of sufficient statistics (tensors, summed over chunks; or
+  :class:`Candidates`, merged) and the chunk's summed log-likelihood (or the data term of
+  the ELBO). It must depend on its chunk only: chunks are processed on several threads;
+- ``_m_step(stats)``: the M-step from the statistics summed over all rows;
+- ``_get_parameters()`` / ``_set_parameters(params)`` so the best of ``n_init`` runs is kept.
+
+Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the mean
+log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
+``_converged(change)`` (default ``|change| < tol``).
+
+The driver (:meth:`EMMixin._fit_em`) owns the loop. It reads the data as chunks from an
+in-memory array, a memory-mapped ``.npy`` file or an iterable of batches (:class:`DataSource`),
+so peak memory is bounded by the chunk size, never by the data; sums the statistics in
+float64 whatever the model's dtype; all-reduces them when ``torch.distributed`` is
+initialised (each rank then holds only its shard of the rows and every rank computes the same
+M-step); and handles ``n_init``, ``max_iter``, ``tol``, ``warm_start``, ``verbose`` (a tqdm
+bar showing the current bound) and ``ConvergenceWarning``, recording ``lower_bound_``,
+``lower_bounds_``, ``n_iter_`` and ``converged_`` as scikit-learn's mixtures do.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_random_state
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from . import distributed
+
+# Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
+# float64, so the per-chunk temporaries of an E-step stay in cache.
+DEFAULT_CHUNK_ELEMENTS = 2**15
+# Bytes read from a .npy file at a time (then released from memory).
+READ_BLOCK_BYTES = 2**25
+
+
+class Batches:
+    """Mark an iterable of ``(n_i, d)`` batches as the data of one EM fit.
+
+    ``source`` is re-iterable (a list of arrays, a ``DataLoader``) or a zero-argument
+    callable returning a fresh iterator: EM passes over the data once per iteration, so a
+    one-shot generator is rejected.
+    """
+
+    def __init__(self, source: Iterable | Callable[[], Iterable]):
+        if not callable(source) and iter(source) is source:
+            raise ValueError(
+                "Batches needs data it can read many times (EM makes one pass per iteration), "
+                "but got a one-shot iterator. Pass a list of arrays, a DataLoader, or a "
+                "function that returns a fresh iterator."
+            )
+        self.source = source
+
+    def __iter__(self):
+        return iter(self.source() if callable(self.source) else self.source)
+
+
+@dataclass
+class Candidates:
+    """The ``m`` rows with the largest ``scores`` seen so far (e.g. the worst-explained points).
+
+    A non-summable statistic: merging keeps the top ``m`` of the union, so models can reseed
+    an empty or collapsed component at a real data point however the data were chunked.
+    """
+
+    scores: torch.Tensor  # (m,)
+    rows: torch.Tensor  # (m, d)
+
+    @classmethod
+    def top(cls, scores: torch.Tensor, rows: torch.Tensor, m: int) -> "Candidates":
+        best = torch.topk(scores, min(m, scores.shape[0])).indices
+        return cls(scores[best], rows[best])
+
+    def merge(self, other: "Candidates") -> "Candidates":
+        m = max(self.scores.shape[0], other.scores.shape[0])
+        return Candidates.top(
+            torch.cat([self.scores, other.scores.to(self.scores)]),
+            torch.cat([self.rows, other.rows.to(self.rows)]),
+            m,
+        )
+
+    def all_gather(self) -> "Candidates":
+        if not distributed.is_distributed():
+            return self
+        m = self.scores.shape[0]
+        return Candidates.top(distributed.all_gather_cat(self.scores),
+                              distributed.all_gather_cat(self.rows), m)
+
+
+class NpyFile:
+    """A ``.npy`` file memory-mapped read-only, whose pages are released after each read.
+
+    Reads copy the rows out and then ``madvise(MADV_DONTNEED)`` the mapping, so resident
+    memory stays at one block however large the file (a plain ``np.memmap`` keeps every page
+    it has touched resident until memory runs short).
+    """
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+            except ValueError as e:
+                raise ValueError(f"{path} is not a valid .npy file ({e}).") from e
+            offset = f.tell()
+            if len(shape) != 2 or dtype.kind not in "fiu" or dtype.hasobject:
+                raise ValueError(f"{path} must hold a 2-D numeric array, got shape {shape} "
+                                 f"of dtype {dtype}.")
+            if fortran and shape[1] > 1:
+                raise ValueError(f"{path} is stored in Fortran order; save it in C order "
+                                 "(numpy.save(path, numpy.ascontiguousarray(X))).")
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.shape, self.dtype = shape, dtype
+        self.array = np.frombuffer(self._map, dtype=dtype, count=shape[0] * shape[1],
+                                   offset=offset).reshape(shape)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            return self._copy(rows)
+        # Scattered rows touch a page each: gather them a group at a time.
+        rows = np.asarray(rows)
+        group = max(1, READ_BLOCK_BYTES // mmap.PAGESIZE)
+        return np.concatenate([self._copy(rows[i : i + group])
+                               for i in range(0, max(len(rows), 1), group)])
+
+    def _copy(self, rows) -> np.ndarray:
+        out = np.array(self.array[rows])  # a copy, then drop the pages just read
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+        return out
+
+
+@dataclass
+class Rows:
+    """A per-row output of a pass (labels, say): concatenated in row order, not summed."""
+
+    values: torch.Tensor  # (N, ...)
+
+
+class DataSource:
+    """Chunked, validated read access to the rows of one fit.
+
+    ``data`` is a 2-D array (numpy or torch; already validated by the estimator), a path to a
+    ``.npy`` file (memory-mapped, read in blocks of ``READ_BLOCK_BYTES``) or
+    :class:`Batches`. Chunks come out as tensors of ``dtype`` on ``device``, of
+    ``chunk_size`` rows (default: ``chunk_elements`` values per chunk).
+    """
+
+    def __init__(self, data, *, dtype: torch.dtype, device: torch.device, chunk_size=None,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+        self.dtype, self.device = dtype, device
+        self.path = None
+        if isinstance(data, (str, os.PathLike)):
+            self.path = Path(data)
+            if self.path.suffix.lower() != ".npy":
+                raise ValueError(f"{self.path}: only .npy files can be memory-mapped; "
+                                 "convert the data with numpy.save first.")
+            if not self.path.is_file():
+                raise FileNotFoundError(f"No data file at {self.path}.")
+            data = NpyFile(self.path)
+        self.data = data
+        self.is_batches = isinstance(data, Batches)
+        # Only files and user batches are checked here; in-memory arrays were validated by
+        # scikit-learn's validate_data in the estimator.
+        self._check_chunks = self.is_batches or self.path is not None
+        if self.is_batches:
+            first = next(iter(data), None)
+            if first is None:
+                raise ValueError("The Batches are empty; pass at least one (n, d) batch.")
+            self.n_features = int(np.shape(first)[1]) if np.ndim(first) == 2 else -1
+            if self.n_features < 0:
+                raise ValueError(f"Each batch must be 2-D (n, d), got shape {np.shape(first)}.")
+            self.n_samples = None  # known after the first pass
+        else:
+            self.n_samples, self.n_features = (int(s) for s in data.shape)
+        width = max(self.n_features, 1)
+        self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
+
+    def _to_torch(self, block) -> torch.Tensor:
+        with warnings.catch_warnings():  # read-only arrays are fine: chunks are never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.as_tensor(block).to(device=self.device, dtype=self.dtype)
+
+    def _checked(self, t: torch.Tensor) -> torch.Tensor:
+        if not self._check_chunks:
+            return t
+        if t.dim() != 2 or t.shape[1] != self.n_features:
+            raise ValueError(f"Every batch must have shape (n, {self.n_features}); "
+                             f"got {tuple(t.shape)}.")
+        if not torch.isfinite(t).all():
+            where = self.path or "a batch"
+            raise ValueError(f"Input contains NaN or infinity (in {where}). Remove or impute "
+                             "those rows first, e.g. with sklearn.impute.SimpleImputer.")
+        return t
+
+    def _blocks(self):
+        """The data as large blocks: user batches, file blocks, or the whole array."""
+        if self.is_batches:
+            yield from (self._to_torch(b) for b in self.data)
+        elif self.path is not None:
+            row_bytes = self.n_features * self.data.dtype.itemsize
+            rows = max(self.chunk_size, READ_BLOCK_BYTES // row_bytes)
+            for start in range(0, self.n_samples, rows):
+                yield self._to_torch(self.data[start : start + rows])
+        else:
+            yield self.data
+
+    def __iter__(self):
+        """Yield the rows as ``(chunk_size, d)`` tensors (a block's last chunk may be shorter)."""
+        for block in self._blocks():
+            for start in range(0, block.shape[0], self.chunk_size):
+                yield self._checked(self._to_torch(block[start : start + self.chunk_size]))
+
+    def head(self, max_rows: int, random_state) -> torch.Tensor:
+        """Up to ``max_rows`` rows for initialisation: all rows if there are no more, else a
+        uniform random subset of an array's or file's rows, or the batches' leading rows."""
+        if self.is_batches:
+            parts, n = [], 0
+            for chunk in self:
+                parts.append(chunk)
+                n += chunk.shape[0]
+                if n >= max_rows:
+                    break
+            return torch.cat(parts)[:max_rows]
+        if self.n_samples <= max_rows:
+            return self._checked(self._to_torch(self.data[:]))
+        rng = check_random_state(random_state)
+        rows = np.unique(rng.randint(0, self.n_samples, size=max_rows))  # sorted, ~max_rows
+        return self._checked(self._to_torch(self.data[rows]))
+
+    def take(self, indices) -> torch.Tensor:
+        """The rows at ``indices`` (in that order), by global row number."""
+        indices = np.asarray(indices)
+        if not self.is_batches:
+            return self._checked(self._to_torch(self.data[indices]))
+        rows = [None] * len(indices)
+        start = 0
+        for chunk in self:
+            inside = np.flatnonzero((indices >= start) & (indices < start + chunk.shape[0]))
+            for pos in inside:
+                rows[pos] = chunk[indices[pos] - start]
+            start += chunk.shape[0]
+        return torch.stack(rows)
+
+
+def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
+                chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> DataSource:
+    """The :class:`DataSource` of ``X`` for a torch estimator's ``fit`` (or ``partial_fit``).
+
+    Arrays go through the estimator's scikit-learn validation; a ``.npy`` path or
+    :class:`Batches` are checked chunk by chunk as they are read, and their rows are counted
+    once here. ``reset`` records ``n_features_in_``.
+    """
+    kw = dict(dtype=estimator._torch_dtype, device=estimator._torch_device,
+              chunk_size=estimator.chunk_size, chunk_elements=chunk_elements)
+    if not isinstance(X, (str, os.PathLike, Batches)):
+        return DataSource(estimator._validate_X(X, reset=reset, min_samples=min_samples), **kw)
+    data = DataSource(X, **kw)
+    if reset:
+        estimator.n_features_in_ = data.n_features
+    elif data.n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {data.n_features} features, but {type(estimator).__name__} "
+                         f"is expecting {estimator.n_features_in_} features as input.")
+    if data.n_samples is None:  # batches: count the rows once
+        accumulate(data, lambda c: ({}, c.new_zeros(())))
+    if data.n_samples < min_samples:
+        raise ValueError(f"Found {data.n_samples} sample(s) while a minimum of {min_samples} "
+                         "is required.")
+    return data
+
+
+@contextmanager
+def _torch_threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _ordered_map(fn, data: DataSource, parallel: bool):
+    """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
+
+    With ``parallel`` on CPU, chunks are processed by one Python thread per torch thread,
+    each running torch (and numpy's BLAS) single-threaded, with at most two chunks per
+    thread in flight. Whole chunks per thread need no synchronisation inside an operation,
+    so this is much faster than torch's per-operation parallelism on small chunks, above
+    all on a busy machine; results are combined in chunk order, so they do not depend on
+    the thread count.
+    """
+    workers = torch.get_num_threads() if parallel and data.device.type == "cpu" else 1
+    if workers == 1:
+        for chunk in data:
+            yield fn(chunk), chunk.shape[0]
+        return
+    with _torch_threads(1), threadpool_limits(1, user_api="blas"), \
+            ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for chunk in data:
+            pending.append((pool.submit(fn, chunk), chunk.shape[0]))
+            if len(pending) >= 2 * workers:
+                future, size = pending.popleft()
+                yield future.result(), size
+        while pending:
+            future, size = pending.popleft()
+            yield future.result(), size
+
+
+def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]], *,
+               parallel: bool = True):
+    """Sum ``fn(chunk) = (stats, log_lik_sum)`` over every chunk and every rank.
+
+    Tensors are summed in float64, in chunk order; :class:`Candidates` are merged and
+    :class:`Rows` concatenated (this rank's rows only). ``fn`` runs on several threads at
+    once unless ``parallel=False`` (pass that when it is not a function of its chunk alone,
+    e.g. when it draws random numbers in row order). Returns ``(stats, log_lik_sum,
+    n_samples)`` with the float64 totals.
+    """
+    totals: dict = {}
+    ll = torch.zeros((), dtype=torch.float64, device=data.device)
+    n = 0
+    for (stats, chunk_ll), size in _ordered_map(fn, data, parallel):
+        ll = ll + chunk_ll.to(torch.float64)
+        n += size
+        for key, value in stats.items():
+            if isinstance(value, Candidates):
+                totals[key] = value if key not in totals else totals[key].merge(value)
+            elif isinstance(value, Rows):
+                totals.setdefault(key, []).append(value.values)
+            else:
+                value = value.to(torch.float64)
+                totals[key] = value if key not in totals else totals[key] + value
+    for key, value in totals.items():
+        if isinstance(value, list):
+            totals[key] = Rows(torch.cat(value))
+    keys = [k for k, v in totals.items() if isinstance(v, torch.Tensor)]
+    n_t = torch.tensor(float(n), dtype=torch.float64, device=data.device)
+    reduced = distributed.all_reduce_sum([totals[k] for k in keys] + [ll, n_t])
+    totals.update(zip(keys, reduced[:-2]))
+    for key, value in totals.items():
+        if isinstance(value, Candidates):
+            totals[key] = value.all_gather()
+    n_total = int(round(float(reduced[-1])))
+    if data.is_batches:
+        data.n_samples = n_total
+    return totals, reduced[-2], n_total
+
+
+class EMMixin:
+    """The EM loop of :mod:`bayesdl.core.em` for an estimator with ``n_init``, ``max_iter``,
+    ``tol``, ``warm_start``, ``verbose`` and ``random_state`` parameters."""
+
+    def _compute_lower_bound(self, stats: dict, log_lik_sum: torch.Tensor, n_samples: int):
+        # sklearn's mixtures converge on the mean log-likelihood per sample.
+        return float(log_lik_sum) / n_samples
+
+    def _converged(self, change: float) -> bool:
+        return abs(change) < self.tol
+
+    def _fit_em(self, data: DataSource):
+        """Run EM on ``data``; sets the best parameters and the convergence attributes."""
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        best_bound, best = -math.inf, None
+        for init in range(n_init):
+            if do_init:
+                self._initialize(data, random_state)
+            # Every rank starts from rank 0's initial parameters; setting them also lets the
+            # model precompute its E-step constants (after a load, say, for warm_start).
+            self._set_parameters(tuple(distributed.broadcast(list(self._get_parameters()))))
+            bound = -math.inf if do_init else self.lower_bound_
+            bounds, converged, n_iter = [], False, 0
+            desc = f"{type(self).__name__} init {init + 1}/{n_init}"
+            show = bool(self.verbose) and distributed.rank() == 0
+            with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
+                for n_iter in range(1, self.max_iter + 1):
+                    previous = bound
+                    stats, ll, n = accumulate(data, self._e_step_stats)
+                    self._m_step(stats)
+                    bound = self._compute_lower_bound(stats, ll, n)
+                    bounds.append(bound)
+                    bar.update(1)
+                    bar.set_postfix(lower_bound=f"{bound:.6g}", change=f"{bound - previous:.3g}")
+                    if self._converged(bound - previous):
+                        converged = True
+                        break
+            if best is None or bound > best_bound:
+                best_bound, best = bound, (self._get_parameters(), n_iter, bounds, converged)
+        params, self.n_iter_, self.lower_bounds_, self.converged_ = best
+        self._set_parameters(params)
+        self.lower_bound_ = best_bound
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"{type(self).__name__}: the best initialisation did not converge in "
+                f"max_iter={self.max_iter} iterations (tol={self.tol}). Increase max_iter or "
+                "tol, try other initial parameters, or check the data for duplicates or "
+                "degenerate features.",
+                ConvergenceWarning,
+            )
+        return self

@@ -1,0 +1,65 @@
+"""Linear-algebra helpers with clear errors: Cholesky factors, log-determinants, log-sum-exp.
+
+The Gaussian models here are parameterised by the Cholesky factor of the *precision*
+(``U`` upper triangular with ``Lambda = U U^T``), as scikit-learn's mixtures are: a Gaussian
+log-density then needs no inverse and ``log|Lambda| = 2 sum_i log U_ii``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def cholesky(A: torch.Tensor, *, error: str) -> torch.Tensor:
+    """Lower Cholesky factor of the (batched) symmetric matrix ``A``.
+
+    Raises ``ValueError(error)`` naming the failing matrices when ``A`` is not positive
+    definite, instead of torch's bare ``LinAlgError`` (or a silent NaN).
+    """
+    L, info = torch.linalg.cholesky_ex(A)
+    failed = torch.nonzero(info.reshape(-1)).reshape(-1)
+    if failed.numel():
+        where = f" (matrix {failed.tolist()})" if A.dim() > 2 else ""
+        raise ValueError(error + where)
+    return L
+
+
+def jittered_cholesky(A: torch.Tensor, *, max_tries: int = 6) -> torch.Tensor:
+    """Cholesky of ``A + eps I`` with the smallest ``eps`` in 0, 1e-10, 1e-9, ... that works.
+
+    The jitter is relative to the mean diagonal of ``A``; raises ``ValueError`` when even
+    the largest jitter fails (``A`` is then far from positive definite).
+    """
+    scale = A.diagonal(dim1=-2, dim2=-1).mean().abs().clamp_min(torch.finfo(A.dtype).tiny)
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    for k in range(max_tries):
+        jitter = 0.0 if k == 0 else scale * 10.0 ** (k - 11)
+        L, info = torch.linalg.cholesky_ex(A + jitter * eye)
+        if not info.any():
+            return L
+    raise ValueError(
+        f"The matrix is not positive definite even with a jitter of {float(jitter):.1e}; "
+        "check it for NaN, negative variances or linearly dependent columns."
+    )
+
+
+def inverse_cholesky_transpose(L: torch.Tensor) -> torch.Tensor:
+    """``U = L^{-T}`` for the lower Cholesky factor ``L`` of ``Sigma``: ``Sigma^{-1} = U U^T``."""
+    eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
+    return torch.linalg.solve_triangular(L, eye, upper=False).mT
+
+
+def logdet_from_cholesky(L: torch.Tensor) -> torch.Tensor:
+    """``log|A| = 2 sum_i log L_ii`` for ``A = L L^T`` (batched over leading dimensions)."""
+    return 2.0 * torch.log(L.diagonal(dim1=-2, dim2=-1)).sum(-1)
+
+
+def log_normalize(log_p: torch.Tensor, dim: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log sum_k exp a_k, a - log sum_k exp a_k)``: normaliser and log-probabilities.
+
+    Rows that are all ``-inf`` give a normaliser of ``-inf`` and log-probabilities of NaN-free
+    ``-inf`` rather than NaN.
+    """
+    log_norm = torch.logsumexp(log_p, dim=dim, keepdim=True)
+    safe = torch.where(torch.isfinite(log_norm), log_norm, torch.zeros_like(log_norm))
+    return log_norm.squeeze(dim), log_p - safe

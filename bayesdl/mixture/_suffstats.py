@@ -1,0 +1,223 @@
+"""Gaussian sufficient statistics and log-densities for all mixture components at once.
+
+A Gaussian log-density is linear in the features ``T(x) = (vech(x x^T), x)``:
+
+    log N(x | mu_k, Lambda_k^{-1}) = -1/2 x^T Lambda_k x + x^T Lambda_k mu_k
+                                     - 1/2 mu_k^T Lambda_k mu_k + 1/2 log|Lambda_k| - D/2 log 2 pi
+
+so the E-step for every component is **one** GEMM ``T(X) @ W`` (N, F) x (F, K), and the
+statistics the M-step needs (PRML 9.17, 9.24, 9.25: ``N_k``, ``sum_n r_nk x_n``,
+``sum_n r_nk x_n x_n^T``) are the other GEMM ``T(X)^T @ R``. Only the upper triangle of
+``x x^T`` is formed, so both GEMMs do half the work of a per-component Mahalanobis loop. The
+features depend on the covariance type:
+
+- full:      ``(x_i x_j for i <= j, x)``   F = D(D+1)/2 + D
+- diag:      ``(x_i^2, x)``                F = 2D
+- spherical: ``(|x|^2, x)``               F = 1 + D
+- tied:      ``x`` (the shared quadratic term is one row-wise product; the M-step needs only
+             the total scatter ``X^T X``)
+
+Rows are shifted by a fixed vector ``c`` (the current mixture mean) before the features are
+formed, so ``S2/N - mu mu^T`` does not cancel catastrophically on data far from the origin;
+covariances are shift-invariant and means are shifted back.
+
+Precisions are carried as ``U_k`` with ``Lambda_k = U_k U_k^T`` (``U_k`` upper triangular,
+scikit-learn's ``precisions_cholesky_``); the M-step formulas match scikit-learn's
+``_estimate_gaussian_parameters`` exactly, including ``N_k + 10 eps``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..core.linalg import cholesky, inverse_cholesky_transpose
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+CHOLESKY_ERROR = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples, or constant "
+    "features). Try to decrease the number of components, increase reg_covar "
+    "(currently {reg_covar:g}), or scale the input data."
+)
+
+
+def _triu(d: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    i, j = torch.triu_indices(d, d, device=device)
+    return i, j
+
+
+def features(X: torch.Tensor, covariance_type: str) -> torch.Tensor:
+    """``T(x)`` for each row of ``X`` (N, D) -> (N, F) (see the module docstring)."""
+    if covariance_type == "full":
+        N, D = X.shape
+        q = D * (D + 1) // 2
+        Z = X.new_empty(N, q + D)  # (N, D(D+1)/2 + D)
+        start = 0
+        for i in range(D):  # row-major upper triangle: x_i * (x_i, ..., x_D)
+            torch.mul(X[:, i : i + 1], X[:, i:], out=Z[:, start : start + D - i])
+            start += D - i
+        Z[:, q:] = X
+        return Z
+    if covariance_type == "diag":
+        return torch.cat([X * X, X], dim=1)  # (N, 2D)
+    if covariance_type == "spherical":
+        return torch.cat([(X * X).sum(1, keepdim=True), X], dim=1)  # (N, 1 + D)
+    return X  # tied: (N, D)
+
+
+@dataclass
+class LogProbCoefficients:
+    """``log N(x | mu_k, Lambda_k^{-1}) = T(x - c) @ W + b (- 1/2 |(x - c)^T U|^2 if tied)``."""
+
+    W: torch.Tensor  # (F, K)
+    b: torch.Tensor  # (K,)
+    shift: torch.Tensor  # (D,)
+    covariance_type: str
+    U_tied: torch.Tensor | None = None  # (D, D)
+
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        return features(X - self.shift, self.covariance_type)
+
+    def log_prob(self, X: torch.Tensor, Z: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, K) component log-densities; ``Z`` are the features if already computed."""
+        Z = self.features(X) if Z is None else Z
+        log_prob = torch.addmm(self.b, Z, self.W)  # (N, K)
+        if self.U_tied is not None:
+            # -1/2 (x-c)^T Lambda (x-c) = -1/2 |(x-c)^T U|^2, shared by all components.
+            log_prob = log_prob - 0.5 * ((Z @ self.U_tied) ** 2).sum(1, keepdim=True)
+        return log_prob
+
+
+def log_det_cholesky(U: torch.Tensor, covariance_type: str, n_features: int) -> torch.Tensor:
+    """``log|U_k| = 1/2 log|Lambda_k|`` per component ((K,), or a scalar when tied)."""
+    if covariance_type in ("full", "tied"):
+        return torch.log(U.diagonal(dim1=-2, dim2=-1)).sum(-1)
+    if covariance_type == "diag":
+        return torch.log(U).sum(-1)
+    return n_features * torch.log(U)
+
+
+def log_prob_coefficients(means, U, covariance_type: str, shift) -> LogProbCoefficients:
+    """Coefficients of the Gaussian log-densities (module docstring) for shifted rows."""
+    K, D = means.shape
+    m = means - shift  # (K, D) means in shifted coordinates
+    log_det = log_det_cholesky(U, covariance_type, D)
+    U_tied = None
+    if covariance_type == "full":
+        P = U @ U.mT  # (K, D, D) Lambda_k
+        Pm = (P @ m.unsqueeze(-1)).squeeze(-1)  # (K, D) Lambda_k mu_k
+        i, j = _triu(D, means.device)
+        # -1/2 x^T Lambda x = sum_{i<=j} c_ij x_i x_j with c_ii = -1/2 L_ii, c_ij = -L_ij.
+        off = torch.where(i == j, -0.5, -1.0).to(P)
+        W = torch.cat([P[:, i, j] * off, Pm], dim=1).T  # (F, K)
+    elif covariance_type == "tied":
+        P = U @ U.T  # (D, D)
+        Pm = m @ P  # (K, D)
+        W, U_tied = Pm.T, U
+    elif covariance_type == "diag":
+        p = U * U  # (K, D) diagonal precisions
+        Pm = p * m
+        W = torch.cat([-0.5 * p, Pm], dim=1).T  # (2D, K)
+    else:
+        p = U * U  # (K,) spherical precisions
+        Pm = p[:, None] * m
+        W = torch.cat([-0.5 * p[:, None], Pm], dim=1).T  # (1 + D, K)
+    b = -0.5 * (m * Pm).sum(1) - 0.5 * D * math.log(2 * math.pi) + log_det  # (K,)
+    return LogProbCoefficients(W, b, shift, covariance_type, U_tied)
+
+
+def chunk_statistics(Z: torch.Tensor, resp: torch.Tensor, covariance_type: str) -> dict:
+    """Summable statistics of one chunk: ``N_k`` and ``T(X)^T R`` (plus ``X^T X`` if tied)."""
+    stats = {"N": resp.sum(0), "ZR": Z.T @ resp}  # (K,), (F, K)
+    if covariance_type == "tied":
+        stats["XX"] = Z.T @ Z  # (D, D)
+    return stats
+
+
+def moments(stats: dict, covariance_type: str, n_features: int):
+    """Unpack summed statistics into ``N_k`` (K,), ``S1_k = sum r x`` (K, D) and ``S2``.
+
+    ``S2`` is ``sum_n r_nk x x^T`` (K, D, D) for full, ``sum_n x x^T`` (D, D) for tied,
+    ``sum_n r_nk x_i^2`` (K, D) for diag and ``sum_n r_nk |x|^2`` (K,) for spherical.
+    """
+    D, ZR = n_features, stats["ZR"]
+    if covariance_type == "full":
+        q = D * (D + 1) // 2
+        i, j = _triu(D, ZR.device)
+        S2 = ZR.new_zeros(ZR.shape[1], D, D)
+        S2[:, i, j] = ZR[:q].T
+        S2[:, j, i] = ZR[:q].T
+        return stats["N"], ZR[q:].T, S2
+    if covariance_type == "diag":
+        return stats["N"], ZR[D:].T, ZR[:D].T
+    if covariance_type == "spherical":
+        return stats["N"], ZR[1:].T, ZR[0]
+    return stats["N"], ZR.T, stats["XX"]
+
+
+def estimate_gaussian_parameters(N, S1, S2, reg_covar: float, covariance_type: str, eps: float):
+    """PRML 9.24-9.27 from the moments: ``(N_k + 10 eps, mu_k, Sigma_k + reg_covar I)``.
+
+    As in scikit-learn, ``N_k`` gets ``10 eps`` so an empty component gives finite means.
+    """
+    nk = N + 10 * eps  # (K,)
+    means = S1 / nk[:, None]  # (K, D) PRML 9.24
+    D = means.shape[1]
+    eye = torch.eye(D, dtype=means.dtype, device=means.device)
+    if covariance_type == "full":
+        # PRML 9.25: sum_n r (x - mu)(x - mu)^T = S2 - S1 mu^T - mu S1^T + N mu mu^T
+        outer = S1[:, :, None] * means[:, None, :]  # (K, D, D)
+        scatter = S2 - outer - outer.mT + N[:, None, None] * means[:, :, None] * means[:, None, :]
+        cov = scatter / nk[:, None, None] + reg_covar * eye
+    elif covariance_type == "tied":
+        # sum_k sum_n r (x - mu_k)(x - mu_k)^T / N = (X^T X - sum_k N_k mu_k mu_k^T) / N
+        cov = (S2 - (nk[:, None] * means).T @ means) / nk.sum() + reg_covar * eye
+    elif covariance_type == "diag":
+        cov = S2 / nk[:, None] - means**2 + reg_covar  # (K, D)
+    else:
+        cov = S2 / (nk * D) - (means**2).mean(1) + reg_covar  # (K,)
+    return nk, means, cov
+
+
+def precision_cholesky(cov: torch.Tensor, covariance_type: str, reg_covar: float) -> torch.Tensor:
+    """``U`` with ``U U^T = Sigma^{-1}`` (full/tied) or ``1/sqrt(sigma^2)`` (diag/spherical).
+
+    Raises a ``ValueError`` that says what to change when a covariance is not positive
+    definite.
+    """
+    error = CHOLESKY_ERROR.format(reg_covar=reg_covar)
+    if cov.dtype == torch.float32:
+        error += " The numerical accuracy can also be improved by passing dtype='float64'."
+    if covariance_type in ("full", "tied"):
+        return inverse_cholesky_transpose(cholesky(cov, error=error))
+    if not torch.all(cov > 0):
+        raise ValueError(error)
+    return torch.rsqrt(cov)
+
+
+def precision_cholesky_from_precisions(P: torch.Tensor, covariance_type: str) -> torch.Tensor:
+    """``U`` upper triangular with ``U U^T = P`` (the reversed-order Cholesky of ``P``)."""
+    if covariance_type in ("full", "tied"):
+        # With J the exchange matrix, J P J = L L^T gives P = (J L J)(J L J)^T, J L J upper.
+        flip = P.flip(-1, -2)
+        L = cholesky(flip, error="precisions_init must be symmetric positive definite.")
+        return L.flip(-1, -2)
+    return torch.sqrt(P)
+
+
+def precisions_from_cholesky(U: torch.Tensor, covariance_type: str) -> torch.Tensor:
+    """``Lambda = U U^T`` (full/tied) or ``U^2`` (diag/spherical)."""
+    return U @ U.mT if covariance_type in ("full", "tied") else U * U
+
+
+def covariances_from_cholesky(U: torch.Tensor, covariance_type: str) -> torch.Tensor:
+    """``Sigma = (U U^T)^{-1} = U^{-T} U^{-1}`` (full/tied) or ``1/U^2`` (diag/spherical)."""
+    if covariance_type in ("full", "tied"):
+        eye = torch.eye(U.shape[-1], dtype=U.dtype, device=U.device).expand_as(U)
+        Uinv = torch.linalg.solve_triangular(U, eye, upper=True)
+        return Uinv.mT @ Uinv
+    return 1.0 / (U * U)

@@ -1,0 +1,99 @@
+"""KMeans against scikit-learn and naive computations."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+from sklearn.metrics import euclidean_distances
+
+import bayesdl
+from bayesdl.cluster import KMeans, kmeans_plusplus
+from bayesdl.core.em import Batches
+from bayesdl.datasets import make_gaussian_blobs
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    means = ((0, 0), (5, 5), (0, 6), (6, 0), (3, 3))
+    X, _ = make_gaussian_blobs(500, means=means, random_state=0)
+    return X
+
+
+def test_kmeans_plusplus_picks_the_same_rows_as_sklearn(blobs):
+    for seed in range(3):
+        _, ours = kmeans_plusplus(blobs, 6, random_state=seed)
+        _, ref = sk_kmeans_plusplus(blobs, 6, random_state=seed)
+        np.testing.assert_array_equal(ours.numpy(), ref)
+
+
+def test_lloyd_matches_sklearn_from_the_same_centres(blobs):
+    init = blobs[[0, 1, 2, 3, 4, 5]]
+    ref = SkKMeans(6, init=init, n_init=1, algorithm="lloyd", max_iter=300).fit(blobs)
+    ours = KMeans(6, init=init, max_iter=300).fit(blobs)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=1e-10)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.transform(blobs),
+                               euclidean_distances(blobs, ref.cluster_centers_), rtol=1e-8)
+    np.testing.assert_array_equal(ours.predict(blobs), ref.predict(blobs))
+
+
+def test_objective_j_never_increases(blobs):
+    km = KMeans(5, init=blobs[:5], tol=0.0, max_iter=30).fit(blobs)
+    J = -np.asarray(km.lower_bounds_)
+    assert np.all(np.diff(J) <= 1e-9)
+    assert km.inertia_ <= J[-1] + 1e-9
+
+
+def test_empty_cluster_is_moved_to_the_farthest_point(blobs):
+    init = np.vstack([blobs[:4], [[1e3, 1e3]]])  # the last centre attracts no point
+    km = KMeans(5, init=init, max_iter=100).fit(blobs)
+    assert np.all(np.isfinite(km.cluster_centers_))
+    assert np.all(np.bincount(km.labels_, minlength=5) > 0)
+    # A naive check of the first relocation: the row farthest from its nearest centre.
+    d2 = ((blobs[:, None, :] - init[None, :4]) ** 2).sum(-1).min(1)
+    one_step = KMeans(5, init=init, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one_step.fit(blobs)
+    np.testing.assert_allclose(one_step.cluster_centers_[4], blobs[np.argmax(d2)])
+
+
+@pytest.mark.parametrize("chunk_size", [7, 64, 10_000])
+def test_chunked_memmap_and_batch_fits_equal_in_memory(blobs, chunk_size, tmp_path):
+    ref = KMeans(5, random_state=0).fit(blobs)
+    np.save(tmp_path / "x.npy", blobs)
+    sources = [blobs] if chunk_size == 7 else \
+        [blobs, str(tmp_path / "x.npy"), Batches(np.array_split(blobs, 4))]
+    for data in sources:
+        km = KMeans(5, random_state=0, chunk_size=chunk_size).fit(data)
+        np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, atol=1e-10)
+        np.testing.assert_array_equal(km.labels_, ref.labels_)
+
+
+def test_partial_fit_keeps_running_means(blobs):
+    km = KMeans(5, random_state=0)
+    first, second = blobs[:250], blobs[250:]
+    km.partial_fit(first)  # seeds by k-means++ on the batch, then updates from it
+    c0, _ = kmeans_plusplus(first, 5, random_state=0)
+    labels1 = euclidean_distances(first, c0.numpy(), squared=True).argmin(1)
+    c1 = km.cluster_centers_.copy()
+    km.partial_fit(second)
+    labels2 = euclidean_distances(second, c1, squared=True).argmin(1)
+    for k in range(5):  # each centre: the mean of all rows assigned to it so far
+        rows = np.vstack([first[labels1 == k], second[labels2 == k]])
+        np.testing.assert_allclose(km.cluster_centers_[k], rows.mean(0), rtol=1e-10)
+    np.testing.assert_array_equal(km.counts_, np.bincount(labels1, minlength=5)
+                                  + np.bincount(labels2, minlength=5))
+
+
+def test_save_load_and_errors(blobs, tmp_path):
+    km = KMeans(5, random_state=0).fit(blobs)
+    back = bayesdl.load(km.save(tmp_path / "km.safetensors"))
+    np.testing.assert_array_equal(back.predict(blobs), km.predict(blobs))
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
+        KMeans(5).fit(blobs[:3])
+    with pytest.raises(ValueError, match="init must have shape"):
+        KMeans(5, init=np.zeros((4, 2))).fit(blobs)

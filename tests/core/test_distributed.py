@@ -1,0 +1,73 @@
+"""A 2-process torch.distributed (gloo, CPU) fit on two shards equals the 1-process fit."""
+
+import socket
+import warnings
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from bayesdl.cluster import KMeans
+from bayesdl.core import distributed
+from bayesdl.datasets import make_gaussian_blobs
+from bayesdl.mixture import GaussianMixture
+
+
+def _data():
+    X, _ = make_gaussian_blobs(301, means=((0, 0, 0), (4, 4, 0), (0, 5, 3)), random_state=0)
+    return X
+
+
+def _models(X):
+    init = dict(weights_init=[0.2, 0.3, 0.5], means_init=X[[0, 100, 200]])
+    return [GaussianMixture(3, max_iter=50, tol=0.0, chunk_size=16, **init),
+            GaussianMixture(3, covariance_type="diag", max_iter=50, tol=0.0, **init),
+            KMeans(3, init=X[[0, 100, 200]], max_iter=50, tol=0.0)]
+
+
+def _fitted(model, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    names = ("weights_", "means_", "covariances_", "cluster_centers_", "lower_bound_")
+    return {n: np.asarray(getattr(model, n)) for n in names if hasattr(model, n)}
+
+
+def _worker(rank, port, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        X = _data()
+        shard = X[distributed.shard(len(X))]  # this rank's rows only
+        out[rank] = [_fitted(m, shard) for m in _models(X)]
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_fit_equals_single_process_fit():
+    X = _data()
+    single = [_fitted(m, X) for m in _models(X)]
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
+        results = dict(out)
+    for rank in (0, 1):
+        for ours, ref in zip(results[rank], single):
+            assert ours.keys() == ref.keys()
+            for name in ref:
+                np.testing.assert_allclose(ours[name], ref[name], rtol=0, atol=1e-10,
+                                           err_msg=name)
+
+
+def test_helpers_are_identities_without_a_process_group():
+    t = [torch.arange(3.0)]
+    assert distributed.all_reduce_sum(t) is t
+    assert distributed.shard(10) == slice(0, 10)
+    assert distributed.world_size() == 1 and distributed.rank() == 0

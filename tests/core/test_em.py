@@ -1,0 +1,73 @@
+"""The EM driver's data handling and the linear-algebra helpers."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from bayesdl.core.em import Batches, Candidates, DataSource, accumulate
+from bayesdl.core.linalg import (cholesky, inverse_cholesky_transpose, jittered_cholesky,
+                                 log_normalize, logdet_from_cholesky)
+
+
+def test_batches_need_reiterable_data():
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        Batches(x for x in [np.zeros((2, 2))])
+    arrays = [np.ones((3, 2)), np.zeros((4, 2))]
+    for batches in (Batches(arrays), Batches(lambda: iter(arrays))):
+        data = DataSource(batches, dtype=torch.float64, device=torch.device("cpu"), chunk_size=2)
+        assert [c.shape[0] for c in data] == [2, 1, 2, 2]
+        assert [c.shape[0] for c in data] == [2, 1, 2, 2]  # a second pass reads it again
+
+
+def test_accumulate_sums_in_float64_and_merges_candidates():
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 3).astype(np.float32)
+    data = DataSource(X, dtype=torch.float32, device=torch.device("cpu"), chunk_size=37)
+    scores = np.abs(X).sum(1)
+
+    def stats(chunk):
+        s = chunk.abs().sum(1)
+        return {"sum": chunk.sum(0), "top": Candidates.top(s, chunk, 5)}, s.sum()
+
+    totals, total_score, n = accumulate(data, stats)
+    assert n == 1000 and totals["sum"].dtype == torch.float64
+    np.testing.assert_allclose(totals["sum"].numpy(), X.astype(np.float64).sum(0), rtol=1e-6)
+    np.testing.assert_allclose(float(total_score), scores.astype(np.float64).sum(), rtol=1e-6)
+    best = np.argsort(-scores)[:5]
+    np.testing.assert_allclose(totals["top"].rows.numpy(), X[best])
+
+
+def test_memory_mapped_source_reads_chunks_and_checks_them(tmp_path):
+    X = np.arange(20.0).reshape(10, 2)
+    np.save(tmp_path / "x.npy", X)
+    data = DataSource(str(tmp_path / "x.npy"), dtype=torch.float64,
+                      device=torch.device("cpu"), chunk_size=4)
+    np.testing.assert_array_equal(torch.cat(list(data)).numpy(), X)
+    np.testing.assert_array_equal(data.take([7, 2]).numpy(), X[[7, 2]])
+    with pytest.raises(ValueError, match="only .npy files"):
+        DataSource(str(tmp_path / "x.csv"), dtype=torch.float64, device=torch.device("cpu"))
+    np.save(tmp_path / "y.npy", np.zeros(5))
+    with pytest.raises(ValueError, match="2-D numeric array"):
+        DataSource(str(tmp_path / "y.npy"), dtype=torch.float64, device=torch.device("cpu"))
+
+
+def test_linalg_helpers():
+    rng = np.random.RandomState(0)
+    A = rng.randn(4, 4)
+    S = torch.as_tensor(A @ A.T + np.eye(4))
+    L = cholesky(S, error="bad")
+    np.testing.assert_allclose(logdet_from_cholesky(L).item(), np.linalg.slogdet(S.numpy())[1])
+    U = inverse_cholesky_transpose(L)
+    np.testing.assert_allclose((U @ U.T).numpy(), np.linalg.inv(S.numpy()), atol=1e-10)
+    singular = torch.ones(2, 3, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"increase it \(matrix \[0, 1\]\)"):
+        cholesky(singular, error="increase it")
+    rank_deficient = torch.as_tensor(np.outer([1.0, 2, 3], [1.0, 2, 3]))
+    Lj = jittered_cholesky(rank_deficient)
+    assert torch.all(torch.isfinite(Lj))
+    np.testing.assert_allclose((Lj @ Lj.T).numpy(), rank_deficient.numpy(), atol=1e-6)
+    a = torch.as_tensor([[0.0, 1.0, -2.0], [-np.inf, -np.inf, -np.inf]])
+    norm, log_p = log_normalize(a)
+    np.testing.assert_allclose(norm[0].item(), logsumexp([0.0, 1.0, -2.0]))
+    assert norm[1].item() == -np.inf and not torch.isnan(log_p).any()

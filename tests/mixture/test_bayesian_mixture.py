@@ -1,0 +1,133 @@
+"""BayesianGaussianMixture against scikit-learn and the PRML 10.2 formulas."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import digamma, logsumexp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
+
+import bayesdl
+from bayesdl.datasets import make_gaussian_blobs
+from bayesdl.mixture import BayesianGaussianMixture
+from bayesdl.mixture._suffstats import COVARIANCE_TYPES
+
+PRIORS = ["dirichlet_process", "dirichlet_distribution"]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, _ = make_gaussian_blobs(300, means=((0, 0, 0), (4, 4, 0), (0, 5, 3)), random_state=0)
+    return X
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_matches_sklearn_from_identical_initial_responsibilities(blobs, covariance_type, prior):
+    # init_params="random" draws the initial responsibilities from the same RandomState
+    # stream in both libraries; max_iter=0 checks that they start from the same state.
+    kw = dict(n_components=5, covariance_type=covariance_type, init_params="random",
+              weight_concentration_prior_type=prior, random_state=3, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for max_iter in (0, 10):
+            ref = SkBayesianGaussianMixture(max_iter=max_iter, **kw).fit(blobs)
+            ours = BayesianGaussianMixture(max_iter=max_iter, **kw).fit(blobs)
+            np.testing.assert_allclose(ours.weights_, ref.weights_, rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-6, atol=1e-10)
+            np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(ours.weight_concentration_),
+                                       np.asarray(ref.weight_concentration_), rtol=1e-6)
+    np.testing.assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-6)
+    np.testing.assert_allclose(ours.lower_bounds_, np.ravel(ref.lower_bounds_), rtol=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(blobs), ref.predict_proba(blobs), atol=1e-8)
+    np.testing.assert_allclose(ours.score_samples(blobs), ref.score_samples(blobs), rtol=1e-8)
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_elbo_never_decreases(blobs, covariance_type, prior):
+    vb = BayesianGaussianMixture(n_components=6, covariance_type=covariance_type,
+                                 weight_concentration_prior_type=prior, init_params="random",
+                                 warm_start=True, max_iter=1, tol=0.0, random_state=0)
+    bounds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(25):
+            bounds.append(vb.fit(blobs).lower_bound_)
+    assert np.all(np.diff(bounds) >= -1e-9 * np.abs(bounds[:-1])), np.diff(bounds).min()
+    assert bounds[-1] > bounds[0]
+
+
+def test_vb_prunes_ten_components_to_the_three_clusters():
+    X, _ = make_gaussian_blobs(600, means=((0, 0), (8, 8), (0, 10)), random_state=1)
+    vb = BayesianGaussianMixture(n_components=10, weight_concentration_prior=1e-3,
+                                 weight_concentration_prior_type="dirichlet_distribution",
+                                 max_iter=1000, random_state=0).fit(X)
+    assert vb.converged_
+    assert np.sum(vb.weights_ > 0.01) == 3 == vb.n_active_components_
+    np.testing.assert_allclose(np.sort(vb.weights_)[-3:].sum(), 1.0, atol=1e-3)
+
+
+def test_variational_responsibilities_follow_prml_10_46_to_10_49(blobs):
+    vb = BayesianGaussianMixture(n_components=4, weight_concentration_prior_type=
+                                 "dirichlet_distribution", random_state=0).fit(blobs)
+    X, (K, D) = blobs[::10], vb.means_.shape
+    alpha, beta, nu = vb.weight_concentration_, vb.mean_precision_, vb.degrees_of_freedom_
+    log_rho = np.empty((len(X), K))
+    for k in range(K):
+        W = np.linalg.inv(vb.covariances_[k] * nu[k])  # Wishart scale W_k
+        e_log_pi = digamma(alpha[k]) - digamma(alpha.sum())  # PRML 10.66
+        e_log_lambda = (sum(digamma((nu[k] - i) / 2) for i in range(D)) + D * np.log(2)
+                        + np.linalg.slogdet(W)[1])  # PRML 10.65
+        for n, x in enumerate(X):
+            d = x - vb.means_[k]
+            e_quad = D / beta[k] + nu[k] * d @ W @ d  # PRML 10.64
+            log_rho[n, k] = (e_log_pi + 0.5 * e_log_lambda - 0.5 * D * np.log(2 * np.pi)
+                             - 0.5 * e_quad)  # PRML 10.46
+    resp = np.exp(log_rho - logsumexp(log_rho, axis=1, keepdims=True))  # PRML 10.49
+    np.testing.assert_allclose(vb.predict_proba(X), resp, atol=1e-10)
+
+
+def test_save_load_roundtrip(blobs, tmp_path):
+    for prior in PRIORS:
+        vb = BayesianGaussianMixture(n_components=4, weight_concentration_prior_type=prior,
+                                     covariance_type="tied", random_state=0).fit(blobs)
+        path = vb.save(tmp_path / "vb.safetensors")
+        back = bayesdl.load(path)
+        np.testing.assert_array_equal(back.predict_proba(blobs), vb.predict_proba(blobs))
+        assert back.n_active_components_ == vb.n_active_components_
+
+
+def test_clear_errors(blobs):
+    with pytest.raises(ValueError, match="degrees_of_freedom_prior must be greater than 2"):
+        BayesianGaussianMixture(degrees_of_freedom_prior=1.0).fit(blobs)
+    with pytest.raises(ValueError, match="covariance_prior must have shape"):
+        BayesianGaussianMixture(covariance_prior=np.eye(2)).fit(blobs)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        BayesianGaussianMixture(n_components=10).fit(blobs[:5])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_predictive_density_is_the_student_t_mixture_of_prml_10_81(blobs, covariance_type):
+    from scipy.stats import multivariate_t
+
+    vb = BayesianGaussianMixture(n_components=3, covariance_type=covariance_type,
+                                 weight_concentration_prior_type="dirichlet_distribution",
+                                 random_state=0).fit(blobs)
+    X, (K, D) = blobs[::15], vb.means_.shape
+    alpha, beta = vb.weight_concentration_, vb.mean_precision_
+    nu = np.broadcast_to(vb.degrees_of_freedom_, (K,))
+    covs = vb._to_numpy(vb._full_covariances())
+    density = np.zeros(len(X))
+    for k in range(K):
+        W = np.linalg.inv(covs[k] * nu[k])
+        L = (nu[k] + 1 - D) * beta[k] / (1 + beta[k]) * W  # PRML 10.82
+        density += alpha[k] / alpha.sum() * multivariate_t(
+            vb.means_[k], np.linalg.inv(L), df=nu[k] + 1 - D).pdf(X)
+    predictive = vb.to_distribution()
+    np.testing.assert_allclose(predictive.log_prob(torch.as_tensor(X)).numpy(), np.log(density),
+                               rtol=1e-10)
+    assert predictive.sample((5,)).shape == (5, D)
