@@ -33,7 +33,6 @@ import os
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -46,6 +45,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import distributed
+from .threads import torch_threads
 
 # Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
 # float64, so the per-chunk temporaries of an E-step stay in cache.
@@ -291,16 +291,6 @@ def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
     return data
 
 
-@contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _ordered_map(fn, data: DataSource, parallel: bool):
     """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
 
@@ -316,7 +306,7 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
         for chunk in data:
             yield fn(chunk), chunk.shape[0]
         return
-    with _torch_threads(1), threadpool_limits(1, user_api="blas"), \
+    with torch_threads(1), threadpool_limits(1, user_api="blas"), \
             ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for chunk in data:

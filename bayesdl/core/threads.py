@@ -1,4 +1,4 @@
-"""Intra-op thread control for small networks."""
+"""Intra-op thread control: small networks and whole-chunk worker threads run best on one."""
 
 from __future__ import annotations
 
