@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from .. import uncertainty as U
-from ..io import atomic_write_bytes, load
+from ..io import atomic_write_bytes
 from ..viz.uncertainty import interval_calibration, reliability_diagram
-from ._tables import read_features
-from .predict import _final_step, _select_columns
+from .predict import check_interval, load_model_and_inputs
 
 
 def add_parser(sub) -> None:
@@ -66,16 +65,13 @@ def _metrics(final, Xt, y, args):
 
 
 def run(args) -> int:
-    if not 0 < args.interval < 1:
-        raise ValueError(f"--interval must be in (0, 1), got {args.interval}.")
+    check_interval(args.interval)
     if args.bins < 1:
         raise ValueError(f"--bins must be a positive integer, got {args.bins}.")
-    model, info = load(args.model, with_info=True)
-    X, y, names = read_features(args.data, args.target)
+    final, Xt, y = load_model_and_inputs(args.model, args.data, args.target)
     if not np.all(np.isfinite(y)):
         raise ValueError(f"the target column {args.target!r} contains NaN or infinite values; "
                          "drop those rows first.")
-    Xt, final = _final_step(model, _select_columns(X, names, info.get("feature_names")))
     metrics, fig = _metrics(final, Xt, y, args)
     print(f"n: {len(y)}")
     for key, value in metrics.items():

@@ -39,21 +39,30 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _final_step(model, X):
-    """Split a Pipeline into (inputs transformed by the leading steps, final estimator)."""
+def check_interval(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"--interval must be in (0, 1), got {level}.")
+    return level
+
+
+def load_model_and_inputs(model_path, data_path, target: str | None = None):
+    """Load a saved model and its inputs from ``data_path``, ready for the final estimator.
+
+    Columns are matched by the training feature names the model file records (extra
+    columns, such as the target, are ignored), and the leading steps of a Pipeline are
+    applied. Returns ``(final_estimator, transformed_X, y)`` (``y`` None without ``target``).
+    """
+    model, info = load(model_path, with_info=True)
+    X, y, names = read_features(data_path, target)
+    trained = info.get("feature_names")
+    if trained is not None and names is not None:
+        missing = [c for c in trained if c not in names]
+        if missing:
+            raise ValueError(f"the data lacks the model's input column(s) {missing}; it has {names}.")
+        X = X[:, [names.index(c) for c in trained]]
     if hasattr(model, "steps"):
-        return model[:-1].transform(X), model[-1]
-    return X, model
-
-
-def _select_columns(X, names, trained) -> np.ndarray:
-    """Pick the training feature columns by name (extra columns such as the target are ignored)."""
-    if trained is None or names is None:
-        return X
-    missing = [c for c in trained if c not in names]
-    if missing:
-        raise ValueError(f"the data lacks the model's input column(s) {missing}; it has {names}.")
-    return X[:, [names.index(c) for c in trained]]
+        return model[-1], model[:-1].transform(X), y
+    return model, X, y
 
 
 def _columns(final, Xt, args) -> dict[str, np.ndarray]:
@@ -77,11 +86,8 @@ def _columns(final, Xt, args) -> dict[str, np.ndarray]:
 
 
 def run(args) -> int:
-    if not 0 < args.interval < 1:
-        raise ValueError(f"--interval must be in (0, 1), got {args.interval}.")
-    model, info = load(args.model, with_info=True)
-    X, _, names = read_features(args.data)
-    Xt, final = _final_step(model, _select_columns(X, names, info.get("feature_names")))
+    check_interval(args.interval)
+    final, Xt, _ = load_model_and_inputs(args.model, args.data)
     columns = _columns(final, Xt, args)
     path = write_table(args.out, columns)
     print(f"wrote {len(next(iter(columns.values())))} rows to {path}")
