@@ -26,7 +26,7 @@ def _degree(value: str):
     try:
         degree = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}") from None
     if degree < 1:
         raise argparse.ArgumentTypeError(f"degree must be >= 1, got {degree}")
     return degree

@@ -226,7 +226,8 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         if not converged:
             warnings.warn(
                 f"Evidence maximisation did not converge in max_iter={self.max_iter} iterations "
-                f"(tol={self.tol}); increase max_iter or fix alpha/beta.", ConvergenceWarning)
+                f"(tol={self.tol}); increase max_iter or fix alpha/beta.", ConvergenceWarning,
+                stacklevel=4)  # points at the caller of fit/partial_fit
 
         u, rss = posterior_terms(alpha, beta)
         d = lam.shape[0]
