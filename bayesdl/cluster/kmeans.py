@@ -75,9 +75,9 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, second: bool = False):
             d2 += cb  # (B, K)
             lb[rows] = d2.argmin(1)  # the first minimum, as torch's
             mb[rows] = np.take_along_axis(d2, lb[rows, None], 1)[:, 0]
-            if second:
+            if second:  # (argmin and take: numpy's min over short rows is much slower)
                 np.put_along_axis(d2, lb[rows, None], np.inf, 1)
-                nb[rows] = d2.min(1)
+                nb[rows] = np.take_along_axis(d2, d2.argmin(1)[:, None], 1)[:, 0]
         else:
             d2 = torch.addmm(c2, X[rows], minus_2_centers_t)  # (B, K)
             labels[rows] = d2.argmin(1)
@@ -250,7 +250,8 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         C = self._centers
         eps = torch.finfo(X.dtype).eps
         D = X.shape[1]
-        if not state:  # first E-step: every row
+        first = not state  # the first E-step of this run: every row
+        if first:
             x2 = (X * X).sum(1)  # (N,)
             state.update(x2=x2, x2_sum=x2.sum(), labels=torch.empty_like(x2, dtype=torch.int64),
                          upper=torch.empty_like(x2), lower=torch.empty_like(x2))
@@ -258,7 +259,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         # |fl(d^2) - d^2| <= err_n for the GEMM distances |x|^2 - 2 x^T mu + |mu|^2: a row is
         # skipped only if Lloyd's rounded distances would give it the same centre.
         err = (2 * (D + 3) * eps) * (x2 + self._max_center_norm2)  # (N,)
-        if "centers" in state:
+        if not first:
             # Hamerly's update after the centres moved by delta_k = |mu_k - mu'_k|:
             # u_n += delta_a(n), l_n -= max_{j != a(n)} delta_j (rounded outward).
             delta = (C - state["centers"]).square().sum(1).sqrt() * (1 + (D + 4) * eps)  # (K,)
@@ -275,16 +276,15 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             upper[stale] = exact
             stale = stale[exact.square() + 2 * err[stale] > bound[stale]]
         else:
-            stale = torch.arange(X.shape[0], device=X.device)
+            stale = slice(None)  # every row
         # The failing rows: both nearest centres from the GEMM, bounds widened by the rounding.
-        rows = X[stale]
+        rows = X[stale]  # (M, D)
         min_d2, new_labels, next_d2 = _nearest(rows, C, second=True)
-        old_labels = labels[stale]
+        old_labels = None if first else labels[stale]  # (M,), a copy
         labels[stale] = new_labels
         upper[stale] = (min_d2 + err[stale]).sqrt_().mul_(1 + 2 * eps)
         lower[stale] = (next_d2 - err[stale]).clamp_min_(0.0).sqrt_().mul_(1 - 2 * eps)
-        state["centers"] = C
-        if "sums" not in state:
+        if first:
             state.update(self._cluster_sums(X, labels))
         else:  # move the rows that changed centre from their old centre's sums to the new
             moved = new_labels != old_labels
@@ -293,6 +293,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
                                                                      alpha=-1)
             ones = torch.ones_like(new_labels, dtype=X.dtype)
             state["counts"].index_add_(0, new_labels, ones).index_add_(0, old_labels, -ones)
+        state["centers"] = C
         counts, sums = state["counts"].clone(), state["sums"].clone()
         # J = sum_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2, with S_k, N_k the sum
         # and count of the rows assigned to k: no per-row distance needed.
