@@ -349,8 +349,8 @@ def accumulate(data: DataSource, fn: Callable[..., tuple[dict, torch.Tensor]], *
     once unless ``parallel=False`` (pass that when it is not a function of its chunk alone,
     e.g. when it draws random numbers in row order). With ``states`` (a list the caller keeps
     across passes over replayable data), ``fn`` is called as ``fn(chunk, state)`` with the
-    ``i``-th chunk's dict ``states[i]``; each dict is used by one thread at a time. Returns ``(stats, log_lik_sum,
-    n_samples)`` with the float64 totals.
+    ``i``-th chunk's dict ``states[i]``; each dict is used by one thread at a time.
+    Returns ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
     """
     totals: dict = {}
     ll = torch.zeros((), dtype=torch.float64, device=data.device)
