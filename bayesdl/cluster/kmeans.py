@@ -253,7 +253,8 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         first = not state  # the first E-step of this run: every row
         if first:
             x2 = (X * X).sum(1)  # (N,)
-            state.update(x2=x2, x2_sum=x2.sum(), labels=torch.empty_like(x2, dtype=torch.int64),
+            state.update(x2=x2, x2_sum=x2.sum(dtype=torch.float64),
+                         labels=torch.empty_like(x2, dtype=torch.int64),
                          upper=torch.empty_like(x2), lower=torch.empty_like(x2))
         labels, upper, lower, x2 = (state[k] for k in ("labels", "upper", "lower", "x2"))
         # |fl(d^2) - d^2| <= err_n for the GEMM distances |x|^2 - 2 x^T mu + |mu|^2: a row is
@@ -284,17 +285,20 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         labels[stale] = new_labels
         upper[stale] = (min_d2 + err[stale]).sqrt_().mul_(1 + 2 * eps)
         lower[stale] = (next_d2 - err[stale]).clamp_min_(0.0).sqrt_().mul_(1 - 2 * eps)
+        # The chunk's statistics, kept in float64 (whatever the dtype) so that the updates
+        # below add no drift beyond float64 rounding.
         if first:
-            state.update(self._cluster_sums(X, labels))
+            state.update(self._cluster_sums(X.double(), labels))
         else:  # move the rows that changed centre from their old centre's sums to the new
             moved = new_labels != old_labels
-            rows, old_labels, new_labels = rows[moved], old_labels[moved], new_labels[moved]
+            rows = rows[moved].double()
+            old_labels, new_labels = old_labels[moved], new_labels[moved]
             state["sums"].index_add_(0, new_labels, rows).index_add_(0, old_labels, rows,
                                                                      alpha=-1)
-            ones = torch.ones_like(new_labels, dtype=X.dtype)
+            ones = torch.ones_like(new_labels, dtype=torch.float64)
             state["counts"].index_add_(0, new_labels, ones).index_add_(0, old_labels, -ones)
         state["centers"] = C
-        counts, sums = state["counts"].clone(), state["sums"].clone()
+        counts, sums, C = state["counts"].clone(), state["sums"].clone(), C.double()
         # J = sum_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2, with S_k, N_k the sum
         # and count of the rows assigned to k: no per-row distance needed.
         J = state["x2_sum"] - 2.0 * (sums * C).sum() + counts @ (C * C).sum(1)
