@@ -337,13 +337,19 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
     def _set_parameters(self, params):
         (self.cluster_centers_,) = params
         C = self._centers = self._to_torch(self.cluster_centers_)
-        # For Hamerly's test: s(k) = min_{j != k} |mu_k - mu_j| / 2 (rounded down) and
-        # max_k |mu_k|^2 (for the rounding error of the GEMM distances).
-        D = C.shape[1]
-        gaps = torch.cdist(C, C, compute_mode="donot_use_mm_for_euclid_dist")  # (K, K)
-        gaps.fill_diagonal_(math.inf)
-        self._half_gaps = gaps.amin(1) * (0.5 * (1 - (D + 4) * torch.finfo(C.dtype).eps))
-        self._max_center_norm2 = float((C * C).sum(1).max())
+        if getattr(self, "_hamerly", False):
+            # For Hamerly's test: s(k) = min_{j != k} |mu_k - mu_j| / 2 (rounded down), from
+            # differences (no GEMM rounding) _BLOCK_ROWS centres at a time, and max_k |mu_k|^2
+            # (for the rounding error of the GEMM distances).
+            K, D = C.shape
+            gaps = torch.empty(K, dtype=C.dtype, device=C.device)  # (K,)
+            for start in range(0, K, _BLOCK_ROWS):
+                block = torch.cdist(C[start : start + _BLOCK_ROWS], C,
+                                    compute_mode="donot_use_mm_for_euclid_dist")  # (B, K)
+                block.diagonal(start).fill_(math.inf)  # not the centre itself
+                gaps[start : start + _BLOCK_ROWS] = block.amin(1)
+            self._half_gaps = gaps * (0.5 * (1 - (D + 4) * torch.finfo(C.dtype).eps))
+            self._max_center_norm2 = float((C * C).sum(1).max())
 
     # -- mini-batch -------------------------------------------------------------------------
     def partial_fit(self, X, y=None):
