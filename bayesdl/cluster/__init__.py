@@ -1,4 +1,5 @@
-"""Clustering: :class:`KMeans` (Lloyd's algorithm on the sufficient-statistics EM engine)."""
+"""Clustering: :class:`KMeans` (Lloyd's iterations, accelerated by Hamerly's bounds, on the
+sufficient-statistics EM engine)."""
 
 from .kmeans import KMeans, kmeans_plusplus
 

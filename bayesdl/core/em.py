@@ -11,6 +11,15 @@ A latent-variable model supplies four hooks:
 - ``_m_step(stats)``: the M-step from the statistics summed over all rows;
 - ``_get_parameters()`` / ``_set_parameters(params)`` so the best of ``n_init`` runs is kept.
 
+Optional: ``_e_step_stats_stateful(X_chunk, state)``, for an E-step that can reuse per-row
+results of the previous iteration (K-means' distance bounds, Hamerly 2010). When the data
+replay the same chunks in the same order on every pass (arrays and ``.npy`` files, on each
+rank its own shard: :attr:`DataSource.replayable`), the driver calls it instead of
+``_e_step_stats`` with a dict ``state`` belonging to that chunk: empty at the first E-step of
+each initialisation, then whatever the model left in it at the previous iteration. It may
+depend on its chunk and that dict only. User :class:`Batches` may change between passes, so
+they always get ``_e_step_stats``.
+
 Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the mean
 log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
 ``_converged(change)`` (default ``|change| < tol``).
@@ -182,6 +191,8 @@ class DataSource:
             data = NpyFile(self.path)
         self.data = data
         self.is_batches = isinstance(data, Batches)
+        # Arrays and files yield the same chunks in the same order on every pass.
+        self.replayable = not self.is_batches
         # Only files and user batches are checked here; in-memory arrays were validated by
         # scikit-learn's validate_data in the estimator.
         self._check_chunks = self.is_batches or self.path is not None
@@ -291,8 +302,9 @@ def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
     return data
 
 
-def _ordered_map(fn, data: DataSource, parallel: bool):
-    """``(fn(chunk), len(chunk))`` for each chunk, in chunk order.
+def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = None):
+    """``(fn(chunk), len(chunk))`` for each chunk, in chunk order (``fn(chunk, states[i])``
+    for the ``i``-th chunk when ``states`` is given; missing dicts are appended empty).
 
     With ``parallel`` on CPU, chunks are processed by one Python thread per torch thread,
     each running torch (and numpy's BLAS) single-threaded, with at most two chunks per
@@ -301,16 +313,25 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
     all on a busy machine; results are combined in chunk order, so they do not depend on
     the thread count.
     """
+    def args_of():
+        for i, chunk in enumerate(data):
+            if states is None:
+                yield (chunk,)
+                continue
+            if i == len(states):
+                states.append({})
+            yield chunk, states[i]
+
     workers = torch.get_num_threads() if parallel and data.device.type == "cpu" else 1
     if workers == 1:
-        for chunk in data:
-            yield fn(chunk), chunk.shape[0]
+        for args in args_of():
+            yield fn(*args), args[0].shape[0]
         return
     with torch_threads(1), threadpool_limits(1, user_api="blas"), \
             ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
-        for chunk in data:
-            pending.append((pool.submit(fn, chunk), chunk.shape[0]))
+        for args in args_of():
+            pending.append((pool.submit(fn, *args), args[0].shape[0]))
             if len(pending) >= 2 * workers:
                 future, size = pending.popleft()
                 yield future.result(), size
@@ -319,20 +340,22 @@ def _ordered_map(fn, data: DataSource, parallel: bool):
             yield future.result(), size
 
 
-def accumulate(data: DataSource, fn: Callable[[torch.Tensor], tuple[dict, torch.Tensor]], *,
-               parallel: bool = True):
+def accumulate(data: DataSource, fn: Callable[..., tuple[dict, torch.Tensor]], *,
+               parallel: bool = True, states: list | None = None):
     """Sum ``fn(chunk) = (stats, log_lik_sum)`` over every chunk and every rank.
 
     Tensors are summed in float64, in chunk order; :class:`Candidates` are merged and
     :class:`Rows` concatenated (this rank's rows only). ``fn`` runs on several threads at
     once unless ``parallel=False`` (pass that when it is not a function of its chunk alone,
-    e.g. when it draws random numbers in row order). Returns ``(stats, log_lik_sum,
-    n_samples)`` with the float64 totals.
+    e.g. when it draws random numbers in row order). With ``states`` (a list the caller keeps
+    across passes over replayable data), ``fn`` is called as ``fn(chunk, state)`` with the
+    ``i``-th chunk's dict ``states[i]``; each dict is used by one thread at a time.
+    Returns ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
     """
     totals: dict = {}
     ll = torch.zeros((), dtype=torch.float64, device=data.device)
     n = 0
-    for (stats, chunk_ll), size in _ordered_map(fn, data, parallel):
+    for (stats, chunk_ll), size in _ordered_map(fn, data, parallel, states):
         ll = ll + chunk_ll.to(torch.float64)
         n += size
         for key, value in stats.items():
@@ -376,6 +399,7 @@ class EMMixin:
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         best_bound, best = -math.inf, None
+        stateful = getattr(self, "_e_step_stats_stateful", None) if data.replayable else None
         for init in range(n_init):
             if do_init:
                 self._initialize(data, random_state)
@@ -383,13 +407,17 @@ class EMMixin:
             # model precompute its E-step constants (after a load, say, for warm_start).
             self._set_parameters(tuple(distributed.broadcast(list(self._get_parameters()))))
             bound = -math.inf if do_init else self.lower_bound_
+            states: list = []  # per-chunk state of a stateful E-step, for this run only
             bounds, converged, n_iter = [], False, 0
             desc = f"{type(self).__name__} init {init + 1}/{n_init}"
             show = bool(self.verbose) and distributed.rank() == 0
             with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
                 for n_iter in range(1, self.max_iter + 1):
                     previous = bound
-                    stats, ll, n = accumulate(data, self._e_step_stats)
+                    if stateful is None:
+                        stats, ll, n = accumulate(data, self._e_step_stats)
+                    else:
+                        stats, ll, n = accumulate(data, stateful, states=states)
                     self._m_step(stats)
                     bound = self._compute_lower_bound(stats, ll, n)
                     bounds.append(bound)

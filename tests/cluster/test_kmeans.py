@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 from sklearn.metrics import euclidean_distances
@@ -47,14 +48,15 @@ def test_objective_j_never_increases(blobs):
     assert km.inertia_ <= J[-1] + 1e-9
 
 
-def test_empty_cluster_is_moved_to_the_farthest_point(blobs):
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_empty_cluster_is_moved_to_the_farthest_point(blobs, algorithm):
     init = np.vstack([blobs[:4], [[1e3, 1e3]]])  # the last centre attracts no point
-    km = KMeans(5, init=init, max_iter=100).fit(blobs)
+    km = KMeans(5, init=init, max_iter=100, algorithm=algorithm).fit(blobs)
     assert np.all(np.isfinite(km.cluster_centers_))
     assert np.all(np.bincount(km.labels_, minlength=5) > 0)
     # A naive check of the first relocation: the row farthest from its nearest centre.
     d2 = ((blobs[:, None, :] - init[None, :4]) ** 2).sum(-1).min(1)
-    one_step = KMeans(5, init=init, max_iter=1)
+    one_step = KMeans(5, init=init, max_iter=1, algorithm=algorithm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         one_step.fit(blobs)
@@ -97,3 +99,88 @@ def test_save_load_and_errors(blobs, tmp_path):
         KMeans(5).fit(blobs[:3])
     with pytest.raises(ValueError, match="init must have shape"):
         KMeans(5, init=np.zeros((4, 2))).fit(blobs)
+
+
+# -- Hamerly's bounds: the same iterations as Lloyd ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def overlapping():
+    """Overlapping clusters, so labels keep changing for many iterations near the borders."""
+    rng = np.random.default_rng(0)
+    means = rng.normal(scale=2.0, size=(12, 5))
+    X = means[rng.integers(12, size=3000)] + rng.normal(size=(3000, 5))
+    return X, X[rng.choice(3000, 10, replace=False)]
+
+
+def _count_gemm_rows(monkeypatch):
+    """Count the rows whose distances Hamerly's E-step recomputes (its _nearest(second=True))."""
+    import bayesdl.cluster.kmeans as kmeans_module
+
+    counted, nearest = [0], kmeans_module._nearest
+
+    def counting(X, centers, *, second=False):
+        counted[0] += X.shape[0] if second else 0
+        return nearest(X, centers, second=second)
+
+    monkeypatch.setattr(kmeans_module, "_nearest", counting)
+    return counted
+
+
+@pytest.mark.parametrize("chunk_size", [None, 37])
+def test_hamerly_equals_lloyd_and_sklearn_lloyd(overlapping, chunk_size, monkeypatch):
+    X, init = overlapping
+    ref = SkKMeans(10, init=init, n_init=1, algorithm="lloyd", max_iter=300, tol=1e-6).fit(X)
+    lloyd = KMeans(10, init=init, max_iter=300, tol=1e-6, algorithm="lloyd",
+                   chunk_size=chunk_size).fit(X)
+    counted = _count_gemm_rows(monkeypatch)
+    ham = KMeans(10, init=init, max_iter=300, tol=1e-6, algorithm="hamerly",
+                 chunk_size=chunk_size).fit(X)
+    assert ham.n_iter_ == lloyd.n_iter_ > 10  # the bounds are carried over many iterations
+    # ... and they skip most distance computations: all rows once, then few.
+    assert len(X) < counted[0] < 0.5 * ham.n_iter_ * len(X)
+    for other in (lloyd, ref):
+        np.testing.assert_array_equal(ham.labels_, other.labels_)
+        np.testing.assert_allclose(ham.cluster_centers_, other.cluster_centers_, rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(ham.inertia_, other.inertia_, rtol=1e-10)
+    assert abs(ham.n_iter_ - ref.n_iter_) <= 1  # scikit-learn counts a final strict check
+    # J of every E-step (from the statistics, not per-row distances) equals Lloyd's.
+    np.testing.assert_allclose(ham.lower_bounds_, lloyd.lower_bounds_, rtol=1e-10)
+
+
+def test_hamerly_restarts_its_bounds_for_each_init_and_warm_start(overlapping):
+    X, _ = overlapping
+    kw = dict(n_clusters=10, n_init=3, init="random", random_state=0, max_iter=300)
+    ham = KMeans(algorithm="hamerly", **kw).fit(X)
+    lloyd = KMeans(algorithm="lloyd", **kw).fit(X)
+    np.testing.assert_array_equal(ham.labels_, lloyd.labels_)
+    np.testing.assert_allclose(ham.cluster_centers_, lloyd.cluster_centers_, rtol=1e-10)
+    # A warm start on other data (same number of chunks) must not reuse old bounds.
+    for km in (ham, lloyd):
+        km.set_params(warm_start=True).fit(X[::-1] + 0.5)
+    np.testing.assert_array_equal(ham.labels_, lloyd.labels_)
+    np.testing.assert_allclose(ham.cluster_centers_, lloyd.cluster_centers_, rtol=1e-10)
+
+
+def test_hamerly_on_a_npy_file_and_in_float32(overlapping, tmp_path):
+    X, init = overlapping
+    np.save(tmp_path / "x.npy", X)
+    lloyd = KMeans(10, init=init, algorithm="lloyd", chunk_size=500).fit(X)
+    ham = KMeans(10, init=init, algorithm="hamerly", chunk_size=500).fit(tmp_path / "x.npy")
+    np.testing.assert_array_equal(ham.labels_, lloyd.labels_)
+    np.testing.assert_allclose(ham.cluster_centers_, lloyd.cluster_centers_, rtol=1e-10)
+    X32 = X.astype(np.float32)
+    kw = dict(n_clusters=10, init=init, dtype="float32", max_iter=300)
+    np.testing.assert_array_equal(KMeans(algorithm="hamerly", **kw).fit(X32).labels_,
+                                  KMeans(algorithm="lloyd", **kw).fit(X32).labels_)
+
+
+def test_nearest_gives_the_two_smallest_distances(overlapping):
+    from bayesdl.cluster.kmeans import _nearest
+
+    X, init = overlapping
+    d2 = euclidean_distances(X, init, squared=True)
+    min_d2, labels, next_d2 = _nearest(torch.as_tensor(X), torch.as_tensor(init), second=True)
+    np.testing.assert_array_equal(labels.numpy(), d2.argmin(1))
+    np.testing.assert_allclose(min_d2.numpy(), np.sort(d2, 1)[:, 0], rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(next_d2.numpy(), np.sort(d2, 1)[:, 1], rtol=1e-9)

@@ -23,7 +23,9 @@ def _models(X):
     init = dict(weights_init=[0.2, 0.3, 0.5], means_init=X[[0, 100, 200]])
     return [GaussianMixture(3, max_iter=50, tol=0.0, chunk_size=16, **init),
             GaussianMixture(3, covariance_type="diag", max_iter=50, tol=0.0, **init),
-            KMeans(3, init=X[[0, 100, 200]], max_iter=50, tol=0.0)]
+            KMeans(3, init=X[[0, 100, 200]], max_iter=50, tol=0.0),  # Hamerly's bounds per rank
+            KMeans(3, init=X[[0, 100, 200]], max_iter=50, tol=0.0, chunk_size=16,
+                   algorithm="lloyd")]
 
 
 def _fitted(model, X):

@@ -38,6 +38,28 @@ def test_accumulate_sums_in_float64_and_merges_candidates():
     np.testing.assert_allclose(totals["top"].rows.numpy(), X[best])
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+def test_accumulate_gives_each_chunk_its_own_state_on_every_pass(parallel):
+    X = np.arange(200.0).reshape(100, 2)
+    data = DataSource(X, dtype=torch.float64, device=torch.device("cpu"), chunk_size=9)
+    assert data.replayable and not DataSource(Batches([X]), dtype=torch.float64,
+                                              device=torch.device("cpu")).replayable
+
+    def count_visits(chunk, state):  # remembers its chunk's first row and the visits
+        state.setdefault("first_row", chunk[0].clone())
+        torch.testing.assert_close(state["first_row"], chunk[0])
+        state["visits"] = state.get("visits", 0) + 1
+        return {"visits": torch.tensor(float(state["visits"]))}, chunk.new_zeros(())
+
+    states: list = []
+    for visit in (1, 2, 3):
+        totals, _, n = accumulate(data, count_visits, parallel=parallel, states=states)
+        assert n == 100 and len(states) == 12  # ceil(100 / 9) chunks
+        assert float(totals["visits"]) == 12 * visit
+    np.testing.assert_array_equal(torch.stack([s["first_row"] for s in states]).numpy(),
+                                  X[::9])
+
+
 def test_memory_mapped_source_reads_chunks_and_checks_them(tmp_path):
     X = np.arange(20.0).reshape(10, 2)
     np.save(tmp_path / "x.npy", X)
