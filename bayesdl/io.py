@@ -217,26 +217,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def save(model: Any, path: str | os.PathLike, *, info: dict | None = None) -> Path:
-    """Save a fitted bayesdl model (or a Pipeline of them) to a ``.safetensors`` file.
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                      config: dict[str, Any]) -> Path:
+    """Atomically write CPU ``tensors`` and a JSON ``config`` with format version and checksum.
 
-    ``info`` is optional JSON-serialisable user metadata (e.g. the CLI records the input
-    column names there); read it back with ``load(path, with_info=True)``.
+    The container of both saved models and training checkpoints; read it with
+    :func:`read_safetensors`.
     """
-    tensors: dict[str, torch.Tensor] = {}
-    root = {"model": _encode(model, "", tensors), "info": _jsonable(info or {})}
-    config = json.dumps(root, sort_keys=True, allow_nan=True)
+    config_json = json.dumps(_jsonable(config), sort_keys=True, allow_nan=True)
     metadata = {
         "bayesdl.format": FORMAT_NAME,
         "bayesdl.format_version": str(FORMAT_VERSION),
-        "bayesdl.config": config,
-        "bayesdl.sha256": _digest(config, tensors),
+        "bayesdl.config": config_json,
+        "bayesdl.sha256": _digest(config_json, tensors),
     }
     return atomic_write_bytes(path, _st_save(tensors, metadata=metadata))
 
 
-def _read_header(data: bytes, path: Path) -> dict[str, Any]:
-    corrupt = f"{path} is not a valid bayesdl model file"
+def _read_header(data: bytes, path: Path, what: str) -> dict[str, Any]:
+    corrupt = f"{path} is not a {what}"
     if len(data) < 8:
         raise ValueError(f"{corrupt}: it is only {len(data)} bytes long (truncated or empty).")
     (n,) = struct.unpack("<Q", data[:8])
@@ -252,16 +251,17 @@ def _read_header(data: bytes, path: Path) -> dict[str, Any]:
     return meta
 
 
-def load(path: str | os.PathLike, *, with_info: bool = False) -> Any:
-    """Load a model written by :func:`save`; ``ValueError`` on any corrupt file.
+def read_safetensors(path: str | os.PathLike, *, what: str = "bayesdl model file"):
+    """Read a file written by :func:`write_safetensors`: ``(config, tensors)``.
 
-    Returns the model, or ``(model, info)`` when ``with_info``.
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError``, naming ``what`` was
+    expected, for a truncated, edited or foreign file or a newer format version.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No model file at {path}.")
+        raise FileNotFoundError(f"No {what} at {path}.")
     data = path.read_bytes()
-    meta = _read_header(data, path)
+    meta = _read_header(data, path, what)
     version = int(meta.get("bayesdl.format_version", "0"))
     if version > FORMAT_VERSION:
         raise ValueError(
@@ -276,8 +276,28 @@ def load(path: str | os.PathLike, *, with_info: bool = False) -> Any:
     if _digest(config, tensors) != meta.get("bayesdl.sha256"):
         raise ValueError(
             f"{path} is corrupt: its checksum does not match its contents (the file was edited "
-            "or damaged). Re-save the model from its source."
+            "or damaged). Re-create it from its source."
         )
-    root = json.loads(config)
+    return json.loads(config), tensors
+
+
+def save(model: Any, path: str | os.PathLike, *, info: dict | None = None) -> Path:
+    """Save a fitted bayesdl model (or a Pipeline of them) to a ``.safetensors`` file.
+
+    ``info`` is optional JSON-serialisable user metadata (e.g. the CLI records the input
+    column names there); read it back with ``load(path, with_info=True)``.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    return write_safetensors(path, tensors, {"model": _encode(model, "", tensors), "info": info or {}})
+
+
+def load(path: str | os.PathLike, *, with_info: bool = False) -> Any:
+    """Load a model written by :func:`save`; ``ValueError`` on any corrupt file.
+
+    Returns the model, or ``(model, info)`` when ``with_info``.
+    """
+    root, tensors = read_safetensors(path)
+    if "model" not in root:
+        raise ValueError(f"{path} is a bayesdl file but holds no model (a training checkpoint?).")
     model = _decode(root["model"], "", tensors)
     return (model, root["info"]) if with_info else model

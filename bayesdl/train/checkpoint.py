@@ -4,24 +4,21 @@ A checkpoint holds everything needed to continue a run exactly: the model and be
 weights, the optimiser state (tensors; hyper-parameters as JSON), the scheduler and AMP
 grad-scaler states (JSON scalars), every RNG state (the global CPU/CUDA generators of each
 rank and the private generators of modules such as ``MCDropout``) and the loop's own counters.
-It is written with :func:`bayesdl.io.atomic_write_bytes`, so an interrupted write leaves the
-previous checkpoint intact.
+It is the same container as a saved model (:func:`bayesdl.io.write_safetensors`): written
+atomically, so an interrupted write leaves the previous checkpoint intact, and checksummed, so
+a truncated or damaged checkpoint is refused with a clear error instead of resuming from it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from ..io import _jsonable, atomic_write_bytes
+from ..io import _jsonable, read_safetensors, write_safetensors
 
-_META_KEY = "bayesdl.trainer"
+_META_KEY = "trainer"
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -53,16 +50,12 @@ def optimizer_from_flat(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
 
 def save_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` and the JSON-serialisable ``meta`` to ``path``."""
-    data = st_save({k: _cpu(v) for k, v in tensors.items()},
-                   metadata={_META_KEY: json.dumps(_jsonable(meta))})
-    return atomic_write_bytes(path, data)
+    return write_safetensors(path, {k: _cpu(v) for k, v in tensors.items()}, {_META_KEY: meta})
 
 
 def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(tensors, meta)``."""
-    path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
-    if _META_KEY not in metadata:
+    config, tensors = read_safetensors(path, what="bayesdl training checkpoint")
+    if _META_KEY not in config:
         raise ValueError(f"{path} is not a bayesdl training checkpoint (no trainer metadata).")
-    return st_load(path.read_bytes()), json.loads(metadata[_META_KEY])
+    return tensors, config[_META_KEY]

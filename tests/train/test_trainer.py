@@ -105,6 +105,10 @@ def test_checkpoint_is_safetensors_and_resume_needs_matching_settings(tmp_path):
     save_file({"x": torch.zeros(1)}, tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="not a bayesdl training checkpoint"):
         load_checkpoint(tmp_path / "other.safetensors")
+    raw = (tmp_path / "last.safetensors").read_bytes()
+    (tmp_path / "last.safetensors").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="truncated|corrupt"):
+        _trainer(_model(0), tmp_path, resume=True).fit(data)
 
 
 def test_bad_settings_are_rejected():
