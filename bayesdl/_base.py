@@ -72,18 +72,23 @@ class TorchEstimatorMixin(Persistable):
             self, _host(X), reset=reset, dtype=self._numpy_dtype, ensure_min_samples=min_samples
         )
 
-    def _validate_X_y(self, X, y, *, reset: bool = True, min_samples: int = 1):
-        """Validate ``X`` (2-D) and a numeric target ``y`` (1-D) of the estimator's dtype."""
+    def _validate_X_y(self, X, y, *, reset: bool = True, min_samples: int = 1,
+                      y_numeric: bool = True):
+        """Validate ``X`` (2-D) and a 1-D target ``y``.
+
+        A numeric target (regression) is cast to the estimator's dtype; with
+        ``y_numeric=False`` (class labels) ``y`` keeps its own dtype.
+        """
         X, y = validate_data(
             self,
             _host(X),
             _host(y),
             reset=reset,
             dtype=self._numpy_dtype,
-            y_numeric=True,
+            y_numeric=y_numeric,
             ensure_min_samples=min_samples,
         )
-        return X, y.astype(self._numpy_dtype, copy=False)
+        return X, (y.astype(self._numpy_dtype, copy=False) if y_numeric else y)
 
     def _to_torch(self, array) -> torch.Tensor:
         """A numpy array (or tensor) as a tensor of the estimator's dtype on its device.

@@ -28,7 +28,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
 
 from .._base import TorchEstimatorMixin
@@ -322,7 +322,7 @@ class BayesianMLPClassifier(ClassifierMixin, _BaseBayesianMLP):
     def fit(self, X, y):
         """Fit on inputs ``X`` (n, d) and class labels ``y`` (n,)."""
         self._validate_params()
-        X, y = validate_data(self, X, y, dtype=self._numpy_dtype)
+        X, y = self._validate_X_y(X, y, y_numeric=False)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
