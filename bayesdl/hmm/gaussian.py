@@ -16,6 +16,7 @@ from numbers import Real
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..core.linalg import cholesky, inverse_cholesky_transpose, logdet_from_cholesky
@@ -78,8 +79,6 @@ class GaussianHMM(BaseHMM):
     def _init_emissions(self, X, random_state) -> None:
         """hmmlearn's start: k-means centres as means, the data covariance (+ min_covar) for
         every state. Rows with NaN are left out."""
-        from ..cluster import KMeans
-
         X = X[~np.isnan(X).any(1)]  # (n, d) complete rows
         K, d = self.n_components, self.n_features_in_
         if X.shape[0] < max(K, 2) and ("m" in self.init_params or "c" in self.init_params):
@@ -87,8 +86,9 @@ class GaussianHMM(BaseHMM):
                              f"initialise {K} states; got {X.shape[0]}. Set means_ and covars_ "
                              "yourself and drop 'm' and 'c' from init_params.")
         if "m" in self.init_params or not hasattr(self, "means_"):
-            km = KMeans(K, n_init=10, random_state=random_state, device=self.device)
-            self.means_ = km.fit(X).cluster_centers_.astype(np.float64)
+            # scikit-learn's k-means, as hmmlearn: the same seed gives hmmlearn's start
+            km = KMeans(K, n_init=10, random_state=random_state).fit(X)
+            self.means_ = km.cluster_centers_.astype(np.float64)
         if "c" in self.init_params or not hasattr(self, "covars_"):
             cv = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(d)  # (d, d)
             self.covars_ = {"spherical": np.full(K, cv.diagonal().mean()),
