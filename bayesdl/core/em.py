@@ -24,6 +24,12 @@ Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the 
 log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
 ``_converged(change)`` (default ``|change| < tol``).
 
+Sequence models (HMMs, linear dynamical systems) read their data through
+:class:`SequenceSource`: the rows of an array or ``.npy`` file cut into sequences by hmmlearn's
+``lengths``, yielded as :class:`Sequences` chunks (whole sequences, padded, with their
+lengths) instead of row blocks; the hooks and the driver are unchanged (a chunk's
+``shape[0]`` is its number of timesteps).
+
 The driver (:meth:`EMMixin._fit_em`) owns the loop. It reads the data as chunks from an
 in-memory array, a memory-mapped ``.npy`` file or an iterable of batches (:class:`DataSource`),
 so peak memory is bounded by the chunk size, never by the data; sums the statistics in

@@ -164,7 +164,7 @@ class LinearGaussianStateSpace(EMMixin, TorchEstimatorMixin, BaseEstimator):
     def __init__(self, transition_matrices=None, observation_matrices=None,
                  transition_covariance=None, observation_covariance=None,
                  initial_state_mean=None, initial_state_covariance=None, n_dim_state=None,
-                 n_dim_obs=None, em_vars=DEFAULT_EM_VARS, n_iter=10, tol=1e-6, n_init=1,
+                 n_dim_obs=None, em_vars=DEFAULT_EM_VARS, n_iter=10, tol=1e-2, n_init=1,
                  warm_start=False, verbose=False, chunk_size=None, random_state=None,
                  device="cpu", dtype="float64"):
         self.transition_matrices = transition_matrices

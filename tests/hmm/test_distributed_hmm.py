@@ -5,6 +5,7 @@ import socket
 import warnings
 
 import numpy as np
+import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
@@ -59,6 +60,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two spawned interpreters importing torch: ~60 s on a busy 2-core machine
 def test_two_process_fit_equals_single_process_fit():
     X = _data()
     single = [_fitted(m, X, LENGTHS) for m in _models()]

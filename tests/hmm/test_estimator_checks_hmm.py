@@ -48,7 +48,7 @@ def _expected_failures(estimator):
     return failures
 
 
-@parametrize_with_checks([GaussianHMM(2, n_iter=5), LinearGaussianStateSpace(n_iter=3)],
+@parametrize_with_checks([GaussianHMM(2, n_iter=2), LinearGaussianStateSpace(n_iter=2)],
                          expected_failed_checks=_expected_failures)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
