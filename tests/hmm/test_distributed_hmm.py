@@ -1,7 +1,6 @@
 """2-process torch.distributed (gloo) Baum-Welch and LDS EM, each rank holding half of the
 sequences, equal the 1-process fits (1e-10)."""
 
-import socket
 import warnings
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch.multiprocessing as mp
 
 from bayesdl.hmm import GaussianHMM
 from bayesdl.state_space import LinearGaussianStateSpace
+from tests.core.test_distributed import _free_port
 
 LENGTHS = [30, 45, 25, 50, 40, 35]
 
@@ -52,12 +52,6 @@ def _worker(rank, port, out):
         out[rank] = [_fitted(m, X_rank, lengths) for m in _models()]
     finally:
         dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow  # two spawned interpreters importing torch: ~60 s on a busy 2-core machine
