@@ -68,6 +68,13 @@ class CategoricalHMM(BaseHMM):
                                  f"{self.n_features}; raise n_features or leave it None.")
         return X
 
+    def _check_data(self, data) -> None:
+        if data.path is not None and self.n_features is None and not hasattr(self, "n_symbols_"):
+            raise ValueError("CategoricalHMM reading a .npy file needs n_features (the number "
+                             "of symbols), since the file is not scanned in advance.")
+        if data.path is not None and self.n_features is not None:
+            self.n_symbols_ = int(self.n_features)
+
     def _init_emissions(self, X, random_state) -> None:
         K, S = self.n_components, self.n_symbols_
         if "e" in self.init_params or not hasattr(self, "emissionprob_"):

@@ -46,3 +46,15 @@ def test_split_sequence_ids_are_rejected(tmp_path, capsys):
     assert main(["fit", "hmm", "--data", str(data), "--lengths-column", "id",
                  "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "two separate runs" in capsys.readouterr().err
+
+
+def test_fit_lds_learns_from_sequences(tmp_path):
+    data, model_path = tmp_path / "seq.csv", tmp_path / "lds.safetensors"
+    _write_sequences(data)
+    assert main(["fit", "lds", "--data", str(data), "--state-dim", "1", "--lengths-column", "id",
+                 "--n-iter", "4", "--out", str(model_path)]) == 0
+    model = load(model_path)
+    X = np.loadtxt(data, delimiter=",", skiprows=1)[:, 1:]
+    assert model.transition_matrices_.shape == (1, 1) and model.n_features_in_ == 2
+    # EM's last recorded bound is the likelihood before its final M-step: the fit is no worse
+    assert model.score(X, [30] * 4) >= model.lower_bounds_[-1] - 1e-9

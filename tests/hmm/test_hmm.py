@@ -302,3 +302,15 @@ def test_gmmhmm_matches_hmmlearn_scores_and_never_decreases(cov_type):
     assert np.all(np.diff(ours.lower_bounds_) >= -1e-9 * abs(ours.lower_bounds_[-1]))
     assert np.isfinite(ours.covars_).all() and np.isfinite(ours.weights_).all()
     assert ours.sample(50, random_state=0)[0].shape == (50, d)
+
+
+def test_categorical_npy_fit_equals_in_memory_and_needs_n_features(tmp_path):
+    X, lengths = _categorical_data(2)
+    np.save(tmp_path / "c.npy", X.astype(float))
+    kw = dict(n_components=2, n_features=4, n_iter=5, tol=0, random_state=0)
+    a = _fitted(CategoricalHMM(**kw), X, lengths)
+    b = _fitted(CategoricalHMM(chunk_size=50, **kw), str(tmp_path / "c.npy"), lengths)
+    np.testing.assert_allclose(b.emissionprob_, a.emissionprob_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.transmat_, a.transmat_, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="needs n_features"):
+        CategoricalHMM(2).fit(str(tmp_path / "c.npy"), lengths)
