@@ -229,6 +229,7 @@ def test_chunked_and_npy_fits_equal_the_in_memory_fit(cov_type, tmp_path):
         np.testing.assert_allclose(other.lower_bounds_, whole.lower_bounds_, rtol=1e-13)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_unvisited_state_warns_and_leaves_no_nan():
     X, lengths = _gaussian_data()
     model = GaussianHMM(3, covariance_type="full", init_params="st", n_iter=5, tol=0)
