@@ -315,3 +315,19 @@ def test_categorical_npy_fit_equals_in_memory_and_needs_n_features(tmp_path):
     np.testing.assert_allclose(b.transmat_, a.transmat_, rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="needs n_features"):
         CategoricalHMM(2).fit(str(tmp_path / "c.npy"), lengths)
+
+
+def test_poisson_same_parameters_give_hmmlearns_score_and_posteriors():
+    X = np.random.RandomState(3).poisson([[2.0, 6.0]], size=(90, 2)).astype(float)
+    params = dict(startprob_=np.array([0.3, 0.7]), transmat_=np.array([[0.9, 0.1], [0.25, 0.75]]),
+                  lambdas_=np.array([[1.5, 5.0], [3.0, 7.0]]))
+    ref = hmm.PoissonHMM(2, init_params="")
+    ours = PoissonHMM(2, init_params="", n_iter=0)
+    for m in (ref, ours):
+        for name, value in params.items():
+            setattr(m, name, value.copy())
+    _fitted(ours, X, [40, 50])
+    np.testing.assert_allclose(ours.score(X, [40, 50]), ref.score(X, [40, 50]), rtol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(X, [40, 50]), ref.predict_proba(X, [40, 50]),
+                               atol=1e-8)
+    np.testing.assert_array_equal(ours.predict(X, [40, 50]), ref.predict(X, [40, 50]))
