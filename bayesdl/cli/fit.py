@@ -13,7 +13,7 @@ import importlib
 from ..io import save
 from ._tables import read_features
 
-FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm"]
+FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds"]
 
 
 def add_parser(sub) -> None:
@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    X, y, names = read_features(args.data, getattr(args, "target", None))
+    # a sequence model's --lengths-column is read like a target: kept out of the features
+    target = getattr(args, "target", None) or getattr(args, "lengths_column", None)
+    X, y, names = read_features(args.data, target)
     model, summary = args.fit(args, X, y)
     path = save(model, args.out, info={"feature_names": names})
     for key, value in summary.items():

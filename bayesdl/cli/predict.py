@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
                    help="central predictive interval for lower/upper (default: %(default)s)")
     p.add_argument("--score", action="store_true",
                    help="write per-row log-densities (density models) instead of predictions")
+    p.add_argument("--lengths-column", default=None,
+                   help="sequence models (HMMs): column holding the sequence id of each row")
     p.set_defaults(func=run)
 
 
@@ -65,8 +67,25 @@ def load_model_and_inputs(model_path, data_path, target: str | None = None):
     return model, X, y
 
 
+def _sequence_columns(final, Xt, args) -> dict[str, np.ndarray]:
+    """HMMs: the Viterbi state of each row and the state posteriors ``p_<k>``."""
+    from .fit_hmm import lengths_from_ids
+
+    ids = None
+    if args.lengths_column is not None:
+        ids = read_features(args.data, args.lengths_column)[1]
+    lengths = lengths_from_ids(ids)
+    cols = {} if ids is None else {args.lengths_column: ids}
+    cols["state"] = final.decode(Xt, lengths, algorithm="viterbi")[1]
+    proba = final.predict_proba(Xt, lengths)
+    cols.update({f"p_{k}": proba[:, k] for k in range(proba.shape[1])})
+    return cols
+
+
 def _columns(final, Xt, args) -> dict[str, np.ndarray]:
     name = type(final).__name__
+    if hasattr(final, "transmat_") and not args.score:
+        return _sequence_columns(final, Xt, args)
     if args.score:
         if not hasattr(final, "score_samples"):
             raise ValueError(f"--score needs a density model; {name} has no score_samples.")

@@ -24,6 +24,12 @@ Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the 
 log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
 ``_converged(change)`` (default ``|change| < tol``).
 
+Sequence models (HMMs, linear dynamical systems) read their data through
+:class:`SequenceSource`: the rows of an array or ``.npy`` file cut into sequences by hmmlearn's
+``lengths``, yielded as :class:`Sequences` chunks (whole sequences, padded, with their
+lengths) instead of row blocks; the hooks and the driver are unchanged (a chunk's
+``shape[0]`` is its number of timesteps).
+
 The driver (:meth:`EMMixin._fit_em`) owns the loop. It reads the data as chunks from an
 in-memory array, a memory-mapped ``.npy`` file or an iterable of batches (:class:`DataSource`),
 so peak memory is bounded by the chunk size, never by the data; sums the statistics in
@@ -274,6 +280,97 @@ class DataSource:
                 rows[pos] = chunk[indices[pos] - start]
             start += chunk.shape[0]
         return torch.stack(rows)
+
+
+@dataclass
+class Sequences:
+    """A chunk of whole sequences, padded to the longest: the unit of an HMM's (or a linear
+    dynamical system's) E-step, as a block of rows is a mixture's.
+
+    ``X[b, t]`` is step ``t`` of the chunk's ``b``-th sequence for ``t < lengths[b]`` and zero
+    after it. ``shape[0]`` is the number of real timesteps, which the driver counts as rows.
+    """
+
+    X: torch.Tensor  # (B, T, d)
+    lengths: torch.Tensor  # (B,) long
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.lengths.sum()), self.X.shape[-1]
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, T) True at the real timesteps."""
+        steps = torch.arange(self.X.shape[1], device=self.X.device)
+        return steps < self.lengths[:, None]
+
+    def new_zeros(self, *args, **kwargs) -> torch.Tensor:
+        return self.X.new_zeros(*args, **kwargs)
+
+
+class SequenceSource(DataSource):
+    """The rows of ``data`` (array or ``.npy`` path, one timestep per row) cut into the
+    sequences of ``lengths`` (hmmlearn's convention: consecutive runs of rows), read as
+    :class:`Sequences` chunks of whole sequences, at most ``chunk_size`` timesteps (default:
+    ``chunk_elements`` values) per chunk unless one sequence alone is longer.
+
+    Under ``torch.distributed`` each rank passes its own sequences (its ``data`` and
+    ``lengths``); the statistics are all-reduced as for rows. ``allow_nan`` lets NaN
+    entries (missing observations) through the checks of ``.npy`` files; :meth:`head`
+    gives rows for an initialisation (k-means, say) as for any :class:`DataSource`.
+    """
+
+    def __init__(self, data, lengths, *, dtype: torch.dtype, device: torch.device,
+                 chunk_size=None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 allow_nan: bool = False):
+        super().__init__(data, dtype=dtype, device=device, chunk_size=chunk_size,
+                         chunk_elements=chunk_elements)
+        if self.is_batches:
+            raise ValueError("Sequences are read from an array or a .npy file, not Batches.")
+        self.allow_nan = allow_nan
+        lengths = np.asarray([self.n_samples] if lengths is None else lengths)
+        if (lengths.ndim != 1 or lengths.size == 0 or lengths.dtype.kind not in "iu"
+                or (lengths < 1).any() or lengths.sum() != self.n_samples):
+            raise ValueError(
+                f"lengths must be positive integers summing to the {self.n_samples} rows of X "
+                f"(one entry per sequence, as in hmmlearn); got {lengths.tolist()[:10]}"
+                f"{' ...' if lengths.size > 10 else ''} summing to {lengths.sum()}.")
+        self.lengths = lengths.astype(np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        # Consecutive sequences per chunk, each chunk within chunk_elements when it can be.
+        budget = self.chunk_size
+        self.groups, group, size = [], [], 0
+        for i, n in enumerate(self.lengths):
+            if group and size + n > budget:
+                self.groups.append(group)
+                group, size = [], 0
+            group.append(i)
+            size += int(n)
+        self.groups.append(group)
+
+    def _checked(self, t: torch.Tensor) -> torch.Tensor:
+        if self._check_chunks and self.allow_nan:
+            if torch.isinf(t).any():
+                raise ValueError(f"Input contains infinity (in {self.path}).")
+            return t
+        return super()._checked(t)
+
+    def sequences(self, group: list[int]) -> Sequences:
+        """The padded sequences of ``group`` (consecutive sequence numbers)."""
+        first, last = group[0], group[-1]
+        start, stop = self.starts[first], self.starts[last] + self.lengths[last]
+        rows = self._checked(self._to_torch(self.data[start:stop]))  # (n, d)
+        lengths = torch.as_tensor(self.lengths[first : last + 1], device=self.device)
+        T = int(lengths.max())
+        X = rows.new_zeros(len(group), T, self.n_features)  # (B, T, d)
+        steps = torch.arange(T, device=self.device)
+        mask = steps < lengths[:, None]  # (B, T)
+        X[mask] = rows
+        return Sequences(X, lengths)
+
+    def __iter__(self):
+        for group in self.groups:
+            yield self.sequences(group)
 
 
 def data_source(estimator, X, *, reset: bool, min_samples: int = 1,

@@ -7,13 +7,15 @@ Bundled (CSV inside the package, no download):
 - :func:`load_mcycle` -- simulated motorcycle crash, head acceleration against time (133 x 2;
   Silverman 1985, R's ``MASS::mcycle``); a classic heteroscedastic regression set.
 - :func:`load_digits` -- the 8x8 handwritten digits bundled with scikit-learn (1797 x 64).
+- :func:`load_geyser` -- Old Faithful's 299 successive eruptions in time order (R ``MASS::geyser``).
+- :func:`load_nile` -- annual Nile flow at Aswan, 1871-1970 (statsmodels' ``nile``).
 
 Synthetic: :func:`make_sinusoidal` (PRML section 1.1) and :func:`make_gaussian_blobs`.
 
 Loaders: :func:`load_csv`, :func:`load_npy`, :func:`load_npz`, :func:`load_idx`.
 """
 
-from ._bundled import load_digits, load_faithful, load_mcycle
+from ._bundled import load_digits, load_faithful, load_geyser, load_mcycle, load_nile
 from ._loaders import load_csv, load_idx, load_npy, load_npz
 from ._synthetic import make_gaussian_blobs, make_sinusoidal
 
@@ -21,9 +23,11 @@ __all__ = [
     "load_csv",
     "load_digits",
     "load_faithful",
+    "load_geyser",
     "load_idx",
     "load_mcycle",
     "load_npy",
+    "load_nile",
     "load_npz",
     "make_gaussian_blobs",
     "make_sinusoidal",

