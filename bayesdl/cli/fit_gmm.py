@@ -14,15 +14,45 @@ def parse_components(text: str) -> list[int]:
     try:
         if ".." in text:
             lo, hi = (int(t) for t in text.split(".."))
+            if lo > hi:
+                raise ValueError(f"--components {text!r}: the range is reversed; write it "
+                                 f"low..high, e.g. {hi}..{lo}.")
             counts = list(range(lo, hi + 1))
         else:
             counts = [int(t) for t in text.split(",")]
-    except ValueError:
+    except ValueError as e:
+        if "reversed" in str(e):
+            raise
         raise ValueError(f"--components {text!r}: use a number (3), a range (1..10) or a "
                          "list (2,4,8).") from None
     if not counts or min(counts) < 1:
         raise ValueError(f"--components {text!r}: component counts must be positive.")
     return counts
+
+
+def check_components(counts: list[int], n_rows: int, option: str) -> None:
+    """Refuse, before any fit, a component count above the number of rows."""
+    too_many = [k for k in counts if k > n_rows]
+    if too_many:
+        raise ValueError(f"{option}: {max(too_many)} components is more than the {n_rows} rows "
+                         f"of --data; use at most {n_rows}.")
+
+
+def warnings_once(fits):
+    """Run ``fits()`` showing each distinct warning once (the same warning repeats over
+    every EM restart and component count)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return fits()
+        finally:
+            shown = set()
+            for w in caught:
+                if (w.category, str(w.message)) not in shown:
+                    shown.add((w.category, str(w.message)))
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def add_mixture_arguments(p) -> None:
@@ -58,15 +88,16 @@ def add_arguments(p) -> None:
 def fit(args, X, y):
     from ..mixture import GaussianMixture
 
-    summary, best, best_score = {}, None, None
-    for k in parse_components(args.components):
-        if k > len(X):
-            raise ValueError(f"--components {k} is more than the {len(X)} rows of --data.")
-        model = GaussianMixture(k, **mixture_kwargs(args)).fit(X)
-        score = model.bic(X) if args.select == "bic" else model.aic(X)
-        summary[f"{args.select}[{k}]"] = float(score)
-        if best_score is None or score < best_score:
-            best, best_score = model, score
+    counts = parse_components(args.components)
+    check_components(counts, len(X), f"--components {args.components}")
+
+    def fits():
+        models = [GaussianMixture(k, **mixture_kwargs(args)).fit(X) for k in counts]
+        return models, [m.bic(X) if args.select == "bic" else m.aic(X) for m in models]
+
+    models, scores = warnings_once(fits)
+    summary = {f"{args.select}[{k}]": float(score) for k, score in zip(counts, scores)}
+    best = models[min(range(len(models)), key=scores.__getitem__)]
     summary["n_components"] = best.n_components
     summary["mean_log_likelihood"] = float(best.score(X))
     summary["converged"] = bool(best.converged_)
