@@ -95,7 +95,9 @@ class _UnknownClass(ValueError):
 def _lookup(name: str) -> type:
     """The registered class called ``name``; a ``ValueError`` for any other name."""
     _import_model_packages()
-    if not isinstance(name, str) or name not in _REGISTRY:
+    if not isinstance(name, str):
+        raise TypeError(f"the class name {name!r} is not a string")
+    if name not in _REGISTRY:
         raise _UnknownClass(
             f"Unknown model class {name!r} in the file. Only bayesdl models can be loaded; "
             "was the file written by a newer bayesdl version? Upgrade bayesdl to load it."

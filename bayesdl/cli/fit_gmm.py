@@ -39,20 +39,28 @@ def check_components(counts: list[int], n_rows: int, option: str) -> None:
 
 
 def warnings_once(fits):
-    """Run ``fits()`` showing each distinct warning once (the same warning repeats over
-    every EM restart and component count)."""
+    """Run ``fits()`` showing each warning once, with how often it occurred.
+
+    The same warning (a collapsed component, no convergence) would otherwise repeat for
+    every EM restart and every component count; warnings from one place in the code count
+    as one, shown with its first message.
+    """
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             return fits()
-        finally:
-            shown = set()
-            for w in caught:
-                if (w.category, str(w.message)) not in shown:
-                    shown.add((w.category, str(w.message)))
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:
+        by_site: dict = {}
+        for w in caught:
+            by_site.setdefault((w.category, w.filename, w.lineno), []).append(w)
+        for (category, filename, lineno), ws in by_site.items():
+            message = str(ws[0].message)
+            if len(ws) > 1:
+                message += f" [{len(ws)} such warnings over the fits; this was the first]"
+            warnings.warn_explicit(message, category, filename, lineno)
 
 
 def add_mixture_arguments(p) -> None:
