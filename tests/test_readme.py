@@ -5,6 +5,7 @@ import contextlib
 import inspect
 import io
 import math
+import os
 import re
 from pathlib import Path
 
@@ -27,9 +28,13 @@ def example(tmp_path_factory):
     """The README's Python example, run as written: its variables and what it printed."""
     (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
     folder = tmp_path_factory.mktemp("readme")
-    ns, out = {}, io.StringIO()
-    with contextlib.chdir(folder), contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), ns)
+    ns, out, cwd = {}, io.StringIO(), os.getcwd()
+    os.chdir(folder)  # (contextlib.chdir needs Python 3.11)
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), ns)
+    finally:
+        os.chdir(cwd)
     return ns, out.getvalue(), folder
 
 
@@ -109,7 +114,7 @@ def _estimators():
 
 def _small(cls):
     params = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in dict(max_epochs=3, n_components=2, n_clusters=2, n_init=1,
+    kwargs = {k: v for k, v in dict(max_epochs=3, n_samples=10, n_components=2, n_clusters=2, n_init=1,
                                     random_state=0).items() if k in params}
     return cls(**kwargs)
 
