@@ -276,6 +276,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     and the temporaries of earlier killed saves to ``path`` are removed first.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name to write to.")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

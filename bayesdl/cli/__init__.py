@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        # User errors (bad file, bad option value) get one clear line, not a traceback.
+    except (ValueError, OSError) as e:
+        # User errors (bad option value, bad or missing file, an output path that is a
+        # folder or not writable) get one clear line, not a traceback.
         print(f"bayesdl {args.command}: error: {e}", file=sys.stderr)
         return 2

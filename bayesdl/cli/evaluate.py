@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 from .predict import check_interval, load_model_and_inputs
 
@@ -30,7 +31,8 @@ def add_parser(sub) -> None:
                    help="central predictive interval for coverage (default: %(default)s)")
     p.add_argument("--bins", type=int, default=15, help="calibration bins (default: %(default)s)")
     p.add_argument("--figure", default="reliability.png",
-                   help="where to write the reliability diagram (default: %(default)s)")
+                   help="where to write the reliability diagram; its suffix picks the format "
+                   "(.png, .pdf, .svg; default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -91,6 +93,6 @@ def run(args) -> int:
     for key, value in metrics.items():
         print(f"{key}: {value:.6g}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format=Path(args.figure).suffix.lstrip(".").lower() or "png", dpi=120)
     print(f"wrote {atomic_write_bytes(args.figure, buf.getvalue())}")
     return 0

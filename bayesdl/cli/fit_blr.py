@@ -72,6 +72,8 @@ def fit(args, X, y):
     from ..linear_model import (BayesianLinearRegression, GaussianBasis, PolynomialBasis,
                                 SigmoidBasis, select_degree)
 
+    if args.max_degree < 1:
+        raise ValueError(f"--max-degree must be at least 1, got {args.max_degree}.")
     if args.basis == "polynomial":
         check_polynomial_size(*X.shape, args.max_degree if args.degree == "auto" else args.degree)
     blr = dict(alpha=args.alpha, beta=args.beta, fit_intercept=not args.no_intercept,

@@ -256,3 +256,37 @@ def test_load_and_save_are_still_public_names():
     from bayesdl import load, save  # noqa: F401
     with pytest.raises(AttributeError):
         bayesdl.no_such_name  # noqa: B018
+
+
+# -- other first-hour mistakes ---------------------------------------------------------------
+def test_output_path_that_is_a_folder_or_unwritable_is_one_line(tmp_path, regression_csv, capsys):
+    path, _, _ = regression_csv
+    assert main(["fit", "blr", "--data", str(path), "--target", "y", "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder" in _error_line(capsys)
+    (tmp_path / "file").write_text("x")
+    assert main(["fit", "blr", "--data", str(path), "--target", "y",
+                 "--out", str(tmp_path / "file" / "m.safetensors")]) == 2
+    _error_line(capsys)  # the parent is a file: an OSError, one line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "train.csv"]
+
+
+def test_evaluate_figure_format_follows_its_suffix(tmp_path, regression_csv, capsys):
+    path, _, _ = regression_csv
+    model = str(tmp_path / "m.safetensors")
+    assert main(["fit", "blr", "--data", str(path), "--target", "y", "--out", model]) == 0
+    for suffix, magic in [(".pdf", b"%PDF-"), (".svg", b"<?xml"), (".png", b"\x89PNG")]:
+        fig = tmp_path / f"f{suffix}"
+        assert main(["evaluate", "--model", model, "--data", str(path), "--target", "y",
+                     "--figure", str(fig)]) == 0
+        assert fig.read_bytes().startswith(magic)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", model, "--data", str(path), "--target", "y",
+                 "--figure", str(tmp_path / "f.xyz")]) == 2
+    assert "Format 'xyz' is not supported" in _error_line(capsys)
+
+
+def test_max_degree_below_one_is_named(tmp_path, regression_csv, capsys):
+    path, _, _ = regression_csv
+    assert main(["fit", "blr", "--data", str(path), "--target", "y", "--basis", "polynomial",
+                 "--degree", "auto", "--max-degree", "0", "--out", str(tmp_path / "m")]) == 2
+    assert "--max-degree must be at least 1, got 0" in _error_line(capsys)
