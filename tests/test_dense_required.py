@@ -1,6 +1,5 @@
 """Sparse input is refused everywhere with one line that names the problem and the fix."""
 
-import inspect
 
 import numpy as np
 import pytest
@@ -8,25 +7,11 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import is_classifier, is_regressor
 
-import bayesdl
 from bayesdl._base import DenseDataRequired, TorchEstimatorMixin, check_dense
-from bayesdl.io import _REGISTRY
+from tests._estimators import registered_estimators, small_instance
 
 METHODS = ["predict", "predict_dist", "predict_proba", "transform", "score_samples", "score",
            "partial_fit"]
-
-
-def _estimators():
-    bayesdl.io._import_model_packages()
-    return sorted((cls for name, cls in _REGISTRY.items() if name.startswith("bayesdl.")
-                   and hasattr(cls, "fit") and not cls.__name__.startswith("Base")),
-                  key=lambda c: c.__name__)
-
-
-def _small(cls):
-    params = inspect.signature(cls).parameters
-    return cls(**{k: v for k, v in dict(max_epochs=2, n_samples=10, n_components=2, n_clusters=2, n_init=1,
-                                        random_state=0).items() if k in params})
 
 
 def _sparse_forms(X):
@@ -50,7 +35,7 @@ def _assert_refused(call, fix, ours):
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
-@pytest.mark.parametrize("cls", _estimators(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", registered_estimators(), ids=lambda c: c.__name__)
 def test_every_estimator_refuses_sparse_input(cls):
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(-2, 1, size=(20, 3)), rng.normal(2, 1, size=(20, 3))]
@@ -60,8 +45,8 @@ def test_every_estimator_refuses_sparse_input(cls):
     for form, Xs, fix in _sparse_forms(X):
         if not ours and form.startswith("torch"):
             continue  # torch tensors are bayesdl's input type, not the scikit-learn bases'
-        _assert_refused(lambda: _small(cls).fit(Xs, *([y] if supervised else [])), fix, ours)
-    fitted = _small(cls).fit(X, *([y] if supervised else []))
+        _assert_refused(lambda: small_instance(cls).fit(Xs, *([y] if supervised else [])), fix, ours)
+    fitted = small_instance(cls).fit(X, *([y] if supervised else []))
     tried = 0
     for method in METHODS:
         if not hasattr(fitted, method):

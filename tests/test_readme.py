@@ -2,7 +2,6 @@
 with ``predict`` has ``predict_dist``, and CI runs the README's test command."""
 
 import contextlib
-import inspect
 import io
 import math
 import os
@@ -17,7 +16,7 @@ from scipy.stats import multivariate_normal
 from sklearn.base import is_classifier, is_regressor
 
 import bayesdl
-from bayesdl.io import _REGISTRY
+from tests._estimators import registered_estimators, small_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -105,25 +104,11 @@ def test_readme_saved_model_reloads_and_predicts_identically(example):
 
 
 # -- "Every estimator with predict also has predict_dist" ----------------------------------
-def _estimators():
-    bayesdl.io._import_model_packages()
-    return sorted((cls for name, cls in _REGISTRY.items() if name.startswith("bayesdl.")
-                   and hasattr(cls, "fit") and not cls.__name__.startswith("Base")),
-                  key=lambda c: c.__name__)
-
-
-def _small(cls):
-    params = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in dict(max_epochs=3, n_samples=10, n_components=2, n_clusters=2, n_init=1,
-                                    random_state=0).items() if k in params}
-    return cls(**kwargs)
-
-
 def test_readme_states_the_predict_dist_rule():
     assert "Every estimator with `predict` also has\n  `predict_dist(X)`" in README
 
 
-@pytest.mark.parametrize("cls", _estimators(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", registered_estimators(), ids=lambda c: c.__name__)
 def test_every_estimator_with_predict_has_predict_dist(cls):
     if not hasattr(cls, "predict"):
         assert not hasattr(cls, "predict_dist"), cls
@@ -132,7 +117,7 @@ def test_every_estimator_with_predict_has_predict_dist(cls):
         pytest.skip("added on branch h14-kmeans-speed")
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(-2, 1, size=(30, 2)), rng.normal(2, 1, size=(30, 2))]
-    est = _small(cls)
+    est = small_instance(cls)
     if is_classifier(est):
         est.fit(X, np.r_[np.zeros(30), np.ones(30)])
     elif is_regressor(est):
