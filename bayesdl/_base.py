@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_random_state, validate_data
@@ -82,7 +83,7 @@ class TorchEstimatorMixin(Persistable):
         X, y = validate_data(
             self,
             _host(X),
-            _host(y),
+            _host(y, "y"),
             reset=reset,
             dtype=self._numpy_dtype,
             y_numeric=y_numeric,
@@ -105,8 +106,30 @@ class TorchEstimatorMixin(Persistable):
         return tensor.detach().cpu().numpy()
 
 
-def _host(a):
+class DenseDataRequired(TypeError, ValueError):
+    """Sparse input given to a model that computes on dense arrays.
+
+    Both a ``TypeError`` (what scikit-learn raises for it) and a ``ValueError`` (what bayesdl
+    raises for bad input), so either ``except`` catches it.
+    """
+
+
+def check_dense(X, name: str = "X"):
+    """Return ``X`` unchanged, or refuse a sparse matrix or tensor with the fix in one line."""
+    if scipy.sparse.issparse(X):
+        fix = f"{name}.toarray()"
+    elif isinstance(X, torch.Tensor) and X.layout != torch.strided:
+        fix = f"{name}.to_dense()"
+    else:
+        return X
+    raise DenseDataRequired(
+        f"{name} is a sparse {type(X).__name__}; bayesdl estimators need dense data: convert it "
+        f"with {fix} (it must fit in memory as a dense array).")
+
+
+def _host(a, name: str = "X"):
     """Move a torch tensor to host numpy so scikit-learn's validators can read it."""
+    a = check_dense(a, name)
     if isinstance(a, torch.Tensor):
         return a.detach().cpu().numpy()
     return a

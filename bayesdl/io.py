@@ -6,23 +6,31 @@ small non-array fitted attributes and the format version. A SHA-256 over the con
 tensor's bytes is stored beside it, so a truncated file or an edited header is rejected with a
 ``ValueError`` instead of silently loading a different model.
 
-Loading never imports or unpickles arbitrary code: the class name must be in the registry of
-bayesdl classes (every subclass of :class:`Persistable` registers itself), or be a scikit-learn
-``Pipeline`` whose steps are themselves registered.
+Loading never imports or unpickles anything a file names: the class name must be in the
+registry of bayesdl classes (every public estimator subclassing :class:`Persistable`
+registers itself when its package is imported; :func:`load` imports bayesdl's own model
+packages, a fixed set that no file can change, before it looks a name up), or be a
+scikit-learn ``Pipeline`` whose steps are themselves registered. Any other name, a function
+or a malformed header is refused with a one-line ``ValueError``.
 
-Writes are atomic: the bytes go to a temporary file in the same folder, which is flushed,
-fsynced and then renamed over the destination, so an interrupted save never leaves a half
-file under the final name.
+Writes are atomic: the bytes go to a temporary file ``.NAME.PID.RANDOM.tmp`` in the same
+folder, which is flushed, fsynced and then renamed over the destination, so an interrupted
+save never leaves a half file under the final name. A save killed before its rename leaves
+its temporary behind; the next save to the same file removes those of dead processes. The
+file gets the permissions of a plain ``open()`` (0666 less the user's umask).
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib
 import json
 import os
+import pkgutil
+import re
+import secrets
 import struct
-import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -57,19 +65,40 @@ def register(cls: type) -> type:
     return cls
 
 
+# Sub-packages of bayesdl that hold no models: the command line, the report and the figures
+# sit above the models and import them, so they are never imported on load.
+_NOT_MODEL_PACKAGES = frozenset({"cli", "report", "viz"})
+_packages_imported = False
+
+
+def _import_model_packages() -> None:
+    """Import every bayesdl sub-package that may define models, so their classes register.
+
+    The set is bayesdl's own package list, fixed when bayesdl is installed: what a file names
+    never decides what is imported.
+    """
+    global _packages_imported
+    if _packages_imported:
+        return
+    import bayesdl
+
+    for info in pkgutil.iter_modules(bayesdl.__path__):
+        if info.ispkg and info.name not in _NOT_MODEL_PACKAGES:
+            importlib.import_module(f"bayesdl.{info.name}")
+    _packages_imported = True
+
+
+class _UnknownClass(ValueError):
+    """A class name outside the registry: refused with its own one-line message."""
+
+
 def _lookup(name: str) -> type:
-    """Find a registered class by its qualified name, importing only ``bayesdl.*`` modules."""
+    """The registered class called ``name``; a ``ValueError`` for any other name."""
+    _import_model_packages()
+    if not isinstance(name, str):
+        raise TypeError(f"the class name {name!r} is not a string")
     if name not in _REGISTRY:
-        module = name.rpartition(".")[0]
-        # Importing one of our own modules runs the decorator that registers the class;
-        # nothing outside the bayesdl package is ever imported on load.
-        if module.startswith("bayesdl."):
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                pass
-    if name not in _REGISTRY:
-        raise ValueError(
+        raise _UnknownClass(
             f"Unknown model class {name!r} in the file. Only bayesdl models can be loaded; "
             "was the file written by a newer bayesdl version? Upgrade bayesdl to load it."
         )
@@ -103,7 +132,9 @@ class Persistable:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        register(cls)
+        # Only public estimators can be named by a file: mixins and private bases cannot.
+        if hasattr(cls, "get_params") and not cls.__name__.startswith("_"):
+            register(cls)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this model to ``path`` (a ``.safetensors`` file), atomically."""
@@ -145,6 +176,9 @@ def set_state(model, json_state: dict[str, Any], tensors: dict[str, torch.Tensor
     """Inverse of :func:`get_state`."""
     kinds = json_state.pop("__kinds__")
     for name, kind in kinds.items():
+        if not name.endswith("_") or name.startswith("_"):
+            # only fitted attributes are state: a file may not replace methods or internals
+            raise ValueError(f"{name!r} is not a fitted attribute")
         if kind == "torch":
             value = tensors[name]
         elif kind == "numpy":
@@ -200,11 +234,56 @@ def _digest(config: str, tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never a half file)."""
+def _temporaries(path: Path):
+    """The temporary files of saves to ``path``, as ``(file, process id of the writer)``."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+    for entry in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(entry.name)
+        if match:
+            yield entry, int(match.group(1))
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no safe liveness probe here: keep the file
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that killed saves to ``path`` left behind, and return them.
+
+    A temporary is stale when the process that wrote it no longer runs; those of running
+    processes (a concurrent save, another thread of this process) are kept.
+    """
     path = Path(path)
+    stale = [tmp for tmp, pid in _temporaries(path)
+             if pid != os.getpid() and not _process_alive(pid)]
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never a half file).
+
+    The file gets the permissions a plain ``open(path, "wb")`` gives (0666 less the umask),
+    and the temporaries of earlier killed saves to ``path`` are removed first.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name to write to.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # O_EXCL: never write through an existing file or link. The kernel reduces 0o666 by the
+    # umask, as for open(); tempfile.mkstemp would force 0o600.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -212,7 +291,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -234,35 +313,63 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     return atomic_write_bytes(path, _st_save(tensors, metadata=metadata))
 
 
-def _read_header(data: bytes, path: Path, what: str) -> dict[str, Any]:
-    corrupt = f"{path} is not a {what}"
+def _corrupt(path, what: str, reason: str) -> ValueError:
+    return ValueError(f"corrupt or unsupported {what}: {path} ({reason})")
+
+
+def _not_safetensors(data: bytes, path: Path, what: str) -> ValueError:
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        looks = "; it looks like a pickle, which bayesdl never loads since it can run code"
+    elif b"\0" not in data[:1024]:
+        looks = "; it looks like a text file, such as a CSV of data"
+    else:
+        looks = ""
+    return ValueError(f"{path} is not a bayesdl {what} (safetensors){looks}. Give the file "
+                      "that 'bayesdl fit' or bayesdl.save wrote.")
+
+
+def _read_header(data: bytes, path: Path, what: str) -> dict[str, str]:
+    """The ``__metadata__`` of a bayesdl safetensors file, with every field checked."""
     if len(data) < 8:
-        raise ValueError(f"{corrupt}: it is only {len(data)} bytes long (truncated or empty).")
+        raise ValueError(f"{path} is not a bayesdl {what}: it is only {len(data)} bytes long "
+                         "(truncated or empty).")
+    if data[8:9] not in (b"{", b""):  # a safetensors header: its length, then a JSON object
+        raise _not_safetensors(data, path, what)
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8:
-        raise ValueError(f"{corrupt}: the header says {n} bytes but the file is truncated.")
+        raise ValueError(f"{path} is not a bayesdl {what}: the header says {n} bytes but the "
+                         "file is truncated.")
     try:
         header = json.loads(data[8 : 8 + n])
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{corrupt}: its header is not valid JSON ({e}); was it edited?") from e
+        raise ValueError(f"{path} is not a bayesdl {what}: its header is not valid JSON ({e}); "
+                         "was it edited?") from e
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("bayesdl.format") != FORMAT_NAME:
-        raise ValueError(f"{corrupt}: it has no bayesdl metadata (a plain safetensors file?).")
+        raise ValueError(f"{path} is not a bayesdl {what}: it has no bayesdl metadata (a plain "
+                         "safetensors file?).")
+    for key in ("bayesdl.format_version", "bayesdl.config", "bayesdl.sha256"):
+        if not isinstance(meta.get(key), str):
+            raise _corrupt(path, what, f"its header field {key!r} is missing or not a string")
+    if not re.fullmatch(r"[0-9]{1,9}", meta["bayesdl.format_version"]):
+        raise _corrupt(path, what, f"format version {meta['bayesdl.format_version']!r} is not "
+                       "a whole number")
     return meta
 
 
-def read_safetensors(path: str | os.PathLike, *, what: str = "bayesdl model file"):
+def read_safetensors(path: str | os.PathLike, *, what: str = "model file"):
     """Read a file written by :func:`write_safetensors`: ``(config, tensors)``.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError``, naming ``what`` was
-    expected, for a truncated, edited or foreign file or a newer format version.
+    Raises ``FileNotFoundError`` for a missing file and a one-line ``ValueError``, naming
+    ``what`` was expected, for a foreign, truncated, edited or malformed file or a newer
+    format version.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No {what} at {path}.")
+        raise FileNotFoundError(f"No bayesdl {what} at {path}.")
     data = path.read_bytes()
     meta = _read_header(data, path, what)
-    version = int(meta.get("bayesdl.format_version", "0"))
+    version = int(meta["bayesdl.format_version"])
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} uses bayesdl format version {version}, newer than this bayesdl "
@@ -272,13 +379,19 @@ def read_safetensors(path: str | os.PathLike, *, what: str = "bayesdl model file
         tensors = _st_load(data)
     except SafetensorError as e:
         raise ValueError(f"{path} is corrupt: its tensor data cannot be read ({e}).") from e
-    config = meta.get("bayesdl.config", "")
-    if _digest(config, tensors) != meta.get("bayesdl.sha256"):
+    config = meta["bayesdl.config"]
+    if _digest(config, tensors) != meta["bayesdl.sha256"]:
         raise ValueError(
             f"{path} is corrupt: its checksum does not match its contents (the file was edited "
             "or damaged). Re-create it from its source."
         )
-    return json.loads(config), tensors
+    try:
+        config = json.loads(config)
+    except json.JSONDecodeError:
+        config = None
+    if not isinstance(config, dict):
+        raise _corrupt(path, what, "its config is not a JSON object")
+    return config, tensors
 
 
 def save(model: Any, path: str | os.PathLike, *, info: dict | None = None) -> Path:
@@ -292,12 +405,23 @@ def save(model: Any, path: str | os.PathLike, *, info: dict | None = None) -> Pa
 
 
 def load(path: str | os.PathLike, *, with_info: bool = False) -> Any:
-    """Load a model written by :func:`save`; ``ValueError`` on any corrupt file.
+    """Load a model written by :func:`save`; a one-line ``ValueError`` for any other file.
 
     Returns the model, or ``(model, info)`` when ``with_info``.
     """
     root, tensors = read_safetensors(path)
     if "model" not in root:
         raise ValueError(f"{path} is a bayesdl file but holds no model (a training checkpoint?).")
-    model = _decode(root["model"], "", tensors)
-    return (model, root["info"]) if with_info else model
+    try:
+        model = _decode(root["model"], "", tensors)
+        info = root.get("info", {})
+        if not isinstance(info, dict):
+            raise TypeError("'info' is not a JSON object")
+    except _UnknownClass:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+        # a checksummed file whose description does not fit the class it names
+        detail = (str(e).splitlines() or [""])[0]
+        raise _corrupt(path, "model file", f"its model description is malformed: "
+                       f"{type(e).__name__} {detail}") from None
+    return (model, info) if with_info else model

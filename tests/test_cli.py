@@ -88,6 +88,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, train_csv, capsys):
 
 
 def _all_parsers(parser):
+    parser.complete()  # add the arguments a command defers until it is used
     yield parser
     for action in parser._actions:
         if isinstance(action.choices, dict):  # a sub-parsers action
@@ -105,6 +106,8 @@ def test_every_command_has_useful_help(capsys):
             if action.option_strings and action.dest not in ("help", "version"):
                 assert action.help, f"{p.prog} {action.option_strings} has no help"
         assert "usage:" in text
+        # plain text: no reST markup from the docstrings the descriptions come from
+        assert "``" not in text and ":func:`" not in text and ":class:`" not in text, p.prog
 
 
 def test_demo_quick_writes_the_report_with_the_blr_section(tmp_path, capsys):

@@ -30,6 +30,34 @@ def read_features(path, target: str | None = None):
     return bunch.data, bunch.get("target"), bunch.feature_names
 
 
+def _line_of_row(path: Path, row: int) -> int:
+    """The line number in a CSV file of data row ``row`` (0-based; blank lines skipped)."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        data_lines = [reader.line_num for r in reader if r][1:]  # [1:]: the header
+    return data_lines[row]
+
+
+def require_complete(path, values: np.ndarray, names: list[str] | None) -> None:
+    """A one-line ``ValueError`` naming the line and column of the first missing value.
+
+    ``values`` (n,) or (n, d) holds the columns ``names`` of ``path`` as read by
+    :func:`read_features`; empty cells and NaN or infinite values count as missing.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "fc":
+        return  # integers, or class labels that are not numbers
+    bad = ~np.isfinite(values.reshape(len(values), -1))
+    if not bad.any():
+        return
+    i, j = np.argwhere(bad)[0]
+    path = Path(path)
+    where = (f"line {_line_of_row(path, int(i))}, column {names[j]!r}" if names is not None
+             else f"row {i}, column {j}")
+    raise ValueError(f"{path}, {where}: missing value (an empty cell, NaN or inf). bayesdl "
+                     "models need complete rows: fill the value in or drop the row.")
+
+
 def write_table(path, columns: dict[str, np.ndarray]) -> Path:
     """Write named 1-D columns as a CSV file (atomically)."""
     import io

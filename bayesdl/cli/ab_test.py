@@ -18,10 +18,6 @@ import argparse
 import csv
 from pathlib import Path
 
-import numpy as np
-
-from ..distributions import compare_beta_arms
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -85,6 +81,10 @@ def _read_csv(args) -> tuple[list[str], list[float], list[float]]:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from ..distributions import compare_beta_arms
+
     if args.csv:
         if args.successes or args.trials:
             raise ValueError("give either --csv or --successes/--trials, not both.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report import SECTIONS, build_report
+from ..report import SECTIONS
 
 
 def add_parser(sub) -> None:
@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..report import build_report
+
     path, failed = build_report(args.out, quick=args.quick, seed=args.seed, only=args.only)
     print(path.resolve())
     if failed:

@@ -1,5 +1,7 @@
 """``bayesdl evaluate``: score a saved model's predictive distribution on labelled data.
 
+It scores supervised models (classifiers and regressors) against a target column; for a
+density model (a Gaussian mixture) use ``bayesdl predict --score`` for per-row log-densities.
 Classifiers (models with ``predict_proba``): accuracy, NLL, Brier score, ECE (equal-width
 and adaptive bins) and MCE, and a reliability diagram. Regressors (a ``predict_dist``):
 NLL, RMSE and the coverage of the central ``--interval``, and a coverage-calibration plot.
@@ -10,13 +12,8 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
-import numpy as np
-import torch
-
-from .. import uncertainty as U
-from ..io import atomic_write_bytes
-from ..viz.uncertainty import interval_calibration, reliability_diagram
 from .predict import check_interval, load_model_and_inputs
 
 
@@ -34,16 +31,35 @@ def add_parser(sub) -> None:
                    help="central predictive interval for coverage (default: %(default)s)")
     p.add_argument("--bins", type=int, default=15, help="calibration bins (default: %(default)s)")
     p.add_argument("--figure", default="reliability.png",
-                   help="where to write the reliability diagram (default: %(default)s)")
+                   help="where to write the reliability diagram; its suffix picks the format "
+                   "(.png, .pdf, .svg; default: %(default)s)")
     p.set_defaults(func=run)
 
 
-def _metrics(final, Xt, y, args):
+def _check_supervised(final) -> None:
+    from sklearn.base import is_classifier, is_regressor
+
     name = type(final).__name__
+    if not (is_classifier(final) or is_regressor(final)):
+        kind = (final.__sklearn_tags__().estimator_type or "unsupervised").replace("_", " ")
+        raise ValueError(
+            f"evaluate scores classifiers and regressors against --target; {name} is a {kind} "
+            "model. For mixtures use 'bayesdl predict --score' (per-row log-density) or "
+            "'bayesdl predict' (component probabilities).")
     if not hasattr(final, "predict_dist"):
         raise ValueError(f"{name} models have no predictive distribution to evaluate.")
+
+
+def _metrics(final, Xt, y, args):
+    import torch
+    from sklearn.base import is_classifier
+
+    from .. import uncertainty as U
+    from ..viz.uncertainty import interval_calibration, reliability_diagram
+
+    name = type(final).__name__
     dist = final.predict_dist(Xt)
-    if hasattr(final, "predict_proba"):
+    if is_classifier(final):
         codes = U.encode_labels(y, final.classes_)
         metrics = {
             "accuracy": U.accuracy(dist, codes),
@@ -65,18 +81,18 @@ def _metrics(final, Xt, y, args):
 
 
 def run(args) -> int:
+    from ..io import atomic_write_bytes
+
     check_interval(args.interval)
     if args.bins < 1:
         raise ValueError(f"--bins must be a positive integer, got {args.bins}.")
     final, Xt, y = load_model_and_inputs(args.model, args.data, args.target)
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"the target column {args.target!r} contains NaN or infinite values; "
-                         "drop those rows first.")
+    _check_supervised(final)
     metrics, fig = _metrics(final, Xt, y, args)
     print(f"n: {len(y)}")
     for key, value in metrics.items():
         print(f"{key}: {value:.6g}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format=Path(args.figure).suffix.lstrip(".").lower() or "png", dpi=120)
     print(f"wrote {atomic_write_bytes(args.figure, buf.getvalue())}")
     return 0

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import importlib
 
-from ..io import save
-from ._tables import read_features
-
 FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds"]
 
 
@@ -22,6 +19,12 @@ def add_parser(sub) -> None:
         help="fit a model on a CSV/NPY file and save it as .safetensors",
         description="Fit a model on your data and save it (safetensors + JSON metadata).",
     )
+    # The fit_<name> modules may import their model family (and torch) at the top: add them
+    # only when 'bayesdl fit' itself is parsed, so 'bayesdl --help' imports none of them.
+    p.defer(_add_models)
+
+
+def _add_models(p) -> None:
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     for name in FIT_MODELS:
         module = importlib.import_module(f"{__package__}.fit_{name}")
@@ -31,13 +34,22 @@ def add_parser(sub) -> None:
         if module.NEEDS_TARGET:
             mp.add_argument("--target", required=True, help="name of the target column in --data")
         module.add_arguments(mp)
-        mp.set_defaults(func=_run, fit=module.fit)
+        # ALLOWS_MISSING: the model marginalises NaN cells itself (HMMs, state-space models)
+        mp.set_defaults(func=_run, fit=module.fit,
+                        allows_missing=getattr(module, "ALLOWS_MISSING", False))
 
 
 def _run(args) -> int:
+    from ..io import save
+    from ._tables import read_features, require_complete
+
     # a sequence model's --lengths-column is read like a target: kept out of the features
     target = getattr(args, "target", None) or getattr(args, "lengths_column", None)
     X, y, names = read_features(args.data, target)
+    if not args.allows_missing:
+        require_complete(args.data, X, names)
+    if y is not None:
+        require_complete(args.data, y, [target])
     model, summary = args.fit(args, X, y)
     path = save(model, args.out, info={"feature_names": names})
     for key, value in summary.items():

@@ -9,15 +9,14 @@ mean, standard deviation and interval for new rows.
 from __future__ import annotations
 
 import argparse
-
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-
-from ..linear_model import (BayesianLinearRegression, GaussianBasis, PolynomialBasis, SigmoidBasis,
-                            select_degree)
+import math
 
 HELP = "Bayesian linear regression (evidence maximisation, optional basis functions)"
 NEEDS_TARGET = True
+
+# Largest model the CLI builds: the design matrix and two M x M matrices (posterior
+# covariance, eigenvectors) of float64 must fit in this many bytes.
+MAX_BYTES = 2**30
 
 
 def _degree(value: str):
@@ -51,7 +50,32 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
 
 
+def check_polynomial_size(n_rows: int, n_inputs: int, degree: int) -> None:
+    """Refuse, before building anything, a polynomial basis too large to fit.
+
+    The monomials of total degree 1..degree in n_inputs variables number
+    C(n_inputs + degree, degree) - 1 (stars and bars, less the constant).
+    """
+    M = math.comb(n_inputs + degree, degree) - 1
+    need = 8 * (n_rows * M + 2 * M * M)  # bytes: Phi (N, M), covariance and eigenvectors (M, M)
+    if need > MAX_BYTES:
+        raise ValueError(
+            f"--basis polynomial --degree {degree} on {n_inputs} inputs gives {M:,} monomial "
+            f"features, about {need / 2**30:.1f} GiB of memory and O(M^3) time; use a lower "
+            "--degree or --max-degree, or fewer inputs.")
+
+
 def fit(args, X, y):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..linear_model import (BayesianLinearRegression, GaussianBasis, PolynomialBasis,
+                                SigmoidBasis, select_degree)
+
+    if args.max_degree < 1:
+        raise ValueError(f"--max-degree must be at least 1, got {args.max_degree}.")
+    if args.basis == "polynomial":
+        check_polynomial_size(*X.shape, args.max_degree if args.degree == "auto" else args.degree)
     blr = dict(alpha=args.alpha, beta=args.beta, fit_intercept=not args.no_intercept,
                dtype=args.dtype, device=args.device)
     summary = {}

@@ -14,15 +14,53 @@ def parse_components(text: str) -> list[int]:
     try:
         if ".." in text:
             lo, hi = (int(t) for t in text.split(".."))
+            if lo > hi:
+                raise ValueError(f"--components {text!r}: the range is reversed; write it "
+                                 f"low..high, e.g. {hi}..{lo}.")
             counts = list(range(lo, hi + 1))
         else:
             counts = [int(t) for t in text.split(",")]
-    except ValueError:
+    except ValueError as e:
+        if "reversed" in str(e):
+            raise
         raise ValueError(f"--components {text!r}: use a number (3), a range (1..10) or a "
                          "list (2,4,8).") from None
     if not counts or min(counts) < 1:
         raise ValueError(f"--components {text!r}: component counts must be positive.")
     return counts
+
+
+def check_components(counts: list[int], n_rows: int, option: str) -> None:
+    """Refuse, before any fit, a component count above the number of rows."""
+    too_many = [k for k in counts if k > n_rows]
+    if too_many:
+        raise ValueError(f"{option}: {max(too_many)} components is more than the {n_rows} rows "
+                         f"of --data; use at most {n_rows}.")
+
+
+def warnings_once(fits):
+    """Run ``fits()`` showing each warning once, with how often it occurred.
+
+    The same warning (a collapsed component, no convergence) would otherwise repeat for
+    every EM restart and every component count; warnings from one place in the code count
+    as one, shown with its first message.
+    """
+    import warnings
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return fits()
+    finally:
+        by_site: dict = {}
+        for w in caught:
+            by_site.setdefault((w.category, w.filename, w.lineno), []).append(w)
+        for (category, filename, lineno), ws in by_site.items():
+            message = str(ws[0].message)
+            if len(ws) > 1:
+                message += f" [{len(ws)} such warnings over the fits; this was the first]"
+            warnings.warn_explicit(message, category, filename, lineno)
 
 
 def add_mixture_arguments(p) -> None:
@@ -58,15 +96,16 @@ def add_arguments(p) -> None:
 def fit(args, X, y):
     from ..mixture import GaussianMixture
 
-    summary, best, best_score = {}, None, None
-    for k in parse_components(args.components):
-        if k > len(X):
-            raise ValueError(f"--components {k} is more than the {len(X)} rows of --data.")
-        model = GaussianMixture(k, **mixture_kwargs(args)).fit(X)
-        score = model.bic(X) if args.select == "bic" else model.aic(X)
-        summary[f"{args.select}[{k}]"] = float(score)
-        if best_score is None or score < best_score:
-            best, best_score = model, score
+    counts = parse_components(args.components)
+    check_components(counts, len(X), f"--components {args.components}")
+
+    def fits():
+        models = [GaussianMixture(k, **mixture_kwargs(args)).fit(X) for k in counts]
+        return models, [m.bic(X) if args.select == "bic" else m.aic(X) for m in models]
+
+    models, scores = warnings_once(fits)
+    summary = {f"{args.select}[{k}]": float(score) for k, score in zip(counts, scores)}
+    best = models[min(range(len(models)), key=scores.__getitem__)]
     summary["n_components"] = best.n_components
     summary["mean_log_likelihood"] = float(best.score(X))
     summary["converged"] = bool(best.converged_)

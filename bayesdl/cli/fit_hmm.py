@@ -13,6 +13,8 @@ import numpy as np
 
 HELP = "hidden Markov model by Baum-Welch (Gaussian, categorical or Poisson emissions)"
 NEEDS_TARGET = False
+# NaN cells are marginalised by the model (Gaussian emissions / observations).
+ALLOWS_MISSING = True
 
 
 def add_arguments(p) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 HELP = "linear dynamical system (Kalman filter, RTS smoother) by EM"
 NEEDS_TARGET = False
+# NaN cells are marginalised by the model (Gaussian emissions / observations).
+ALLOWS_MISSING = True
 
 
 def add_arguments(p) -> None:

@@ -6,7 +6,7 @@ Example: bayesdl fit vbgmm --data x.npy --components 10 --alpha0 1e-3 --out vb.s
 
 from __future__ import annotations
 
-from .fit_gmm import add_mixture_arguments, mixture_kwargs
+from .fit_gmm import add_mixture_arguments, check_components, mixture_kwargs, warnings_once
 
 HELP = "variational Bayesian Gaussian mixture (prunes unneeded components)"
 NEEDS_TARGET = False
@@ -28,12 +28,11 @@ def add_arguments(p) -> None:
 def fit(args, X, y):
     from ..mixture import BayesianGaussianMixture
 
-    if args.components > len(X):
-        raise ValueError(f"--components {args.components} is more than the {len(X)} rows.")
-    model = BayesianGaussianMixture(
+    check_components([args.components], len(X), f"--components {args.components}")
+    model = warnings_once(lambda: BayesianGaussianMixture(
         n_components=args.components, weight_concentration_prior_type=args.prior,
         weight_concentration_prior=args.alpha0, weight_threshold=args.threshold,
-        **mixture_kwargs(args)).fit(X)
+        **mixture_kwargs(args)).fit(X))
     summary = {"n_active_components": model.n_active_components_,
                "weights": " ".join(f"{w:.3f}" for w in model.weights_),
                "elbo": float(model.lower_bound_), "converged": bool(model.converged_)}

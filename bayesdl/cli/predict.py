@@ -11,14 +11,7 @@ What is written depends on what the model can do, tried in this order:
 
 from __future__ import annotations
 
-
 import argparse
-
-import numpy as np
-from scipy.stats import norm
-
-from ..io import load
-from ._tables import read_features, write_table
 
 
 def add_parser(sub) -> None:
@@ -54,6 +47,9 @@ def load_model_and_inputs(model_path, data_path, target: str | None = None):
     columns, such as the target, are ignored), and the leading steps of a Pipeline are
     applied. Returns ``(final_estimator, transformed_X, y)`` (``y`` None without ``target``).
     """
+    from ..io import load
+    from ._tables import read_features, require_complete
+
     model, info = load(model_path, with_info=True)
     X, y, names = read_features(data_path, target)
     trained = info.get("feature_names")
@@ -61,14 +57,21 @@ def load_model_and_inputs(model_path, data_path, target: str | None = None):
         missing = [c for c in trained if c not in names]
         if missing:
             raise ValueError(f"the data lacks the model's input column(s) {missing}; it has {names}.")
-        X = X[:, [names.index(c) for c in trained]]
+        X, names = X[:, [names.index(c) for c in trained]], trained
+    final = model[-1] if hasattr(model, "steps") else model
+    tags = getattr(final, "__sklearn_tags__", None)
+    if tags is None or not tags().input_tags.allow_nan:  # else the model marginalises NaN
+        require_complete(data_path, X, names)  # only the columns the model uses
+    if y is not None:
+        require_complete(data_path, y, [target])
     if hasattr(model, "steps"):
         return model[-1], model[:-1].transform(X), y
     return model, X, y
 
 
-def _sequence_columns(final, Xt, args) -> dict[str, np.ndarray]:
+def _sequence_columns(final, Xt, args) -> dict:
     """HMMs: the Viterbi state of each row and the state posteriors ``p_<k>``."""
+    from ._tables import read_features
     from .fit_hmm import lengths_from_ids
 
     ids = None
@@ -82,7 +85,10 @@ def _sequence_columns(final, Xt, args) -> dict[str, np.ndarray]:
     return cols
 
 
-def _columns(final, Xt, args) -> dict[str, np.ndarray]:
+def _columns(final, Xt, args) -> dict:
+    import numpy as np
+    from scipy.stats import norm
+
     name = type(final).__name__
     if hasattr(final, "transmat_") and not args.score:
         return _sequence_columns(final, Xt, args)
@@ -108,6 +114,8 @@ def run(args) -> int:
     check_interval(args.interval)
     final, Xt, _ = load_model_and_inputs(args.model, args.data)
     columns = _columns(final, Xt, args)
+    from ._tables import write_table
+
     path = write_table(args.out, columns)
     print(f"wrote {len(next(iter(columns.values())))} rows to {path}")
     return 0

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from ..io import load
-from ._tables import write_table
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a saved generative model",
@@ -29,6 +24,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.n_samples < 1:
         raise ValueError(f"-n must be at least 1, got {args.n_samples}.")
+    import numpy as np
+
+    from ..io import load
+    from ._tables import write_table
+
     model, info = load(args.model, with_info=True)
     if not hasattr(model, "sample"):
         raise ValueError(f"{type(model).__name__} models cannot be sampled (no sample method).")

@@ -63,6 +63,11 @@ class BaseHMM(EMMixin, TorchEstimatorMixin, BaseEstimator):
     _emission_parameters: tuple[str, ...] = ()
     _allow_nan = False
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._allow_nan
+        return tags
+
     # hmmlearn calls the iteration limit n_iter; the engine reads max_iter.
     @property
     def max_iter(self) -> int:

@@ -5,9 +5,8 @@ Each module listed in :data:`SECTIONS` lives in ``bayesdl.report.sections`` and 
 section by adding one module and one line here.
 """
 
-from .html import write_report
-from .section import Section
-
+# html and section import torch and matplotlib: they load on first use, so that reading
+# SECTIONS (the CLI's 'demo --only' choices) stays cheap.
 # Module names under bayesdl.report.sections, in report order.
 SECTIONS: list[str] = [
     "distributions",
@@ -20,6 +19,18 @@ SECTIONS: list[str] = [
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]
 
 
+def __getattr__(name):
+    if name == "Section":
+        from .section import Section
+
+        return Section
+    if name == "write_report":
+        from .html import write_report
+
+        return write_report
+    raise AttributeError(f"module 'bayesdl.report' has no attribute {name!r}")
+
+
 def build_report(out_dir, *, quick: bool = False, seed: int = 0, only=None, progress=print):
     """Build every section (or those named in ``only``) and write ``out_dir/index.html``.
 
@@ -30,6 +41,9 @@ def build_report(out_dir, *, quick: bool = False, seed: int = 0, only=None, prog
     import importlib
     import time
     import traceback
+
+    from .html import write_report
+    from .section import Section
 
     names = SECTIONS if only is None else [n for n in SECTIONS if n in set(only)]
     unknown = set(only or ()) - set(SECTIONS)

@@ -147,6 +147,11 @@ class LinearGaussianStateSpace(EMMixin, TorchEstimatorMixin, BaseEstimator):
     ``score`` and ``forecast`` use the fitted values, or the given ones before ``fit``.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing observations are marginalised exactly
+        return tags
+
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,
         **{name: ["array-like", Real, None] for name in PARAMETERS},

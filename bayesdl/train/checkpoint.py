@@ -55,7 +55,7 @@ def save_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
 
 def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(tensors, meta)``."""
-    config, tensors = read_safetensors(path, what="bayesdl training checkpoint")
+    config, tensors = read_safetensors(path, what="training checkpoint")
     if _META_KEY not in config:
         raise ValueError(f"{path} is not a bayesdl training checkpoint (no trainer metadata).")
     return tensors, config[_META_KEY]

@@ -108,12 +108,16 @@ def sample_outputs(model: nn.Module, x: torch.Tensor, n_samples: int = 100,
     return out
 
 
-def predict_dist(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *,
+def predict_dist(model, x, n_samples: int = 100, *,
                  likelihood: str = "categorical", noise_std: float | None = None,
                  batched: bool | None = None, generator: torch.Generator | None = None):
-    """The Monte-Carlo predictive distribution of ``model`` at inputs ``x`` (N, ...).
+    """The predictive distribution of ``model`` at inputs ``x`` (N, ...).
 
-    ``likelihood`` says what the network outputs:
+    ``model`` is an ``nn.Module`` (the Monte-Carlo predictive below), a bayesdl estimator
+    (its own ``predict_dist(x)``; the other arguments do not apply) or a scikit-learn
+    ``Pipeline`` ending in either, whose leading steps transform ``x`` first.
+
+    For a network, ``likelihood`` says what it outputs:
 
     - ``"categorical"``: logits (N, K) -> :class:`MonteCarloCategorical`;
     - ``"gaussian"``: the mean (N,) or (N, 1), with known noise ``noise_std`` -> mixture of
@@ -123,6 +127,18 @@ def predict_dist(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *,
     - ``"logit_noise"``: logits and their log-variances (N, 2K) (Kendall & Gal eq. 12); each
       sample's logits get one Gaussian noise draw (from ``generator``).
     """
+    if hasattr(model, "steps"):  # a Pipeline: transform, then the final step's predictive
+        x, model = model[:-1].transform(x), model[-1]
+        if isinstance(model, nn.Module):  # numpy from the transforms -> the network's dtype
+            w = next(model.parameters(), torch.empty(0))
+            x = torch.as_tensor(x, dtype=w.dtype, device=w.device)
+        return predict_dist(model, x, n_samples, likelihood=likelihood, noise_std=noise_std,
+                            batched=batched, generator=generator)
+    if not isinstance(model, nn.Module):
+        if not hasattr(model, "predict_dist"):
+            raise ValueError(f"{type(model).__name__} has no predictive distribution "
+                             "(no predict_dist method, and it is not a torch network).")
+        return model.predict_dist(x)
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
     out = sample_outputs(model, x, n_samples, batched)  # (S, N, ...)

@@ -1,0 +1,22 @@
+"""Every registered bayesdl estimator, and a small, fast instance of each, for tests that
+check a rule over all of them."""
+
+import inspect
+
+import bayesdl.io
+
+
+def registered_estimators() -> list[type]:
+    """The public bayesdl estimator classes a fresh process can load (abstract bases left out)."""
+    bayesdl.io._import_model_packages()
+    return sorted((cls for name, cls in bayesdl.io._REGISTRY.items() if name.startswith("bayesdl.")
+                   and hasattr(cls, "fit") and not cls.__name__.startswith("Base")),
+                  key=lambda c: c.__name__)
+
+
+def small_instance(cls):
+    """``cls`` with few epochs, samples, components and restarts, where it has them."""
+    small = dict(max_epochs=2, n_samples=10, n_components=2, n_clusters=2, n_init=1,
+                 random_state=0)
+    params = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in small.items() if k in params})
