@@ -58,3 +58,23 @@ def test_fit_lds_learns_from_sequences(tmp_path):
     assert model.transition_matrices_.shape == (1, 1) and model.n_features_in_ == 2
     # EM's last recorded bound is the likelihood before its final M-step: the fit is no worse
     assert model.score(X, [30] * 4) >= model.lower_bounds_[-1] - 1e-9
+
+
+def test_hmm_cli_keeps_empty_cells_as_missing_observations(tmp_path):
+    """A GaussianHMM marginalises NaN, so the CLI must not refuse empty cells (other models do)."""
+    data, model_path, out = tmp_path / "seq.csv", tmp_path / "m.safetensors", tmp_path / "p.csv"
+    _write_sequences(data)
+    lines = data.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ","  # empty cell in column b, row 4
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["fit", "hmm", "--data", str(data), "--states", "2", "--lengths-column", "id",
+                 "--out", str(model_path)]) == 0
+    assert main(["predict", "--model", str(model_path), "--data", str(data),
+                 "--lengths-column", "id", "--out", str(out)]) == 0
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    model = load(model_path)
+    X = np.genfromtxt(data, delimiter=",", skip_header=1)[:, 1:]
+    assert np.isnan(X[4, 1])
+    np.testing.assert_allclose([float(r["p_1"]) for r in rows],
+                               model.predict_proba(X, [30] * 4)[:, 1], rtol=1e-12)
