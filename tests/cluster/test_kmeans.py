@@ -118,9 +118,9 @@ def _count_gemm_rows(monkeypatch):
 
     counted, nearest = [0], kmeans_module._nearest
 
-    def counting(X, centers, *, second=False):
+    def counting(X, centers, *, second=False, **kw):
         counted[0] += X.shape[0] if second else 0
-        return nearest(X, centers, second=second)
+        return nearest(X, centers, second=second, **kw)
 
     monkeypatch.setattr(kmeans_module, "_nearest", counting)
     return counted
