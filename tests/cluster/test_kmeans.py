@@ -13,6 +13,7 @@ from sklearn.metrics import euclidean_distances
 
 import bayesdl
 from bayesdl.cluster import KMeans, kmeans_plusplus
+from bayesdl.cluster.kmeans import _nearest
 from bayesdl.core.em import Batches
 from bayesdl.datasets import make_gaussian_blobs
 
@@ -340,3 +341,27 @@ def test_predict_dist_is_the_isotropic_mixture_posterior(overlapping):
     assert isinstance(dist, torch.distributions.Categorical)
     np.testing.assert_allclose(dist.probs.numpy(), probs, rtol=1e-9, atol=1e-300)
     np.testing.assert_array_equal(dist.probs.numpy().argmax(1), km.predict(Xt))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hamerly_rounding_margin_keeps_lloyds_labels_on_near_ties(seed):
+    """Rows 1e3 from the centring point whose two distances differ by less than the GEMM's
+    rounding (~1e-10): after a tiny move of the centres, Lloyd's rounded distances flip some of
+    them. Hamerly's test must send every such row to the GEMM (its rounding margin), so its
+    labels stay Lloyd's; with the margin set to zero, tens of rows keep a stale label."""
+    rng = np.random.default_rng(seed)
+    base = np.array([1e3, 0.0, 0.0, 0.0])
+    C1 = np.array([base - [0, 1, 0, 0], base + [0, 1, 0, 0]])  # mirror images in x_1
+    X = base + rng.normal(size=(4000, 4))
+    X[:, 1] = rng.uniform(-4e-10, 4e-10, size=4000)  # on the bisector, to below the rounding
+    C2 = C1 + 1e-11 * rng.normal(size=C1.shape)
+    km = KMeans(2, algorithm="hamerly")
+    km._hamerly, km._weighted = True, False
+    km._data_mean = torch.zeros(4, dtype=torch.float64)  # centre far from the rows
+    state = {}
+    for C in (C1, C2):  # two E-steps: the second one runs on the bounds of the first
+        km._set_parameters((C,))
+        stats, _ = km._e_step_stats_stateful(torch.as_tensor(X), state)
+    _, lloyd = _nearest(torch.as_tensor(X), torch.as_tensor(C2), shift=km._data_mean)
+    np.testing.assert_array_equal(state["labels"].numpy(), lloyd.numpy())
+    np.testing.assert_array_equal(stats["counts"].numpy(), np.bincount(lloyd, minlength=2))
