@@ -29,6 +29,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -63,59 +64,78 @@ _BLOCK_ROWS = 2048
 
 def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | None = None,
              second: bool = False, sums: torch.Tensor | None = None,
-             weights: torch.Tensor | None = None):
+             weights: torch.Tensor | None = None, row_norms: bool = True):
     """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,); with ``second``, also
     the second-smallest squared distance (N,) (``inf`` when K = 1).
 
-    Rows and centres are centred on ``shift`` (D,) first (the data mean during a fit), so the
-    GEMM expansion does not cancel on data far from the origin. With ``sums`` (K, D), each
-    row's centred value ``x_n - shift`` (times ``weights[n]`` if given) is added to the sum of
-    its centre, while the block is still in cache.
+    Rows and centres are centred on ``shift`` (D,) first when it is given (during a fit, the
+    data mean when the data lie far from the origin), so the GEMM expansion does not cancel.
+    With ``sums`` (K, D), each row's centred value ``x_n - shift`` (times ``weights[n]`` if
+    given) is added to the sum of its centre. With ``row_norms=False`` the minima are returned
+    without the row's ``|x_n - shift|^2`` (Lloyd's E-step adds those once per chunk).
 
     The rows are taken ``_BLOCK_ROWS`` at a time so each (B, K) block of ``|mu_k|^2 -
     2 x^T mu_k`` stays in cache for its argmin (``|x|^2`` does not change the argmin and is
-    added to the minima only). On CPU the block runs in numpy (zero-copy views): its
-    OpenBLAS GEMM is about 25% and its SIMD argmin about 7 times faster than torch's here.
+    added to the minima only). On CPU the block runs in numpy (zero-copy views, one
+    preallocated block): its OpenBLAS GEMM is about 25% and its SIMD argmin about 7 times
+    faster than torch's here; the sums are one sparse (one-hot)^T X product per chunk, about
+    twice as fast as ``index_add_``.
     """
-    if shift is None:
-        shift = X.new_zeros(X.shape[1])
-    centers = centers - shift  # (K, D)
+    N, K = X.shape[0], centers.shape[0]
+    if shift is not None:
+        centers = centers - shift  # (K, D)
     c2 = (centers * centers).sum(1)  # (K,)
     minus_2_centers_t = (-2.0 * centers).T.contiguous()  # (D, K)
-    labels = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
-    min_d2 = torch.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    labels = torch.empty(N, dtype=torch.int64, device=X.device)
+    min_d2 = torch.empty(N, dtype=X.dtype, device=X.device)
     next_d2 = torch.empty_like(min_d2) if second else None
     cpu = X.device.type == "cpu"
     if cpu:
-        Xb, Wb, cb, sb, lb, mb = (t.numpy() for t in (X, minus_2_centers_t, c2, shift, labels,
-                                                      min_d2))
+        Xb, Wb, cb, lb, mb = (t.numpy() for t in (X, minus_2_centers_t, c2, labels, min_d2))
+        sb = None if shift is None else shift.numpy()
         nb = next_d2.numpy() if second else None
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block = np.empty((min(_BLOCK_ROWS, N), K), dtype=Xb.dtype)  # (B, K)
+        ar = np.arange(block.shape[0])
+    for start in range(0, N, _BLOCK_ROWS):
         rows = slice(start, start + _BLOCK_ROWS)
         if cpu:
-            xb = Xb[rows] - sb  # (B, D), centred
-            d2 = xb @ Wb
+            xb = Xb[rows] if sb is None else Xb[rows] - sb  # (B, D)
+            m = xb.shape[0]
+            d2 = np.matmul(xb, Wb, out=block[:m])
             d2 += cb  # (B, K)
-            x2 = np.einsum("ij,ij->i", xb, xb)  # (B,) |x_n - shift|^2
-            lb[rows] = d2.argmin(1)  # the first minimum, as torch's
-            mb[rows] = np.take_along_axis(d2, lb[rows, None], 1)[:, 0] + x2
+            lab = d2.argmin(1)  # the first minimum, as torch's
+            lb[rows] = lab
+            mb[rows] = d2[ar[:m], lab]
             if second:  # (argmin and take: numpy's min over short rows is much slower)
-                np.put_along_axis(d2, lb[rows, None], np.inf, 1)
-                nb[rows] = np.take_along_axis(d2, d2.argmin(1)[:, None], 1)[:, 0] + x2
-            xb = torch.from_numpy(xb)
+                d2[ar[:m], lab] = np.inf
+                nb[rows] = d2[ar[:m], d2.argmin(1)]
+            if row_norms:
+                x2 = np.einsum("ij,ij->i", xb, xb)  # (B,) |x_n - shift|^2
+                mb[rows] += x2
+                if second:
+                    nb[rows] += x2
         else:
-            xb = X[rows] - shift
+            xb = X[rows] if shift is None else X[rows] - shift
             d2 = torch.addmm(c2, xb, minus_2_centers_t)  # (B, K)
             labels[rows] = d2.argmin(1)
-            x2 = (xb * xb).sum(1)
+            x2 = (xb * xb).sum(1) if row_norms else 0.0
             min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1) + x2
             if second:
                 next_d2[rows] = d2.scatter_(1, labels[rows, None], math.inf).amin(1) + x2
-        if sums is not None:
-            if weights is not None:
-                xb = xb * weights[rows, None]
-            sums.index_add_(0, labels[rows], xb.to(sums.dtype))
-    min_d2.clamp_min_(0.0)
+            if sums is not None:
+                sums.index_add_(0, labels[rows], xb if weights is None
+                                else xb * weights[rows, None])
+    if cpu and sums is not None:
+        # sum_n w_n [a(n) = k] x_n as (one-hot)^T X, then - N_k shift for the centred sums.
+        w = np.ones(N, dtype=Xb.dtype) if weights is None else weights.numpy()
+        one_hot = scipy.sparse.csr_matrix((w, lb, np.arange(N + 1)), shape=(N, K))
+        S = torch.from_numpy(np.asarray(one_hot.T @ Xb)).to(sums.dtype)  # (K, D)
+        if shift is not None:
+            counts = torch.bincount(labels, weights=weights, minlength=K).to(sums.dtype)
+            S -= counts[:, None] * shift.to(sums.dtype)
+        sums += S
+    if row_norms:
+        min_d2.clamp_min_(0.0)
     if second:
         return min_d2, labels, next_d2.clamp_min_(0.0)
     return min_d2, labels
@@ -273,7 +293,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             # A final E-step, so labels_ and inertia_ belong to the final centres.
             def final(chunk):
                 X, w = self._split(chunk)
-                min_d2, labels = _nearest(X, self._centers, shift=self._shift)
+                min_d2, labels = _nearest(X, self._centers, shift=self._gemm_shift)
                 counts = torch.bincount(labels, weights=w, minlength=self.n_clusters)
                 J = min_d2.sum() if w is None else min_d2 @ w
                 return {"counts": counts, "labels": Rows(labels)}, J
@@ -293,8 +313,9 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         return self
 
     def _prepare_fit(self, data: DataSource):
-        """One pass for the data mean (the centring point of every distance) and the
-        convergence tolerance ``tol * mean feature variance`` (scikit-learn's)."""
+        """One pass for the data mean (the centring point of every distance, if the data lie
+        far from the origin) and the convergence tolerance ``tol * mean feature variance``
+        (scikit-learn's)."""
         # Moments about rank 0's first-chunk mean, so the variance does not cancel either.
         first = self._split(next(iter(data)))[0].mean(0).double()
         (first,) = distributed.broadcast([first])
@@ -305,8 +326,14 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
 
         stats, _, n = accumulate(data, moments)
         mean = stats["s1"] / n  # (D,) about `first`
-        self._tol_abs = float((stats["s2"] / n - mean**2).mean()) * self.tol
-        self._data_mean = (first + mean).to(self._torch_dtype)
+        variance = stats["s2"] / n - mean**2  # (D,)
+        self._tol_abs = float(variance.mean()) * self.tol
+        mean = first + mean
+        # Centre only data farther from the origin than their spread: nearer, centring does
+        # not change the rounding error eps (|x|^2 + |mu|^2) of the distances by more than a
+        # small factor, and skipping it saves a pass over each block.
+        far = float(mean @ mean) > float(variance.sum())
+        self._data_mean = (mean if far else torch.zeros_like(mean)).to(self._torch_dtype)
 
     def _initialize(self, data, random_state):
         K = self.n_clusters
@@ -327,14 +354,27 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
                                  f"got {tuple(centers.shape)}.")
         self._set_parameters((self._to_numpy(centers),))
 
-    def _e_step_stats(self, chunk):
+    def _e_step_stats(self, chunk, state: dict | None = None):
         """PRML 9.2: nearest centre of each row; the chunk's (weighted) counts, sums of the
-        centred rows ``x_n - shift`` and J."""
+        centred rows ``x_n - shift`` and J. ``state`` (the chunk's, on replayable data) keeps
+        ``x2_sum = sum_n w_n |x_n|^2``, the part of J that does not change between passes."""
         X, w = self._split(chunk)
         sums = X.new_zeros(self.n_clusters, X.shape[1])  # (K, D)
-        min_d2, labels = _nearest(X, self._centers, shift=self._shift, sums=sums, weights=w)
+        shift = self._gemm_shift
+        # Without centring, J = sum_n w_n (|x_n|^2 + min_k (|mu_k|^2 - 2 x_n^T mu_k)).
+        min_d2, labels = _nearest(X, self._centers, shift=shift, sums=sums, weights=w,
+                                  row_norms=shift is not None)
         counts = torch.bincount(labels, weights=w, minlength=self.n_clusters).to(X.dtype)
-        return {"counts": counts, "sums": sums}, (min_d2.sum() if w is None else min_d2 @ w)
+        J = min_d2.sum(dtype=torch.float64) if w is None else min_d2.double() @ w.double()
+        if shift is None:
+            x2_sum = None if state is None else state.get("x2_sum")
+            if x2_sum is None:
+                x2 = torch.einsum("ij,ij->i", X, X).double()  # (N,)
+                x2_sum = x2.sum() if w is None else x2 @ w.double()
+                if state is not None:
+                    state["x2_sum"] = x2_sum
+            J = J + x2_sum
+        return {"counts": counts, "sums": sums}, J
 
     def _e_step_stats_stateful(self, chunk, state):
         """The E-step of :meth:`_e_step_stats` by Hamerly's algorithm (Hamerly 2010, Alg. 2).
@@ -349,10 +389,10 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         next 1, 3, 7, ... E-steps (doubling at each failure), then tries the bounds again.
         """
         if not self._hamerly:
-            return self._e_step_stats(chunk)
+            return self._e_step_stats(chunk, state)
         if state.get("lloyd_steps", 0) > 0:  # this chunk's bounds failed recently
             state["lloyd_steps"] -= 1
-            return self._e_step_stats(chunk)
+            return self._e_step_stats(chunk, state)
         X, w = self._split(chunk)
         C, shift = self._centers, self._shift
         eps = torch.finfo(X.dtype).eps
@@ -389,15 +429,15 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             stale = stale[exact.square() + 2 * err[stale] > bound[stale]]
             if self.algorithm == "auto" and stale.numel() > HAMERLY_MAX_STALE * N:
                 # Most rows fail: the bounds cost more than they save. Plain Lloyd for a while.
-                backoff = 2 * state.get("backoff", 1)
+                backoff, x2_sum = 2 * state.get("backoff", 1), state["x2_sum"]
                 state.clear()
-                state.update(backoff=backoff, lloyd_steps=backoff - 1)
-                return self._e_step_stats(chunk)
+                state.update(backoff=backoff, lloyd_steps=backoff - 1, x2_sum=x2_sum)
+                return self._e_step_stats(chunk, state)
         else:
             stale = slice(None)  # every row
         # The failing rows: both nearest centres from the GEMM, bounds widened by the rounding.
         rows = X[stale]  # (M, D)
-        min_d2, new_labels, next_d2 = _nearest(rows, C, shift=shift, second=True)
+        min_d2, new_labels, next_d2 = _nearest(rows, C, shift=self._gemm_shift, second=True)
         old_labels = None if first else labels[stale]  # (M,), a copy
         labels[stale] = new_labels
         upper[stale] = (min_d2 + err[stale]).sqrt_().mul_(1 + 2 * eps)
@@ -449,7 +489,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         """The ``m`` rows (m, D) of the data being fitted farthest from their nearest centre."""
         def far(chunk):
             X, _ = self._split(chunk)
-            min_d2, _ = _nearest(X, self._centers, shift=self._shift)
+            min_d2, _ = _nearest(X, self._centers, shift=self._gemm_shift)
             return {"far": Candidates.top(min_d2, X, m)}, X.new_zeros(())
 
         return accumulate(self._fit_data, far)[0]["far"].rows
@@ -468,6 +508,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         # the centres (which lie among the data): see _nearest.
         data_mean = getattr(self, "_data_mean", None)
         self._shift = C.mean(0) if data_mean is None else data_mean
+        self._gemm_shift = self._shift if bool(self._shift.any()) else None  # (D,) or None
         if getattr(self, "_hamerly", False):
             # For Hamerly's test: s(k) = min_{j != k} |mu_k - mu_j| / 2 (rounded down), from
             # differences (no GEMM rounding) _BLOCK_ROWS centres at a time, and max_k |mu_k|^2
