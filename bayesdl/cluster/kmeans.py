@@ -44,7 +44,7 @@ from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_so
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
 # With algorithm="auto", a chunk whose rows fail their Hamerly bounds more than this often
 # falls back to plain Lloyd for a while (the bounds then cost more than they save).
-HAMERLY_MAX_STALE = 0.5
+HAMERLY_MAX_STALE = 0.25
 CHUNK_ELEMENTS = 2**21  # default chunk: 65536 rows of 32 features (split in _BLOCK_ROWS blocks)
 
 
@@ -91,18 +91,24 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | No
     next_d2 = torch.empty_like(min_d2) if second else None
     cpu = X.device.type == "cpu"
     if cpu:
-        Xb, Wb, cb, lb, mb = (t.numpy() for t in (X, minus_2_centers_t, c2, labels, min_d2))
-        sb = None if shift is None else shift.numpy()
+        Xb, lb, mb = X.numpy(), labels.numpy(), min_d2.numpy()
         nb = next_d2.numpy() if second else None
-        block = np.empty((min(_BLOCK_ROWS, N), K), dtype=Xb.dtype)  # (B, K)
-        ar = np.arange(block.shape[0])
+        # |mu_k|^2 - 2 x^T mu_k as one GEMM of [x, 1] (B, D + 1) by [-2 mu; |mu|^2] (D + 1, K).
+        W = torch.cat([minus_2_centers_t, c2[None]]).numpy()  # (D + 1, K)
+        B, D = min(_BLOCK_ROWS, N), X.shape[1]
+        rows_1 = np.ones((B, D + 1), dtype=Xb.dtype)  # (B, D + 1); its last column stays 1
+        block = np.empty((B, K), dtype=Xb.dtype)  # (B, K)
+        ar = np.arange(B)
     for start in range(0, N, _BLOCK_ROWS):
         rows = slice(start, start + _BLOCK_ROWS)
         if cpu:
-            xb = Xb[rows] if sb is None else Xb[rows] - sb  # (B, D)
-            m = xb.shape[0]
-            d2 = np.matmul(xb, Wb, out=block[:m])
-            d2 += cb  # (B, K)
+            m = min(B, N - start)
+            xb = rows_1[:m, :D]  # (B, D): the block's rows, centred on shift
+            if shift is None:
+                xb[...] = Xb[rows]
+            else:
+                np.subtract(Xb[rows], shift.numpy(), out=xb)
+            d2 = np.matmul(rows_1[:m], W, out=block[:m])  # (B, K)
             lab = d2.argmin(1)  # the first minimum, as torch's
             lb[rows] = lab
             mb[rows] = d2[ar[:m], lab]
@@ -321,8 +327,8 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         (first,) = distributed.broadcast([first])
 
         def moments(chunk):
-            X = self._split(chunk)[0].double() - first
-            return {"s1": X.sum(0), "s2": (X * X).sum(0)}, X.new_zeros(())
+            X = self._split(chunk)[0].double() - first  # (N, D)
+            return {"s1": X.sum(0), "s2": torch.einsum("ij,ij->j", X, X)}, X.new_zeros(())
 
         stats, _, n = accumulate(data, moments)
         mean = stats["s1"] / n  # (D,) about `first`
