@@ -201,7 +201,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
     and ``algorithm``: "hamerly" (Lloyd's iterations computed with Hamerly's distance bounds,
     see the module docstring; the same result, much faster on clustered data), "lloyd" (every
     distance every iteration) or "auto" (the default: Hamerly's bounds on arrays, where each
-    chunk falls back to plain Lloyd for a while, 2, 4, 8, ... iterations, whenever more than
+    chunk falls back to plain Lloyd for a while, 8, 16, 32, ... iterations, whenever more than
     ``HAMERLY_MAX_STALE`` of its rows fail their bounds, as on data without clear clusters;
     "lloyd" on ``.npy`` files, whose fits keep memory bounded by the chunk size while the
     bounds take 4 numbers per row; :class:`~bayesdl.core.em.Batches` are always fitted by
@@ -392,7 +392,7 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         centre only, so an iteration reads just the bounds and the few rows whose bounds
         fail, not the data. With ``algorithm="auto"``, a chunk where more than
         ``HAMERLY_MAX_STALE`` of the rows fail drops its bounds and runs plain Lloyd for the
-        next 1, 3, 7, ... E-steps (doubling at each failure), then tries the bounds again.
+        next 7, 15, 31, ... E-steps (doubling at each failure), then tries the bounds again.
         """
         if not self._hamerly:
             return self._e_step_stats(chunk, state)
@@ -405,8 +405,8 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         N, D = X.shape
         first = "labels" not in state  # the first E-step with bounds: every row
         if first:
-            Xc = X - shift
-            x2 = (Xc * Xc).sum(1)  # (N,)
+            Xc = X if self._gemm_shift is None else X - shift
+            x2 = torch.einsum("ij,ij->i", Xc, Xc)  # (N,)
             w64 = None if w is None else w.double()
             x2_sum = x2.sum(dtype=torch.float64) if w is None else x2.double() @ w64
             state.update(x2=x2, x2_sum=x2_sum, w=w64,
@@ -429,21 +429,23 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             # rounding: u^2 + 2 err <= max(s(a), l)^2 (Hamerly's test u <= max(s(a), l)).
             bound = torch.maximum(self._half_gaps[labels], lower).square_()  # (N,)
             stale = torch.nonzero(upper.square() + 2 * err > bound).squeeze(1)
+            if self._give_up_bounds(state, stale.numel() > 2 * HAMERLY_MAX_STALE * N):
+                return self._e_step_stats(chunk, state)  # hopeless even before tightening
             # Tighten u to the exact distance to the assigned centre, then test again.
             exact = (X[stale] - C[labels[stale]]).square_().sum(1).sqrt_() * (1 + (D + 4) * eps)
             upper[stale] = exact
             stale = stale[exact.square() + 2 * err[stale] > bound[stale]]
-            if self.algorithm == "auto" and stale.numel() > HAMERLY_MAX_STALE * N:
-                # Most rows fail: the bounds cost more than they save. Plain Lloyd for a while.
-                backoff, x2_sum = 2 * state.get("backoff", 1), state["x2_sum"]
-                state.clear()
-                state.update(backoff=backoff, lloyd_steps=backoff - 1, x2_sum=x2_sum)
+            if self._give_up_bounds(state, stale.numel() > HAMERLY_MAX_STALE * N):
                 return self._e_step_stats(chunk, state)
         else:
             stale = slice(None)  # every row
         # The failing rows: both nearest centres from the GEMM, bounds widened by the rounding.
         rows = X[stale]  # (M, D)
-        min_d2, new_labels, next_d2 = _nearest(rows, C, shift=self._gemm_shift, second=True)
+        # In float64 the first pass's sums come from _nearest's one-hot product (fast).
+        fast_sums = first and X.dtype == torch.float64
+        sums = X.new_zeros(self.n_clusters, D) if fast_sums else None  # (K, D)
+        min_d2, new_labels, next_d2 = _nearest(rows, C, shift=self._gemm_shift, second=True,
+                                               sums=sums, weights=w if fast_sums else None)
         old_labels = None if first else labels[stale]  # (M,), a copy
         labels[stale] = new_labels
         upper[stale] = (min_d2 + err[stale]).sqrt_().mul_(1 + 2 * eps)
@@ -452,10 +454,11 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         # that the updates below add no drift beyond float64 rounding.
         w = state["w"]
         if first:
-            Xc = X.double() - shift.double()  # (N, D)
             counts = torch.bincount(labels, weights=w, minlength=self.n_clusters).double()
-            sums = Xc.new_zeros(self.n_clusters, D).index_add_(
-                0, labels, Xc if w is None else Xc * w[:, None])
+            if not fast_sums:
+                Xc = X.double() - shift.double()  # (N, D)
+                sums = Xc.new_zeros(self.n_clusters, D).index_add_(
+                    0, labels, Xc if w is None else Xc * w[:, None])
             state.update(counts=counts, sums=sums)
         else:  # move the rows that changed centre from their old centre's sums to the new
             moved = new_labels != old_labels
@@ -473,6 +476,16 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         # N_k the weighted sum and count of the rows assigned to k: no per-row distance.
         J = state["x2_sum"] - 2.0 * (sums * Cc).sum() + counts @ (Cc * Cc).sum(1)
         return {"counts": counts, "sums": sums}, J
+
+    def _give_up_bounds(self, state: dict, failing: bool) -> bool:
+        """With ``algorithm="auto"``, when too many rows fail their bounds (``failing``), drop
+        the chunk's bounds and run plain Lloyd for its next 7, 15, 31, ... E-steps."""
+        if self.algorithm != "auto" or not failing:
+            return False
+        backoff, x2_sum = 2 * state.get("backoff", 4), state["x2_sum"]
+        state.clear()
+        state.update(backoff=backoff, lloyd_steps=backoff - 1, x2_sum=x2_sum)
+        return True
 
     def _compute_lower_bound(self, stats, log_lik_sum, n_samples):
         return -float(log_lik_sum)  # -J (PRML 9.1) before this M-step
