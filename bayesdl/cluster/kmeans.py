@@ -429,8 +429,9 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
             # rounding: u^2 + 2 err <= max(s(a), l)^2 (Hamerly's test u <= max(s(a), l)).
             bound = torch.maximum(self._half_gaps[labels], lower).square_()  # (N,)
             stale = torch.nonzero(upper.square() + 2 * err > bound).squeeze(1)
-            if self._give_up_bounds(state, stale.numel() > 2 * HAMERLY_MAX_STALE * N):
-                return self._e_step_stats(chunk, state)  # hopeless even before tightening
+            # A chunk that failed before gives up without tightening if most rows fail.
+            if "backoff" in state and self._give_up_bounds(state, stale.numel() > N // 2):
+                return self._e_step_stats(chunk, state)
             # Tighten u to the exact distance to the assigned centre, then test again.
             exact = (X[stale] - C[labels[stale]]).square_().sum(1).sqrt_() * (1 + (D + 4) * eps)
             upper[stale] = exact
