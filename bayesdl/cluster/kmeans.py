@@ -3,7 +3,12 @@
 The E-step assigns each row to its nearest centre (PRML 9.2) and sums, per centre, the
 count and the sum of its rows; the M-step sets each centre to the mean of its rows
 (PRML 9.4). The objective ``J = sum_n min_k |x_n - mu_k|^2`` (PRML 9.1) is the engine's bound
-(as ``-J``). Squared distances come from one GEMM, ``|x|^2 - 2 x^T mu + |mu|^2``.
+(as ``-J``). Squared distances come from one GEMM, ``|x|^2 - 2 x^T mu + |mu|^2``, whose
+rounding error is about ``eps (|x|^2 + |mu|^2)``: on data far from the origin (offsets of 1e6
+and more) it cancels catastrophically, so rows and centres are first centred on the data
+mean (computed in the first pass over the data, all-reduced across ranks), as scikit-learn
+centres X. With ``n_init > 1`` the runs are ranked by the inertia of their final centres
+(the engine's final-bound pass), as scikit-learn ranks them.
 
 By default the E-step is Hamerly's exact acceleration of Lloyd (Hamerly 2010, "Making
 k-means even faster"): each row keeps an upper bound ``u`` on the distance to its centre and a
