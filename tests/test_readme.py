@@ -113,8 +113,6 @@ def test_every_estimator_with_predict_has_predict_dist(cls):
     if not hasattr(cls, "predict"):
         assert not hasattr(cls, "predict_dist"), cls
         return
-    if cls.__name__ == "KMeans" and not hasattr(cls, "predict_dist"):
-        pytest.skip("added on branch h14-kmeans-speed")
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(-2, 1, size=(30, 2)), rng.normal(2, 1, size=(30, 2))]
     est = small_instance(cls)

@@ -30,6 +30,20 @@ Sequence models (HMMs, linear dynamical systems) read their data through
 lengths) instead of row blocks; the hooks and the driver are unchanged (a chunk's
 ``shape[0]`` is its number of timesteps).
 
+Which run of ``n_init`` is kept. The driver calls ``_compute_lower_bound`` after each M-step,
+but the statistics it gets come from the E-step *before* that M-step: for EM, K-means, PPCA or
+an HMM that bound belongs to the parameters of the previous iteration, not to the final ones.
+So, when there are several runs to compare (``n_init > 1``), the driver makes one more E-step
+pass with each run's final parameters and ranks the runs by the bound of that pass (for
+K-means the inertia of the final centres, as scikit-learn ranks its runs). A model whose
+bound already belongs to its parameters after the M-step (the VB-GMM's ELBO, evaluated with
+the updated variational factors) sets the class attribute ``_bound_after_m_step = True`` and
+is ranked by its last bound, with no extra pass. In both cases ``lower_bound_`` and
+``lower_bounds_`` stay the bounds computed in the loop (the last E-step's, as scikit-learn
+reports them); only the choice of the run changes. scikit-learn's ``GaussianMixture`` ranks
+its runs by the last E-step's bound, so with ``n_init > 1`` the two can keep different runs
+where that bound and the final one order the runs differently (rare once runs converge).
+
 The driver (:meth:`EMMixin._fit_em`) owns the loop. It reads the data as chunks from an
 in-memory array, a memory-mapped ``.npy`` file or an iterable of batches (:class:`DataSource`),
 so peak memory is bounded by the chunk size, never by the data; sums the statistics in
@@ -56,7 +70,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_random_state
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from . import distributed
@@ -399,6 +413,17 @@ def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
     return data
 
 
+_BLAS_CONTROLLER: list = []
+
+
+def _blas_threads(n: int):
+    """threadpoolctl's limit on the BLAS threads, from one controller made once (building
+    one scans every loaded library: ~10 ms, paid at each pass otherwise)."""
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=n, user_api="blas")
+
+
 def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = None):
     """``(fn(chunk), len(chunk))`` for each chunk, in chunk order (``fn(chunk, states[i])``
     for the ``i``-th chunk when ``states`` is given; missing dicts are appended empty).
@@ -424,7 +449,7 @@ def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = Non
         for args in args_of():
             yield fn(*args), args[0].shape[0]
         return
-    with torch_threads(1), threadpool_limits(1, user_api="blas"), \
+    with torch_threads(1), _blas_threads(1), \
             ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for args in args_of():
@@ -490,12 +515,21 @@ class EMMixin:
     def _converged(self, change: float) -> bool:
         return abs(change) < self.tol
 
+    # True when _compute_lower_bound gives the bound of the parameters the M-step has just
+    # set (see the module docstring: which run of n_init is kept).
+    _bound_after_m_step = False
+
+    def _final_bound(self, data: DataSource, e_step, states: list | None) -> float:
+        """The bound of the current (final) parameters: one more E-step pass."""
+        stats, ll, n = accumulate(data, e_step, states=states)
+        return self._compute_lower_bound(stats, ll, n)
+
     def _fit_em(self, data: DataSource):
         """Run EM on ``data``; sets the best parameters and the convergence attributes."""
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
-        best_bound, best = -math.inf, None
+        best_score, best = -math.inf, None
         stateful = getattr(self, "_e_step_stats_stateful", None) if data.replayable else None
         for init in range(n_init):
             if do_init:
@@ -504,17 +538,15 @@ class EMMixin:
             # model precompute its E-step constants (after a load, say, for warm_start).
             self._set_parameters(tuple(distributed.broadcast(list(self._get_parameters()))))
             bound = -math.inf if do_init else self.lower_bound_
-            states: list = []  # per-chunk state of a stateful E-step, for this run only
+            states: list | None = None if stateful is None else []  # this run's only
+            e_step = self._e_step_stats if stateful is None else stateful
             bounds, converged, n_iter = [], False, 0
             desc = f"{type(self).__name__} init {init + 1}/{n_init}"
             show = bool(self.verbose) and distributed.rank() == 0
             with tqdm(total=self.max_iter, desc=desc, disable=not show, leave=True) as bar:
                 for n_iter in range(1, self.max_iter + 1):
                     previous = bound
-                    if stateful is None:
-                        stats, ll, n = accumulate(data, self._e_step_stats)
-                    else:
-                        stats, ll, n = accumulate(data, stateful, states=states)
+                    stats, ll, n = accumulate(data, e_step, states=states)
                     self._m_step(stats)
                     bound = self._compute_lower_bound(stats, ll, n)
                     bounds.append(bound)
@@ -523,11 +555,15 @@ class EMMixin:
                     if self._converged(bound - previous):
                         converged = True
                         break
-            if best is None or bound > best_bound:
-                best_bound, best = bound, (self._get_parameters(), n_iter, bounds, converged)
-        params, self.n_iter_, self.lower_bounds_, self.converged_ = best
+            # Rank the runs by the bound of their final parameters (module docstring).
+            score = bound
+            if n_init > 1 and not self._bound_after_m_step and self.max_iter > 0:
+                score = self._final_bound(data, e_step, states)
+            if best is None or score > best_score:
+                best_score = score
+                best = (self._get_parameters(), n_iter, bound, bounds, converged)
+        params, self.n_iter_, self.lower_bound_, self.lower_bounds_, self.converged_ = best
         self._set_parameters(params)
-        self.lower_bound_ = best_bound
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 f"{type(self).__name__}: the best initialisation did not converge in "

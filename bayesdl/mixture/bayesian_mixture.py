@@ -55,6 +55,10 @@ class BayesianGaussianMixture(BaseGaussianMixture):
     new point, a Student-t mixture (PRML 10.81), is :meth:`to_distribution`.
     """
 
+    # The ELBO is evaluated with the variational factors the M-step has just set, so the
+    # engine ranks n_init runs by it directly (bayesdl.core.em: which run is kept).
+    _bound_after_m_step = True
+
     _parameter_constraints: dict = {
         **BaseGaussianMixture._parameter_constraints,
         "weight_concentration_prior_type": [

@@ -4,13 +4,16 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import euclidean_distances
 
 import bayesdl
 from bayesdl.cluster import KMeans, kmeans_plusplus
+from bayesdl.cluster.kmeans import _nearest
 from bayesdl.core.em import Batches
 from bayesdl.datasets import make_gaussian_blobs
 
@@ -118,9 +121,9 @@ def _count_gemm_rows(monkeypatch):
 
     counted, nearest = [0], kmeans_module._nearest
 
-    def counting(X, centers, *, second=False):
+    def counting(X, centers, *, second=False, **kw):
         counted[0] += X.shape[0] if second else 0
-        return nearest(X, centers, second=second)
+        return nearest(X, centers, second=second, **kw)
 
     monkeypatch.setattr(kmeans_module, "_nearest", counting)
     return counted
@@ -184,3 +187,181 @@ def test_nearest_gives_the_two_smallest_distances(overlapping):
     np.testing.assert_array_equal(labels.numpy(), d2.argmin(1))
     np.testing.assert_allclose(min_d2.numpy(), np.sort(d2, 1)[:, 0], rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(next_d2.numpy(), np.sort(d2, 1)[:, 1], rtol=1e-9)
+
+
+# -- data far from the origin: distances about the data mean ----------------------------------
+
+def _exact_assignment(X, centers):
+    """Labels and squared distances from differences (no |x|^2 - 2 x^T mu + |mu|^2)."""
+    d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(-1)  # (N, K)
+    return d2.argmin(1), d2.min(1)
+
+
+@pytest.mark.parametrize("offset", [1e6, 1e7])
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_far_from_the_origin_inertia_and_labels_are_exact(overlapping, offset, algorithm):
+    X, init = overlapping
+    shift = offset * np.random.default_rng(1).uniform(0.5, 1.0, size=X.shape[1])
+    km = KMeans(10, init=init + shift, algorithm=algorithm, max_iter=300).fit(X + shift)
+    labels, d2 = _exact_assignment(X + shift, km.cluster_centers_)
+    np.testing.assert_array_equal(km.labels_, labels)
+    np.testing.assert_allclose(km.inertia_, d2.sum(), rtol=1e-10)
+    np.testing.assert_array_equal(km.predict(X + shift), labels)
+    np.testing.assert_allclose(-km.score(X + shift), d2.sum(), rtol=1e-10)
+    # The same fit as on the unshifted data (Lloyd's iterations do not depend on the origin).
+    ref = KMeans(10, init=init, algorithm=algorithm, max_iter=300).fit(X)
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
+    np.testing.assert_allclose(km.inertia_, ref.inertia_, rtol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def near_ties():
+    """Two mirror-image clusters about the plane x_0 = 1e7, plus 200 rows 1e-5 either side of
+    it: their two squared distances differ by ~4e-5, far below the ~0.1 rounding of the
+    uncentred |x|^2 - 2 x^T mu + |mu|^2 at |x| ~ 1e7."""
+    rng = np.random.default_rng(3)
+    left = rng.normal(size=(300, 3)) + [-1.0, 0.0, 0.0]
+    ties = np.column_stack([np.full(100, -1e-5), rng.normal(size=(100, 2))])
+    half = np.vstack([left, ties])
+    X = np.vstack([half, half * [-1.0, 1.0, 1.0]])  # mirrored: the centres stay symmetric
+    return X + 1e7
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_near_ties_far_from_the_origin_get_the_exact_nearest_centre(near_ties, algorithm,
+                                                                    tmp_path):
+    X = near_ties
+    init = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]) + 1e7
+    np.save(tmp_path / "x.npy", X)
+    for data in (X, tmp_path / "x.npy", Batches(np.array_split(X, 3))):
+        km = KMeans(2, init=init, algorithm=algorithm, chunk_size=128).fit(data)
+        labels, d2 = _exact_assignment(X, km.cluster_centers_)
+        np.testing.assert_array_equal(labels[300:400], 0)  # the ties on the left side...
+        np.testing.assert_array_equal(labels[700:], 1)  # ... and their mirror images
+        np.testing.assert_array_equal(km.labels_, labels)
+        np.testing.assert_allclose(km.inertia_, d2.sum(), rtol=1e-10)
+        np.testing.assert_array_equal(km.predict(X), labels)
+    sk = SkKMeans(2, init=init, n_init=1, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(km.labels_, sk.labels_)
+
+
+def test_kmeans_plusplus_far_from_the_origin_equals_it_at_the_origin(blobs):
+    for seed in range(3):
+        _, at_origin = kmeans_plusplus(blobs, 6, random_state=seed)
+        _, far = kmeans_plusplus(blobs + 1e7, 6, random_state=seed)
+        np.testing.assert_array_equal(far.numpy(), at_origin.numpy())
+
+
+# -- sample weights ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_weighted_fit_equals_sklearn_from_the_same_centres(overlapping, algorithm):
+    X, init = overlapping
+    w = np.random.default_rng(2).uniform(0.1, 3.0, size=len(X))
+    ref = SkKMeans(10, init=init, n_init=1, algorithm="lloyd", max_iter=300,
+                   tol=1e-6).fit(X, sample_weight=w)
+    ours = KMeans(10, init=init, max_iter=300, tol=1e-6, algorithm=algorithm,
+                  chunk_size=500).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=1e-10)
+    np.testing.assert_allclose(ours.score(X, sample_weight=w), ref.score(X, sample_weight=w),
+                               rtol=1e-10)
+    # Weighted k-means++ draws the rows scikit-learn draws.
+    for seed in range(3):
+        _, idx = kmeans_plusplus(X, 10, sample_weight=w, random_state=seed)
+        _, ref_idx = sk_kmeans_plusplus(X, 10, sample_weight=w, random_state=seed)
+        np.testing.assert_array_equal(idx.numpy(), ref_idx)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_integer_weights_equal_repeated_rows(overlapping, algorithm):
+    X, init = overlapping
+    w = np.random.default_rng(4).integers(0, 4, size=len(X))
+    kw = dict(n_clusters=10, init=init, max_iter=300, tol=0.0, algorithm=algorithm)
+    weighted = KMeans(**kw).fit(X, sample_weight=w)
+    repeated = KMeans(**kw).fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(weighted.cluster_centers_, repeated.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(weighted.inertia_, repeated.inertia_, rtol=1e-10)
+    np.testing.assert_array_equal(np.repeat(weighted.labels_, w), repeated.labels_)
+    # partial_fit: the same running means as the repeated rows, batch after batch.
+    pw, pr = KMeans(10, random_state=0), KMeans(10, random_state=0)
+    pw.cluster_centers_ = pr.cluster_centers_ = init.copy()  # a common start
+    pw.counts_, pr.counts_ = np.zeros(10), np.zeros(10)
+    pw.n_features_in_ = pr.n_features_in_ = X.shape[1]
+    for rows in np.array_split(np.arange(len(X)), 3):
+        pw.partial_fit(X[rows], sample_weight=w[rows])
+        pr.partial_fit(np.repeat(X[rows], w[rows], axis=0))
+        np.testing.assert_allclose(pw.cluster_centers_, pr.cluster_centers_, rtol=1e-10)
+        np.testing.assert_allclose(pw.counts_, pr.counts_)
+        np.testing.assert_allclose(pw.inertia_, pr.inertia_, rtol=1e-10)
+
+
+def test_sample_weight_errors(blobs, tmp_path):
+    np.save(tmp_path / "x.npy", blobs)
+    with pytest.raises(ValueError, match="sample_weight needs X as an in-memory array"):
+        KMeans(3).fit(tmp_path / "x.npy", sample_weight=np.ones(len(blobs)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        KMeans(3).fit(blobs, sample_weight=np.ones(3))
+
+
+# -- warnings, input checks, the predictive distribution ---------------------------------------
+
+def test_fewer_distinct_points_than_clusters_warns_as_sklearn():
+    X = np.repeat([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]], 10, axis=0)
+    with pytest.warns(ConvergenceWarning,
+                      match=r"Number of distinct clusters \(3\) found smaller than n_clusters "
+                            r"\(4\)\. Possibly due to duplicate points in X\."):
+        km = KMeans(4, random_state=0).fit(X)
+    assert np.all(np.isfinite(km.cluster_centers_)) and km.inertia_ == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(3, random_state=0).fit(X)  # no warning when every cluster keeps its rows
+
+
+def test_kmeans_plusplus_and_fit_refuse_sparse_input(blobs):
+    sparse = scipy.sparse.csr_matrix(blobs)
+    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+        kmeans_plusplus(sparse, 3)
+    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+        KMeans(3).fit(sparse)
+
+
+def test_predict_dist_is_the_isotropic_mixture_posterior(overlapping):
+    X, init = overlapping
+    km = KMeans(10, init=init).fit(X)
+    n, d = X.shape
+    variance = km.inertia_ / (n * d)
+    np.testing.assert_allclose(km.variance_, variance, rtol=1e-14)
+    Xt = X[:200] + 0.3
+    logits = -euclidean_distances(Xt, km.cluster_centers_, squared=True) / (2 * variance)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    dist = km.predict_dist(Xt)
+    assert isinstance(dist, torch.distributions.Categorical)
+    np.testing.assert_allclose(dist.probs.numpy(), probs, rtol=1e-9, atol=1e-300)
+    np.testing.assert_array_equal(dist.probs.numpy().argmax(1), km.predict(Xt))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hamerly_rounding_margin_keeps_lloyds_labels_on_near_ties(seed):
+    """Rows 1e3 from the centring point whose two distances differ by less than the GEMM's
+    rounding (~1e-10): after a tiny move of the centres, Lloyd's rounded distances flip some of
+    them. Hamerly's test must send every such row to the GEMM (its rounding margin), so its
+    labels stay Lloyd's; with the margin set to zero, tens of rows keep a stale label."""
+    rng = np.random.default_rng(seed)
+    base = np.array([1e3, 0.0, 0.0, 0.0])
+    C1 = np.array([base - [0, 1, 0, 0], base + [0, 1, 0, 0]])  # mirror images in x_1
+    X = base + rng.normal(size=(4000, 4))
+    X[:, 1] = rng.uniform(-4e-10, 4e-10, size=4000)  # on the bisector, to below the rounding
+    C2 = C1 + 1e-11 * rng.normal(size=C1.shape)
+    km = KMeans(2, algorithm="hamerly")
+    km._hamerly, km._weighted = True, False
+    km._data_mean = torch.zeros(4, dtype=torch.float64)  # centre far from the rows
+    state = {}
+    for C in (C1, C2):  # two E-steps: the second one runs on the bounds of the first
+        km._set_parameters((C,))
+        stats, _ = km._e_step_stats_stateful(torch.as_tensor(X), state)
+    _, lloyd = _nearest(torch.as_tensor(X), torch.as_tensor(C2), shift=km._data_mean)
+    np.testing.assert_array_equal(state["labels"].numpy(), lloyd.numpy())
+    np.testing.assert_array_equal(stats["counts"].numpy(), np.bincount(lloyd, minlength=2))

@@ -93,3 +93,37 @@ def test_linalg_helpers():
     norm, log_p = log_normalize(a)
     np.testing.assert_allclose(norm[0].item(), logsumexp([0.0, 1.0, -2.0]))
     assert norm[1].item() == -np.inf and not torch.isnan(log_p).any()
+
+
+@pytest.mark.parametrize("family", ["kmeans", "gmm"])
+def test_n_init_keeps_the_run_whose_final_parameters_are_best(family):
+    """Runs stopped early (max_iter=1) differ between their last E-step's bound and the bound
+    of their final parameters: the engine must rank them by the latter."""
+    import warnings
+
+    from sklearn.datasets import make_blobs
+
+    from bayesdl.cluster import KMeans
+    from bayesdl.mixture import GaussianMixture
+
+    X, _ = make_blobs(300, centers=6, n_features=4, cluster_std=2.5, random_state=0)
+
+    def model(**kw):
+        if family == "kmeans":
+            return KMeans(6, max_iter=1, **kw)
+        return GaussianMixture(6, max_iter=1, init_params="random_from_data", **kw)
+
+    def final_objective(m):  # of the final parameters, computed from scratch
+        if family == "kmeans":
+            return -((X[:, None, :] - m.cluster_centers_[None]) ** 2).sum(-1).min(1).sum()
+        return m.score(X)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The same draws as the n_init=6 fit: one RandomState consumed run after run.
+        rng = np.random.RandomState(0)
+        runs = [final_objective(model(random_state=rng).fit(X)) for _ in range(6)]
+        best = model(n_init=6, random_state=0).fit(X)
+    np.testing.assert_allclose(final_objective(best), max(runs), rtol=1e-12)
+    # The last E-step's bound would have picked another run (what this test guards).
+    assert final_objective(best) > min(runs)
