@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
 
-from .._base import TorchEstimatorMixin
+from .._base import TorchEstimatorMixin, check_dense
 from ..core import distributed
 from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_source
 
@@ -163,6 +163,7 @@ def kmeans_plusplus(X, n_clusters: int, *, sample_weight=None, random_state=None
     dense array (sparse input is refused: convert it with ``X.toarray()``).
     Returns ``(centers (K, D), indices (K,))``.
     """
+    X = check_dense(X)
     if not isinstance(X, torch.Tensor):
         X = torch.as_tensor(check_array(X, dtype=[np.float64, np.float32], accept_sparse=False,
                                         input_name="X"))

@@ -321,9 +321,9 @@ def test_fewer_distinct_points_than_clusters_warns_as_sklearn():
 
 def test_kmeans_plusplus_and_fit_refuse_sparse_input(blobs):
     sparse = scipy.sparse.csr_matrix(blobs)
-    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+    with pytest.raises(TypeError, match=r"dense data.*toarray"):
         kmeans_plusplus(sparse, 3)
-    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+    with pytest.raises(TypeError, match=r"dense data.*toarray"):
         KMeans(3).fit(sparse)
 
 
