@@ -94,13 +94,26 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
             Z = ss.features(rows.double() - shift, cov_type)
             return ss.chunk_statistics(Z, torch.eye(K, dtype=Z.dtype, device=Z.device), cov_type)
 
-        if self.init_params == "k-means++":
-            head = data.head(INIT_MAX_ROWS, random_state)
-            _, indices = kmeans_plusplus(head, K, random_state=random_state)
-            stats = one_hot_rows(head[indices])
-        elif self.init_params == "random_from_data":
-            indices = random_state.choice(data.n_samples, size=K, replace=False)
-            stats = one_hot_rows(data.take(indices))
+        if self.init_params in ("k-means++", "random_from_data"):
+            if self.init_params == "k-means++":
+                head = data.head(INIT_MAX_ROWS, random_state)
+                _, indices = kmeans_plusplus(head, K, random_state=random_state)
+                rows = head[indices]
+            else:
+                rows = data.take(random_state.choice(data.n_samples, size=K, replace=False))
+            if cov_type == "tied":
+                # scikit-learn's tied covariance is (sum_n x_n x_n^T - sum_k N_k mu_k mu_k^T)
+                # / sum_k N_k, which assumes each row's responsibilities sum to one. With
+                # one-hot rows at K points, sum_n runs over ALL rows while sum_k N_k = K, so
+                # its initial covariance is about N / K times the second moment about the
+                # origin (not shift-invariant). We reproduce it, unshifted, so that the same
+                # seed gives scikit-learn's initial parameters and fit.
+                shift = torch.zeros_like(shift)
+                sums, _, _ = accumulate(data, lambda c: (
+                    {"XX": c.double().T @ c.double()}, c.new_zeros(())))
+            stats = one_hot_rows(rows)
+            if cov_type == "tied":
+                stats["XX"] = sums["XX"]  # (D, D) over all rows
         else:
             if self.init_params == "kmeans":
                 km = KMeans(n_clusters=K, n_init=1, random_state=random_state,

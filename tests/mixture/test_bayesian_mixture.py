@@ -35,15 +35,20 @@ def test_matches_sklearn_from_identical_initial_responsibilities(blobs, covarian
         for max_iter in (0, 10):
             ref = SkBayesianGaussianMixture(max_iter=max_iter, **kw).fit(blobs)
             ours = BayesianGaussianMixture(max_iter=max_iter, **kw).fit(blobs)
-            np.testing.assert_allclose(ours.weights_, ref.weights_, rtol=1e-6, atol=1e-12)
-            np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-6, atol=1e-10)
-            np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-6)
+            np.testing.assert_allclose(ours.weights_, ref.weights_, rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-10)
+            np.testing.assert_allclose(ours.precisions_cholesky_, ref.precisions_cholesky_,
+                                       rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(np.asarray(ours.weight_concentration_),
-                                       np.asarray(ref.weight_concentration_), rtol=1e-6)
-    np.testing.assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-6)
-    np.testing.assert_allclose(ours.lower_bounds_, np.ravel(ref.lower_bounds_), rtol=1e-6)
-    np.testing.assert_allclose(ours.predict_proba(blobs), ref.predict_proba(blobs), atol=1e-8)
-    np.testing.assert_allclose(ours.score_samples(blobs), ref.score_samples(blobs), rtol=1e-8)
+                                       np.asarray(ref.weight_concentration_), rtol=1e-10)
+            np.testing.assert_allclose(ours.mean_precision_, ref.mean_precision_, rtol=1e-10)
+            np.testing.assert_allclose(ours.degrees_of_freedom_, ref.degrees_of_freedom_,
+                                       rtol=1e-10)
+    np.testing.assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-10)
+    np.testing.assert_allclose(ours.lower_bounds_, np.ravel(ref.lower_bounds_), rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(blobs), ref.predict_proba(blobs), atol=1e-10)
+    np.testing.assert_allclose(ours.score_samples(blobs), ref.score_samples(blobs), rtol=1e-10)
 
 
 @pytest.mark.parametrize("prior", PRIORS)
