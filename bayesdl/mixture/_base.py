@@ -50,6 +50,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         self._validate_params()
         data = self._data_source(X)
         self._fit_em(data)
+        self._finish_fit(data)
         return self
 
     def fit_predict(self, X, y=None):
@@ -150,7 +151,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
     def _float64(self, a) -> torch.Tensor:
         """A fitted array (or number) as a float64 tensor on ``device``, for the M-step."""
-        return torch.as_tensor(np.asarray(a), dtype=torch.float64, device=self._torch_device)
+        return torch.as_tensor(np.array(a, dtype=np.float64), device=self._torch_device)
 
     # -- the E-step -------------------------------------------------------------------------
     def _e_step_constants(self):
@@ -181,6 +182,9 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
     def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
         """Hook: add model-specific statistics of a chunk to ``stats``."""
+
+    def _finish_fit(self, data: DataSource) -> None:
+        """Hook: model-specific attributes computed from the data after the EM loop."""
 
     # -- prediction -------------------------------------------------------------------------
     def _chunked_log_prob(self, X) -> torch.Tensor:
