@@ -29,7 +29,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
@@ -119,7 +119,8 @@ def kmeans_plusplus(X, n_clusters: int, *, random_state=None, n_local_trials=Non
     return X[indices].clone(), indices
 
 
-class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EMMixin,
+             TorchEstimatorMixin, BaseEstimator):
     """K-means clustering by Lloyd's algorithm (PRML 9.1) in torch.
 
     Parameters follow scikit-learn (``n_clusters``, ``init`` = "k-means++" / "random" / an
@@ -388,6 +389,11 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
     def predict(self, X):
         """Index of the nearest centre of each row (N,)."""
         return self._to_numpy(self._distances(X).argmin(1))
+
+    @property
+    def _n_features_out(self) -> int:
+        """K output columns of ``transform``, named ``kmeans0..`` as in scikit-learn."""
+        return self.cluster_centers_.shape[0]
 
     def transform(self, X):
         """Euclidean distances to every centre (N, K)."""
