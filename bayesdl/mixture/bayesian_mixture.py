@@ -26,10 +26,12 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from torch.distributions import Beta, Dirichlet, Wishart, kl_divergence
 
 from ..core import distributed
 from ..core.em import accumulate
-from ..distributions import MultivariateStudentT
+from ..distributions import MultivariateStudentT, expected_log_det_wishart
+from ..distributions.kl import kl_wishart_wishart
 from . import _suffstats as ss
 from ._base import BaseGaussianMixture
 
@@ -40,23 +42,6 @@ def _log_wishart_norm(dof, log_det_precision_chol, n_features: int):
     i = torch.arange(n_features, dtype=torch.float64, device=dof.device)
     return -(dof * log_det_precision_chol + dof * n_features * 0.5 * math.log(2.0)
              + torch.lgamma(0.5 * (dof[..., None] - i)).sum(-1))
-
-
-def _wishart_terms(dof, log_det_W, trace_W0inv_W, d: int, dof0, log_det_W0):
-    """``E[log|Lambda|]`` (PRML 10.65) and ``KL(W(W, nu) || W(W_0, nu_0))`` for Wishart
-    factors of size ``d`` (batched over the leading dimensions of ``dof``)."""
-    i = torch.arange(d, dtype=torch.float64, device=dof.device)
-    e_log_det = torch.special.digamma(0.5 * (dof[..., None] - i)).sum(-1) + d * math.log(2.0) \
-        + log_det_W
-    pi_term = 0.25 * d * (d - 1) * math.log(math.pi)
-    # log B(W, nu) of PRML B.79, both for q and for the prior.
-    log_B = _log_wishart_norm(dof, 0.5 * log_det_W, d) - pi_term
-    log_B0 = _log_wishart_norm(torch.as_tensor(dof0, dtype=torch.float64, device=dof.device),
-                               0.5 * log_det_W0, d) - pi_term
-    # KL = E_q[log q(Lambda)] - E_q[log p(Lambda)], with E_q[Lambda] = nu W (PRML B.80)
-    kl = (log_B - log_B0 + 0.5 * (dof - dof0) * e_log_det - 0.5 * dof * d
-          + 0.5 * dof * trace_W0inv_W)
-    return e_log_det, kl
 
 
 class BayesianGaussianMixture(BaseGaussianMixture):
@@ -311,20 +296,23 @@ class BayesianGaussianMixture(BaseGaussianMixture):
         nu0, beta0 = self.degrees_of_freedom_prior_, self.mean_precision_prior_
 
         # q(Lambda): E[log|Lambda_k|] (K,) (PRML 10.65) and KL(q(Lambda) || p(Lambda)).
-        half_log_P = ss.log_det_cholesky(f64(self.precisions_cholesky_), ct, D)
         if ct in ("full", "tied"):
-            # log|W| = log|nu W| - D log nu and tr(W_0^{-1} W) = tr(W_0^{-1} nu W) / nu
-            e_log_det, kl_lambda = _wishart_terms(
-                dof, 2 * half_log_P - D * torch.log(dof), (cov0 * P).sum((-2, -1)) / dof, D,
-                nu0, -torch.logdet(cov0))
+            # W = E[Lambda] / nu; W_0 = (W_0^{-1})^{-1}
+            q_lambda = Wishart(dof, scale_tril=torch.linalg.cholesky(P / dof[..., None, None]))
+            p_lambda = Wishart(f64(nu0), scale_tril=torch.linalg.cholesky(torch.inverse(cov0)))
             P_full = P.expand(K, D, D)  # (K, D, D)
         else:  # Gamma = 1-D Wishart factors: (K, D) for diag, (K,) for spherical
-            nu = dof[:, None] if ct == "diag" else dof
-            e_log_det, kl_lambda = _wishart_terms(nu, torch.log(P / nu), cov0 * P / nu, 1, nu0,
-                                                  -torch.log(cov0))
-            e_log_det = e_log_det.sum(-1) if ct == "diag" else D * e_log_det
+            nu = dof[:, None].expand(K, D) if ct == "diag" else dof
+            q_lambda = Wishart(nu, scale_tril=(P / nu).sqrt()[..., None, None])
+            p_lambda = Wishart(f64(nu0), scale_tril=cov0.rsqrt()[..., None, None])
             eye = torch.eye(D, dtype=P.dtype, device=P.device)
             P_full = torch.diag_embed(P) if ct == "diag" else P[:, None, None] * eye
+        e_log_det = expected_log_det_wishart(q_lambda.df, q_lambda.scale_tril)
+        kl_lambda = kl_wishart_wishart(q_lambda, p_lambda)
+        if ct == "diag":
+            e_log_det = e_log_det.sum(-1)  # log|Lambda_k| = sum_d log lambda_kd
+        elif ct == "spherical":
+            e_log_det = D * e_log_det  # Lambda_k = lambda_k I
         e_log_det = e_log_det.expand(K)  # (K,) (one shared value when tied)
 
         # PRML 10.71: sum_k 1/2 N_k (E log|Lambda_k| - D/beta_k - D log 2 pi)
@@ -342,16 +330,11 @@ class BayesianGaussianMixture(BaseGaussianMixture):
 
         # PRML 10.72, 10.73, 10.76 for the weights: E[log p(Z|pi)] - KL(q(pi) || p(pi)).
         c, alpha0 = f64(self.weight_concentration_), self.weight_concentration_prior_
-        dg, lg = torch.special.digamma, torch.lgamma
-        if self._dp:
-            # sum_k KL(Beta(a_k, b_k) || Beta(1, alpha0)), log B(1, alpha0) = -log alpha0
-            a, b = c[0], c[1]
-            kl_pi = (-math.log(alpha0) - (lg(a) + lg(b) - lg(a + b)) + (a - 1) * dg(a)
-                     + (b - alpha0) * dg(b) + (1 + alpha0 - a - b) * dg(a + b)).sum()
+        if self._dp:  # sum_k KL(Beta(a_k, b_k) || Beta(1, alpha0)) over the sticks
+            kl_pi = kl_divergence(Beta(c[0], c[1]), Beta(torch.ones_like(c[0]),
+                                                         torch.full_like(c[1], alpha0))).sum()
         else:
-            # KL(Dir(alpha) || Dir(alpha0)) with log C(alpha) of PRML B.23
-            kl_pi = (lg(c.sum()) - lg(c).sum() - math.lgamma(K * alpha0)
-                     + K * math.lgamma(alpha0) + ((c - alpha0) * (dg(c) - dg(c.sum()))).sum())
+            kl_pi = kl_divergence(Dirichlet(c), Dirichlet(torch.full_like(c, alpha0)))
         e_log_p_z = (N * self._expected_log_weights()).sum()
 
         elbo = (e_log_lik + e_log_p_z - kl_pi - kl_mean.sum() - kl_lambda.sum()
