@@ -104,6 +104,7 @@ def test_save_load_roundtrip(blobs, tmp_path):
         back = bayesdl.load(path)
         np.testing.assert_array_equal(back.predict_proba(blobs), vb.predict_proba(blobs))
         assert back.n_active_components_ == vb.n_active_components_
+        assert back.elbo_ == vb.elbo_ and back.lower_bound_ == vb.lower_bound_
 
 
 def test_clear_errors(blobs):
