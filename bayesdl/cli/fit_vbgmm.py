@@ -35,5 +35,5 @@ def fit(args, X, y):
         **mixture_kwargs(args)).fit(X))
     summary = {"n_active_components": model.n_active_components_,
                "weights": " ".join(f"{w:.3f}" for w in model.weights_),
-               "elbo": float(model.lower_bound_), "converged": bool(model.converged_)}
+               "elbo": float(model.elbo_), "converged": bool(model.converged_)}
     return model, summary

@@ -2,7 +2,9 @@
 
 What is written depends on what the model can do, tried in this order:
 
-- ``--score``: one column ``log_density`` from ``score_samples`` (density models; anomaly scores);
+- ``--score``: one column ``log_density``, the log of the model's predictive density
+  (``to_distribution()`` where the model has one, e.g. the Student-t mixture of a VB-GMM,
+  else ``score_samples``; density models, anomaly scores);
 - a model with ``predict_proba`` (classifiers, mixtures, clusterers): ``label`` and one
   probability column per class or component, ``p_<class>``;
 - a model with a Gaussian ``predict_dist`` (regressors): ``mean, std, lower, upper``, where
@@ -93,6 +95,14 @@ def _columns(final, Xt, args) -> dict:
     if hasattr(final, "transmat_") and not args.score:
         return _sequence_columns(final, Xt, args)
     if args.score:
+        if hasattr(final, "to_distribution"):
+            # A normalised density: a VB-GMM's score_samples is scikit-learn's plug-in
+            # E-step score, which does not integrate to one; its predictive (PRML 10.81) does.
+            import torch
+
+            dist = final.to_distribution()
+            X = torch.as_tensor(np.asarray(Xt), dtype=dist.mean.dtype, device=dist.mean.device)
+            return {"log_density": dist.log_prob(X).cpu().numpy()}
         if not hasattr(final, "score_samples"):
             raise ValueError(f"--score needs a density model; {name} has no score_samples.")
         return {"log_density": final.score_samples(Xt)}

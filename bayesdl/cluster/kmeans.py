@@ -36,7 +36,8 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
+                          TransformerMixin)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
@@ -198,7 +199,8 @@ def kmeans_plusplus(X, n_clusters: int, *, sample_weight=None, random_state=None
     return X[indices].clone(), indices
 
 
-class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EMMixin,
+             TorchEstimatorMixin, BaseEstimator):
     """K-means clustering by Lloyd's algorithm (PRML 9.1) in torch.
 
     Parameters follow scikit-learn (``n_clusters``, ``init`` = "k-means++" / "random" / an
@@ -610,6 +612,11 @@ class KMeans(ClusterMixin, TransformerMixin, EMMixin, TorchEstimatorMixin, BaseE
         """
         d2 = self._distances(X)  # (N, K)
         return torch.distributions.Categorical(logits=-d2 / (2.0 * self.variance_))
+
+    @property
+    def _n_features_out(self) -> int:
+        """K output columns of ``transform``, named ``kmeans0..`` as in scikit-learn."""
+        return self.cluster_centers_.shape[0]
 
     def transform(self, X):
         """Euclidean distances to every centre (N, K)."""

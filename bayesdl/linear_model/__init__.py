@@ -1,7 +1,7 @@
 """Linear models: Bayesian linear regression, basis functions and evidence-based model selection."""
 
 from .basis import GaussianBasis, PolynomialBasis, SigmoidBasis
-from .bayesian_linear import BayesianLinearRegression
+from .bayesian_linear import BayesianLinearRegression, UnderdeterminedWarning
 from .model_selection import DegreeSelection, select_degree
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "GaussianBasis",
     "PolynomialBasis",
     "SigmoidBasis",
+    "UnderdeterminedWarning",
     "select_degree",
 ]

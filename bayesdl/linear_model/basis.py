@@ -16,9 +16,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..io import Persistable
 
@@ -67,14 +67,21 @@ class PolynomialBasis(Persistable, TransformerMixin, BaseEstimator):
         return np.prod(X[:, None, :] ** self.powers_[None], axis=2)
 
     def get_feature_names_out(self, input_features=None):
+        """Output names as scikit-learn's ``PolynomialFeatures`` gives them: the monomial of
+        the input names (``feature_names_in_`` or ``x0, x1, ...``), e.g. ``"x0 x1^2"``."""
         check_is_fitted(self)
-        names = input_features if input_features is not None else [f"x{i}" for i in range(self.n_features_in_)]
-        return np.array([" ".join(f"{n}^{p}" if p > 1 else n for n, p in zip(names, row) if p) or "1"
-                         for row in self.powers_], dtype=object)
+        names = _check_feature_names_in(self, input_features)
+        return np.array([" ".join(f"{n}^{p}" if p > 1 else n for n, p in zip(names, row) if p)
+                         or "1" for row in self.powers_], dtype=object)
 
 
-class _ScalarBasis(Persistable, TransformerMixin, BaseEstimator):
-    """Shared fit/transform of bases phi_j(x) = h((x - mu_j) / s) applied per feature."""
+class _ScalarBasis(Persistable, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared fit/transform of bases phi_j(x) = h((x - mu_j) / s) applied per feature.
+
+    Output names follow scikit-learn's convention for new features, the lower-case class
+    name and the column number (``gaussianbasis0``, ...): column ``d * n_centers + j`` is
+    centre j of input feature d.
+    """
 
     _parameter_constraints: dict = {
         "n_centers": [Interval(Integral, 1, None, closed="left")],
@@ -100,6 +107,11 @@ class _ScalarBasis(Persistable, TransformerMixin, BaseEstimator):
             width[width <= 0] = 1.0
         self.width_ = width
         return self
+
+    @property
+    def _n_features_out(self) -> int:
+        """D * n_centers output columns (read by ``get_feature_names_out``)."""
+        return self.centers_.size
 
     def transform(self, X):
         check_is_fitted(self)

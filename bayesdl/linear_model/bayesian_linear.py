@@ -33,6 +33,11 @@ from .._base import TorchEstimatorMixin
 _CHUNK_ROWS = 65536  # rows per block when accumulating the scatter matrix (bounds memory)
 
 
+class UnderdeterminedWarning(UserWarning):
+    """No more rows than parameters while the noise precision is learned: the posterior
+    mean can interpolate the targets, so beta is set by its hyper-prior alone."""
+
+
 @dataclass
 class _Stats:
     """Weighted sufficient statistics of a batch, centred at its own weighted means."""
@@ -93,6 +98,7 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
     log_evidence_ : float               ln p(t | alpha, beta) (PRML 3.86)
     n_iter_ : int, converged_ : bool
     n_samples_seen_ : float             sum of sample weights seen (fit + partial_fit)
+    n_rows_seen_ : int                  rows with positive weight seen (fit + partial_fit)
     X_offset_, y_offset_, scatter_xx_, scatter_xt_, scatter_tt_
         the sufficient statistics (centred when ``fit_intercept``), kept for ``partial_fit``.
     """
@@ -152,8 +158,23 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         if not first:
             stats = self._stored_stats().merge(stats)
         self._store_stats(stats)
+        self.n_rows_seen_ = int(np.count_nonzero(sw)) + (0 if first else self.n_rows_seen_)
         self._solve(stats)
+        self._warn_if_underdetermined()
         return self
+
+    def _warn_if_underdetermined(self) -> None:
+        """Warn when the rows cannot pin down the noise: N <= D (+1 with an intercept)."""
+        n_params = self.n_features_in_ + int(self.fit_intercept)
+        if self.beta is None and self.n_rows_seen_ <= n_params:
+            what = f"{self.n_features_in_} coefficients" + (
+                " + intercept" if self.fit_intercept else "")
+            warnings.warn(
+                f"BayesianLinearRegression: {self.n_rows_seen_} rows for {n_params} parameters "
+                f"({what}), so the fit can interpolate the targets and the learned noise "
+                f"precision beta is set by its hyper-prior alone (noise sd "
+                f"{self.beta_ ** -0.5:.3g}). Fix the noise with beta=1/sigma^2, or fit on more "
+                "rows than parameters.", UnderdeterminedWarning, stacklevel=3)
 
     def _batch_stats(self, X, t, w) -> _Stats:
         """One pass of weighted sums over (N, D) rows, in blocks of ``_CHUNK_ROWS``.
@@ -238,8 +259,9 @@ class BayesianLinearRegression(TorchEstimatorMixin, RegressorMixin, BaseEstimato
                         - 0.5 * torch.log(alpha + beta * lam).sum() - 0.5 * n * math.log(2 * math.pi))
         coef = V @ u  # (D,)
         sigma = (V / (alpha + beta * lam)) @ V.T  # S_N = V diag(1/(alpha + beta lam)) V^T
-        self.coef_ = self._to_numpy(coef)
-        self.sigma_ = self._to_numpy(sigma)
+        # The solve runs in float64; the posterior is returned in the dtype asked for.
+        self.coef_ = self._to_numpy(coef.to(self._torch_dtype))
+        self.sigma_ = self._to_numpy(sigma.to(self._torch_dtype))
         self.intercept_ = float(s.t_mean - s.x_mean @ coef) if self.fit_intercept else 0.0
         self.alpha_, self.beta_ = float(alpha), float(beta)
         self.gamma_ = float((beta * lam / (alpha + beta * lam)).sum())

@@ -50,6 +50,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         self._validate_params()
         data = self._data_source(X)
         self._fit_em(data)
+        self._finish_fit(data)
         return self
 
     def fit_predict(self, X, y=None):
@@ -94,13 +95,26 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
             Z = ss.features(rows.double() - shift, cov_type)
             return ss.chunk_statistics(Z, torch.eye(K, dtype=Z.dtype, device=Z.device), cov_type)
 
-        if self.init_params == "k-means++":
-            head = data.head(INIT_MAX_ROWS, random_state)
-            _, indices = kmeans_plusplus(head, K, random_state=random_state)
-            stats = one_hot_rows(head[indices])
-        elif self.init_params == "random_from_data":
-            indices = random_state.choice(data.n_samples, size=K, replace=False)
-            stats = one_hot_rows(data.take(indices))
+        if self.init_params in ("k-means++", "random_from_data"):
+            if self.init_params == "k-means++":
+                head = data.head(INIT_MAX_ROWS, random_state)
+                _, indices = kmeans_plusplus(head, K, random_state=random_state)
+                rows = head[indices]
+            else:
+                rows = data.take(random_state.choice(data.n_samples, size=K, replace=False))
+            if cov_type == "tied":
+                # scikit-learn's tied covariance is (sum_n x_n x_n^T - sum_k N_k mu_k mu_k^T)
+                # / sum_k N_k, which assumes each row's responsibilities sum to one. With
+                # one-hot rows at K points, sum_n runs over ALL rows while sum_k N_k = K, so
+                # its initial covariance is about N / K times the second moment about the
+                # origin (not shift-invariant). We reproduce it, unshifted, so that the same
+                # seed gives scikit-learn's initial parameters and fit.
+                shift = torch.zeros_like(shift)
+                sums, _, _ = accumulate(data, lambda c: (
+                    {"XX": c.double().T @ c.double()}, c.new_zeros(())))
+            stats = one_hot_rows(rows)
+            if cov_type == "tied":
+                stats["XX"] = sums["XX"]  # (D, D) over all rows
         else:
             if self.init_params == "kmeans":
                 km = KMeans(n_clusters=K, n_init=1, random_state=random_state,
@@ -137,7 +151,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
     def _float64(self, a) -> torch.Tensor:
         """A fitted array (or number) as a float64 tensor on ``device``, for the M-step."""
-        return torch.as_tensor(np.asarray(a), dtype=torch.float64, device=self._torch_device)
+        return torch.as_tensor(np.array(a, dtype=np.float64), device=self._torch_device)
 
     # -- the E-step -------------------------------------------------------------------------
     def _e_step_constants(self):
@@ -168,6 +182,9 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
     def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
         """Hook: add model-specific statistics of a chunk to ``stats``."""
+
+    def _finish_fit(self, data: DataSource) -> None:
+        """Hook: model-specific attributes computed from the data after the EM loop."""
 
     # -- prediction -------------------------------------------------------------------------
     def _chunked_log_prob(self, X) -> torch.Tensor:

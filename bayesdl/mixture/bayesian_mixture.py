@@ -11,7 +11,9 @@ the prior's, which is how the variational mixture chooses the number of componen
 Parameters, attributes, the update equations and the lower bound follow scikit-learn's
 ``BayesianGaussianMixture`` exactly (so both agree from the same initial responsibilities);
 as there, ``lower_bound_`` is the ELBO up to a constant that does not depend on the
-variational parameters.
+variational parameters, but does depend on K, N and the priors. ``elbo_`` is the true ELBO
+(PRML 10.70-10.77, every normalising constant included): a lower bound on ``log p(X)``,
+comparable across K and with other models' log evidence.
 """
 
 from __future__ import annotations
@@ -24,16 +26,19 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from torch.distributions import Beta, Dirichlet, Wishart, kl_divergence
 
 from ..core import distributed
 from ..core.em import accumulate
-from ..distributions import MultivariateStudentT
+from ..distributions import MultivariateStudentT, expected_log_det_wishart
+from ..distributions.kl import kl_wishart_wishart
 from . import _suffstats as ss
 from ._base import BaseGaussianMixture
 
 
 def _log_wishart_norm(dof, log_det_precision_chol, n_features: int):
-    """``log B(W, nu)`` of PRML B.79 with ``log|W|^{1/2} = log_det_precision_chol``."""
+    """``log B(W, nu)`` of PRML B.79 with ``log|W|^{1/2} = log_det_precision_chol``, less
+    its constant ``-D(D-1)/4 log pi`` (as scikit-learn computes it)."""
     i = torch.arange(n_features, dtype=torch.float64, device=dof.device)
     return -(dof * log_det_precision_chol + dof * n_features * 0.5 * math.log(2.0)
              + torch.lgamma(0.5 * (dof[..., None] - i)).sum(-1))
@@ -53,6 +58,21 @@ class BayesianGaussianMixture(BaseGaussianMixture):
     As in scikit-learn, ``score_samples`` and ``predict_proba`` use the variational E-step's
     ``E[log pi_k] + E[log N(x | mu_k, Lambda_k)]`` (PRML 10.46); the predictive density of a
     new point, a Student-t mixture (PRML 10.81), is :meth:`to_distribution`.
+
+    Two bounds are recorded. ``lower_bound_`` and ``lower_bounds_`` are scikit-learn's: the
+    ELBO less a constant that grows with K (so it drives convergence, iteration for
+    iteration as in scikit-learn, but cannot compare fits with different K). ``elbo_`` is the
+    true ELBO ``L(q) <= log p(X)`` (PRML 10.70-10.77) of the fitted ``q``, computed after
+    one more E-step: it is comparable across K, priors and other models' log evidence.
+    For "full" each component has a Gauss-Wishart posterior; "tied" one shared Wishart
+    precision; "diag" one Gauss-Gamma (a 1-D Gauss-Wishart) per feature; "spherical" one
+    Gamma precision shared by the features of a component. For "full" and "diag"
+    scikit-learn's M-step is the exact VB optimum (with one component ``elbo_`` is the
+    conjugate log evidence). For "spherical" it is close to it. For "tied" it is not:
+    scikit-learn gives the shared precision nu_0 + N/K degrees of freedom, as if each
+    component owned it with N/K points. ``elbo_`` is then still a valid bound on the tied
+    model's evidence, but a looser one that falls as K grows: compare K with "full" or
+    "diag", not with "tied".
     """
 
     # The ELBO is evaluated with the variational factors the M-step has just set, so the
@@ -256,6 +276,74 @@ class BayesianGaussianMixture(BaseGaussianMixture):
         bound = (-stats["resp_log_resp"] - log_wishart - log_norm_weight
                  - 0.5 * D * torch.log(f64(self.mean_precision_)).sum())
         return float(bound)
+
+    def _finish_fit(self, data):
+        """``elbo_``: the true ELBO after one more E-step with the fitted ``q(pi, mu, Lambda)``."""
+        stats, _, _ = accumulate(data, self._e_step_stats)
+        self.elbo_ = self._elbo(stats, self._coef.shift.to(torch.float64))
+
+    def _elbo(self, stats, shift) -> float:
+        """The ELBO (PRML 10.70) of ``q(Z)`` (summed in ``stats``, rows shifted by ``shift``)
+        and the current ``q(pi) q(mu, Lambda)``, with all normalising constants.
+
+        L = E[log p(X|Z,mu,Lambda)] + E[log p(Z|pi)] - KL(q(pi)||p(pi))
+            - KL(q(mu,Lambda)||p(mu,Lambda)) + H[q(Z)]                    (PRML 10.70-10.77)
+        """
+        f64 = self._float64
+        D, K, ct = self.n_features_in_, self.n_components, self.covariance_type
+        N, S1, S2 = ss.moments(stats, ct, D)  # (K,), (K, D), S2 in the layout of ``P``
+        P = f64(self.precisions_)  # E[Lambda_k] = nu_k W_k (PRML B.80)
+        dof, beta = f64(self.degrees_of_freedom_), f64(self.mean_precision_)  # nu_k, beta_k
+        m = f64(self.means_) - shift  # (K, D) posterior means, in the stats' coordinates
+        m0 = f64(self.mean_prior_) - shift  # (D,)
+        cov0 = f64(self.covariance_prior_)  # W_0^{-1}
+        nu0, beta0 = self.degrees_of_freedom_prior_, self.mean_precision_prior_
+
+        # q(Lambda): E[log|Lambda_k|] (K,) (PRML 10.65) and KL(q(Lambda) || p(Lambda)).
+        if ct in ("full", "tied"):
+            # W = E[Lambda] / nu; W_0 = (W_0^{-1})^{-1}
+            q_lambda = Wishart(dof, scale_tril=torch.linalg.cholesky(P / dof[..., None, None]))
+            p_lambda = Wishart(f64(nu0), scale_tril=torch.linalg.cholesky(torch.inverse(cov0)))
+            P_full = P.expand(K, D, D)  # (K, D, D)
+        else:  # Gamma = 1-D Wishart factors: (K, D) for diag, (K,) for spherical
+            nu = dof[:, None].expand(K, D) if ct == "diag" else dof
+            q_lambda = Wishart(nu, scale_tril=(P / nu).sqrt()[..., None, None])
+            p_lambda = Wishart(f64(nu0), scale_tril=cov0.rsqrt()[..., None, None])
+            eye = torch.eye(D, dtype=P.dtype, device=P.device)
+            P_full = torch.diag_embed(P) if ct == "diag" else P[:, None, None] * eye
+        e_log_det = expected_log_det_wishart(q_lambda.df, q_lambda.scale_tril)
+        kl_lambda = kl_wishart_wishart(q_lambda, p_lambda)
+        if ct == "diag":
+            e_log_det = e_log_det.sum(-1)  # log|Lambda_k| = sum_d log lambda_kd
+        elif ct == "spherical":
+            e_log_det = D * e_log_det  # Lambda_k = lambda_k I
+        e_log_det = e_log_det.expand(K)  # (K,) (one shared value when tied)
+
+        # PRML 10.71: sum_k 1/2 N_k (E log|Lambda_k| - D/beta_k - D log 2 pi)
+        #   - 1/2 sum_nk r_nk (x_n - m_k)^T E[Lambda_k] (x_n - m_k), from the moments.
+        Pm = (P_full @ m[:, :, None]).squeeze(-1)  # (K, D)
+        scatter = (P * S2).sum() - 2 * (S1 * Pm).sum() + (N * (m * Pm).sum(1)).sum()
+        e_log_lik = (0.5 * (N * (e_log_det - D / beta - D * math.log(2 * math.pi))).sum()
+                     - 0.5 * scatter)
+        # PRML 10.74 - 10.77 for the means: E_Lambda KL(N(m_k, (beta_k Lambda)^{-1}) ||
+        # N(m_0, (beta_0 Lambda)^{-1})) = 1/2 (D beta0/beta_k - D + D log(beta_k/beta0)
+        #                                      + beta0 (m_k - m0)^T E[Lambda_k] (m_k - m0))
+        diff = m - m0  # (K, D)
+        quad = (diff * (P_full @ diff[:, :, None]).squeeze(-1)).sum(1)  # (K,)
+        kl_mean = 0.5 * (D * beta0 / beta - D + D * torch.log(beta / beta0) + beta0 * quad)
+
+        # PRML 10.72, 10.73, 10.76 for the weights: E[log p(Z|pi)] - KL(q(pi) || p(pi)).
+        c, alpha0 = f64(self.weight_concentration_), self.weight_concentration_prior_
+        if self._dp:  # sum_k KL(Beta(a_k, b_k) || Beta(1, alpha0)) over the sticks
+            kl_pi = kl_divergence(Beta(c[0], c[1]), Beta(torch.ones_like(c[0]),
+                                                         torch.full_like(c[1], alpha0))).sum()
+        else:
+            kl_pi = kl_divergence(Dirichlet(c), Dirichlet(torch.full_like(c, alpha0)))
+        e_log_p_z = (N * self._expected_log_weights()).sum()
+
+        elbo = (e_log_lik + e_log_p_z - kl_pi - kl_mean.sum() - kl_lambda.sum()
+                - stats["resp_log_resp"])  # - E[log q(Z)] (PRML 10.75)
+        return float(elbo)
 
     # -- predictive density -----------------------------------------------------------------
     def to_distribution(self) -> torch.distributions.MixtureSameFamily:

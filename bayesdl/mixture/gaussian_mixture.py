@@ -32,6 +32,10 @@ class GaussianMixture(BaseGaussianMixture):
     kmeans / k-means++ / random / random_from_data, ``weights_init``, ``means_init``,
     ``precisions_init``, ``random_state``, ``warm_start``, ``verbose``) plus ``chunk_size``
     (rows per E-step chunk; None picks a cache-sized one), ``device`` and ``dtype``.
+    ``init_params`` draws the same rows as scikit-learn for the same ``random_state``, and
+    the initial parameters are scikit-learn's, including its tied covariance after
+    ``random_from_data`` or ``k-means++`` (the scatter of all rows about the origin over K:
+    large, and not shift-invariant, but the same starting point).
 
     ``fit`` takes an array, a path to a ``.npy`` file (memory-mapped) or
     :class:`bayesdl.core.em.Batches`. A component that collapses onto fewer than two points

@@ -59,5 +59,64 @@ def test_basis_in_a_pipeline_equals_sklearn_bayesian_ridge_on_the_same_features(
     t = np.sin(2 * np.pi * x[:, 0]) + 0.1 * np.random.default_rng(3).normal(size=50)
     ours = make_pipeline(GaussianBasis(n_centers=9), BayesianLinearRegression(tol=1e-12, max_iter=3000))
     ref = make_pipeline(GaussianBasis(n_centers=9), BayesianRidge(tol=1e-12, max_iter=3000))
-    np.testing.assert_allclose(ours.fit(x, t).predict(x), ref.fit(x, t).predict(x), rtol=1e-6)
+    np.testing.assert_allclose(ours.fit(x, t).predict(x), ref.fit(x, t).predict(x), rtol=1e-10)
     assert np.sqrt(np.mean((ours.predict(x) - np.sin(2 * np.pi * x[:, 0])) ** 2)) < 0.1
+
+
+@pytest.mark.parametrize("include_bias", [True, False])
+def test_polynomial_feature_names_are_sklearns(include_bias):
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    ours = PolynomialBasis(degree=3, include_bias=include_bias).fit(X)
+    sk = PolynomialFeatures(degree=3, include_bias=include_bias).fit(X)
+    np.testing.assert_array_equal(ours.get_feature_names_out(), sk.get_feature_names_out())
+    names = ["a", "b", "c"]
+    np.testing.assert_array_equal(ours.get_feature_names_out(names),
+                                  sk.get_feature_names_out(names))
+    with pytest.raises(ValueError, match="input_features should have length"):
+        ours.get_feature_names_out(["a", "b"])
+
+
+def test_all_transformers_name_their_outputs_as_sklearn_does():
+    from sklearn.decomposition import PCA
+
+    from bayesdl.cluster import KMeans
+
+    X = np.random.default_rng(1).normal(size=(30, 2))
+    for est, prefix, n_out in [(GaussianBasis(n_centers=4), "gaussianbasis", 8),
+                               (SigmoidBasis(n_centers=3), "sigmoidbasis", 6),
+                               (KMeans(3, random_state=0), "kmeans", 3)]:
+        names = est.fit(X).get_feature_names_out()
+        np.testing.assert_array_equal(names, [f"{prefix}{i}" for i in range(n_out)])
+        assert est.transform(X).shape == (30, n_out)
+    # the convention itself, from a scikit-learn transformer that makes new features
+    assert list(PCA(2).fit(X).get_feature_names_out()) == ["pca0", "pca1"]
+
+
+def test_feature_names_survive_save_and_load(tmp_path):
+    import bayesdl
+
+    X = np.random.default_rng(2).normal(size=(12, 2))
+    basis = GaussianBasis(n_centers=3).fit(X)
+    basis.save(tmp_path / "b.safetensors")
+    np.testing.assert_array_equal(bayesdl.load(tmp_path / "b.safetensors").get_feature_names_out(),
+                                  basis.get_feature_names_out())
+
+
+def test_pipeline_with_pandas_output_names_every_column():
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import make_union
+
+    X = pd.DataFrame(np.random.default_rng(3).uniform(size=(25, 2)), columns=["age", "dose"])
+    names = ["age", "dose", "age^2", "age dose", "dose^2"]
+    poly = make_pipeline(PolynomialBasis(degree=2)).set_output(transform="pandas")
+    out = poly.fit_transform(X)
+    assert list(out.columns) == names
+    np.testing.assert_allclose(out["age dose"], X["age"] * X["dose"], rtol=1e-14)
+    union = make_union(GaussianBasis(n_centers=2), SigmoidBasis(n_centers=2))
+    out = union.set_output(transform="pandas").fit_transform(X)
+    assert list(out.columns) == [f"gaussianbasis__gaussianbasis{i}" for i in range(4)] + [
+        f"sigmoidbasis__sigmoidbasis{i}" for i in range(4)]
+    # A bayesdl regressor fitted after a pandas-output basis sees the basis' column names.
+    model = make_pipeline(PolynomialBasis(degree=2), BayesianLinearRegression()).set_output(
+        transform="pandas").fit(X, X["age"] + X["dose"] ** 2)
+    np.testing.assert_array_equal(model[-1].feature_names_in_, names)

@@ -1,5 +1,7 @@
 """Bayesian linear regression against scikit-learn, closed forms and scipy."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import BayesianRidge
 
 from bayesdl.datasets import make_sinusoidal
-from bayesdl.linear_model import BayesianLinearRegression, PolynomialBasis, select_degree
+from bayesdl.linear_model import (BayesianLinearRegression, PolynomialBasis, UnderdeterminedWarning,
+                                  select_degree)
 
 # scikit-learn's BayesianRidge calls the noise precision alpha and the weight precision lambda.
 SK_PRIORS = dict(alpha_1=1e-4, alpha_2=2e-4, lambda_1=3e-4, lambda_2=5e-4)
@@ -34,17 +37,17 @@ def test_matches_sklearn_bayesian_ridge_on_diabetes(diabetes, fit_intercept):
     us = BayesianLinearRegression(tol=1e-14, max_iter=5000, fit_intercept=fit_intercept,
                                   **OUR_PRIORS).fit(X, y)
     assert us.converged_
-    assert _rel(us.coef_, sk.coef_) < 1e-6
-    assert us.intercept_ == pytest.approx(sk.intercept_, rel=1e-6, abs=1e-12)
-    assert _rel(us.beta_, sk.alpha_) < 1e-6
-    assert _rel(us.alpha_, sk.lambda_) < 1e-6
-    assert _rel(us.sigma_, sk.sigma_) < 1e-6
+    assert _rel(us.coef_, sk.coef_) < 1e-10
+    assert us.intercept_ == pytest.approx(sk.intercept_, rel=1e-10, abs=1e-12)
+    assert _rel(us.beta_, sk.alpha_) < 1e-10
+    assert _rel(us.alpha_, sk.lambda_) < 1e-10
+    assert _rel(us.sigma_, sk.sigma_) < 1e-10
     mean_sk, std_sk = sk.predict(X[:50], return_std=True)
     mean, std = us.predict(X[:50], return_std=True)
-    assert _rel(mean, mean_sk) < 1e-6
+    assert _rel(mean, mean_sk) < 1e-10
     # scikit-learn leaves out the intercept's posterior variance 1/(beta N); we include it.
     intercept_var = 1.0 / (us.beta_ * len(y)) if fit_intercept else 0.0
-    assert _rel(std, np.sqrt(std_sk**2 + intercept_var)) < 1e-6
+    assert _rel(std, np.sqrt(std_sk**2 + intercept_var)) < 1e-10
 
 
 def test_sample_weight_matches_sklearn(diabetes):
@@ -52,8 +55,8 @@ def test_sample_weight_matches_sklearn(diabetes):
     w = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
     sk = BayesianRidge(tol=1e-14, max_iter=5000).fit(X, y, sample_weight=w)
     us = BayesianLinearRegression(tol=1e-14, max_iter=5000).fit(X, y, sample_weight=w)
-    assert _rel(us.coef_, sk.coef_) < 1e-6
-    assert _rel(us.beta_, sk.alpha_) < 1e-6 and _rel(us.alpha_, sk.lambda_) < 1e-6
+    assert _rel(us.coef_, sk.coef_) < 1e-10
+    assert _rel(us.beta_, sk.alpha_) < 1e-10 and _rel(us.alpha_, sk.lambda_) < 1e-10
 
 
 def test_posterior_matches_direct_solve_prml_3_53_3_54():
@@ -160,6 +163,41 @@ def test_float32_agrees_with_float64(diabetes):
     m32 = BayesianLinearRegression(dtype="float32", tol=1e-6).fit(X, y)
     assert m32.predict_dist(X).mean.dtype == torch.float32
     np.testing.assert_allclose(m32.predict(X), m64.predict(X), rtol=1e-4)
+
+
+def test_float32_returns_float32_posterior(diabetes):
+    X, y = diabetes
+    m64 = BayesianLinearRegression().fit(X, y)
+    m32 = BayesianLinearRegression(dtype="float32").fit(X.astype(np.float32), y)
+    assert m32.coef_.dtype == np.float32 and m32.sigma_.dtype == np.float32
+    assert m64.coef_.dtype == np.float64 and m64.sigma_.dtype == np.float64
+    np.testing.assert_allclose(m32.coef_, m64.coef_, rtol=1e-3)
+    coef, _ = m32.sample_posterior(3, random_state=0)
+    assert coef.dtype == np.float32
+
+
+def test_fewer_rows_than_parameters_warns_that_beta_comes_from_the_prior():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 3))
+    y = X @ [1.0, 2.0, 3.0] + 0.3 * rng.normal(size=4)  # the issue's case: true noise sd 0.3
+    with pytest.warns(UnderdeterminedWarning, match=r"4 rows for 4 parameters \(3 coefficients "
+                      r"\+ intercept\).*Fix the noise with beta=1/sigma\^2, or fit on more rows"):
+        model = BayesianLinearRegression().fit(X, y)
+    assert model.beta_ ** -0.5 < 0.01  # interpolation: a noise sd set by the hyper-prior
+    with pytest.warns(UnderdeterminedWarning, match="3 rows for 3 parameters"):
+        BayesianLinearRegression(fit_intercept=False).fit(X[:3], y[:3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnderdeterminedWarning)
+        BayesianLinearRegression(beta=4.0).fit(X, y)  # the noise is fixed: nothing to warn
+        BayesianLinearRegression(fit_intercept=False).fit(X, y)  # 4 rows, 3 parameters
+        X5, y5 = rng.normal(size=(5, 3)), rng.normal(size=5)
+        BayesianLinearRegression().fit(X5, y5)
+        # Zero-weight rows do not count; rows seen by partial_fit do.
+        streamed = BayesianLinearRegression().partial_fit(X5, y5)
+        streamed.partial_fit(X, y)
+    assert streamed.n_rows_seen_ == 9
+    with pytest.warns(UnderdeterminedWarning, match="4 rows for 4 parameters"):
+        BayesianLinearRegression().fit(X5, y5, sample_weight=[1, 1, 0, 1, 1])
 
 
 def test_bad_input_errors(diabetes):

@@ -92,7 +92,7 @@ def build(quick: bool = False, seed: int = 0) -> Section:
         "Old Faithful: components chosen by BIC (1..5)": min(selected, key=selected.get),
         "K-means J after 4 steps": round(float(J_m[-1]), 3),
         "VB-GMM active components (of 10)": vb.n_active_components_,
-        "VB-GMM ELBO": round(float(vb.lower_bound_), 2),
+        "VB-GMM ELBO": round(float(vb.elbo_), 2),
     }
     summary = (
         "K-means, Gaussian mixtures (EM) and the variational Bayesian mixture share one "
