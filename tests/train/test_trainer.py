@@ -166,7 +166,6 @@ dist.destroy_process_group()
 """
 
 
-@pytest.mark.slow
 def test_torchrun_launch_initialises_gloo_and_agrees_across_ranks(tmp_path):
     import subprocess
     import sys
