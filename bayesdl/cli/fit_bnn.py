@@ -2,8 +2,9 @@
 
 Regression targets get a Gaussian predictive distribution (``--heteroscedastic`` lets the
 noise depend on the inputs); classification targets get class probabilities. With
-``--task auto`` a target whose values are all integers with at most 20 distinct values is
-treated as class labels.
+``--task auto`` a target of text labels, or whose values are all integers with at most 20
+distinct values, is treated as class labels; the labels are kept as the file gives them
+(``0``/``1`` stay integers, ``cat``/``dog`` stay text) in predictions and column names.
 
 Training defaults converge on small tables as on large ones: the budget is ``--max-steps``
 Adam steps (however many epochs that takes), the noise variance starts at a tenth of the
@@ -27,7 +28,7 @@ def add_arguments(p) -> None:
                    help="what the target is (default: %(default)s)")
     p.add_argument("--method", choices=["bbb", "mc_dropout", "ensemble"], default="mc_dropout",
                    help="approximate Bayesian method (default: %(default)s)")
-    p.add_argument("--hidden", default="50,50",
+    p.add_argument("--hidden", default="50",
                    help="comma-separated hidden layer widths (default: %(default)s)")
     p.add_argument("--heteroscedastic", action="store_true",
                    help="predict the noise level per input (Kendall & Gal 2017)")
@@ -71,6 +72,11 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _is_classification(task: str, y: np.ndarray) -> bool:
+    if y.dtype.kind not in "iuf":  # text labels, as the CSV gives them
+        if task == "regression":
+            raise ValueError("the target column holds text labels; regression needs numbers. "
+                             "Use --task classification (or auto).")
+        return True
     if task != "auto":
         return task == "classification"
     finite = y[np.isfinite(y)]
