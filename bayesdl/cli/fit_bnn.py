@@ -47,7 +47,7 @@ def add_arguments(p) -> None:
                         "(default: %(default)s)")
     p.add_argument("--no-early-stopping", action="store_true",
                    help="train on every row and stop on the training loss instead")
-    p.add_argument("--dropout", type=float, default=0.1,
+    p.add_argument("--dropout", type=float, default=0.05,
                    help="MC-dropout rate (default: %(default)s)")
     p.add_argument("--prior", choices=["gaussian", "scale_mixture"], default="gaussian",
                    help="BBB weight prior (default: %(default)s)")

@@ -108,7 +108,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
     }
 
     def __init__(self, hidden_layer_sizes=(50,), *, method="bbb", heteroscedastic=False,
-                 activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.1,
+                 activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.05,
                  length_scale=1e-2, n_estimators=5, max_steps=2000, max_epochs=None,
                  batch_size=128, learning_rate=1e-2, early_stopping=True,
                  validation_fraction=0.1, patience=300, n_samples=50, verbose=False,
