@@ -313,7 +313,14 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     dropout, length_scale : MC-dropout rate p (dropout after every hidden layer) and prior
         length-scale l (weight decay l^2 (1 - p) / N).
     n_estimators : ensemble size.
-    max_epochs, batch_size, learning_rate : Adam training.
+    max_steps : training budget in Adam steps (default 2000), whatever the number of rows:
+        ``ceil(max_steps / batches per epoch)`` epochs.
+    max_epochs : if set, train for exactly this many epochs instead (``max_steps`` ignored).
+    batch_size, learning_rate : Adam training.
+    early_stopping, validation_fraction, patience : hold out ``validation_fraction`` of the
+        rows, stop once their Monte-Carlo predictive NLL has not improved for ``patience``
+        Adam steps, and keep the weights with the best one. Without early stopping (or too
+        few rows to hold any out) ``patience`` applies to the training loss.
     n_samples : sampled networks per prediction (BBB, MC dropout).
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
@@ -322,6 +329,8 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     ----------
     x_mean_, x_scale_, y_mean_, y_scale_ : standardisation of inputs and targets.
     loss_curve_ : training loss per epoch; ``n_iter_`` epochs run.
+    validation_scores_ : held-out predictive NLL per epoch (empty without early stopping);
+        ``best_epoch_`` the epoch whose weights were kept.
 
     Examples
     --------
