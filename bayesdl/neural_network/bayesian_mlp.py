@@ -230,11 +230,13 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                     groups.append({"params": others, "weight_decay": 0.0})
                 return torch.optim.Adam(groups, lr=self.learning_rate)
 
-            # without held-out rows, early stopping watches the training loss
+            # without held-out rows, training stops when the training loss stops improving,
+            # and keeps its last weights
             trainer = Trainer(self._net, self._loss, optimizer=optimizer, max_epochs=epochs,
                               batch_size=min(self.batch_size, n), seed=seed, patience=patience,
                               val_metric=None if val_data is None else self._heldout_nll,
-                              progress=self.verbose, device=self._torch_device, amp=False)
+                              restore_best=val_data is not None, progress=self.verbose,
+                              device=self._torch_device, amp=False)
             trainer.fit((Xs[train], y[train]), val_data)
         self.loss_curve_ = [h["loss"] for h in trainer.history]
         self.validation_scores_ = [h["val"] for h in trainer.history if "val" in h]
@@ -320,7 +322,8 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     early_stopping, validation_fraction, patience : hold out ``validation_fraction`` of the
         rows, stop once their Monte-Carlo predictive NLL has not improved for ``patience``
         Adam steps, and keep the weights with the best one. Without early stopping (or too
-        few rows to hold any out) ``patience`` applies to the training loss.
+        few rows to hold any out) training stops when the training loss has not improved for
+        ``patience`` steps, with its last weights.
     n_samples : sampled networks per prediction (BBB, MC dropout).
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
@@ -330,7 +333,7 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     x_mean_, x_scale_, y_mean_, y_scale_ : standardisation of inputs and targets.
     loss_curve_ : training loss per epoch; ``n_iter_`` epochs run.
     validation_scores_ : held-out predictive NLL per epoch (empty without early stopping);
-        ``best_epoch_`` the epoch whose weights were kept.
+        ``best_epoch_`` the epoch with the best monitored loss (kept with early stopping).
 
     Examples
     --------
