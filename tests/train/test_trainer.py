@@ -243,3 +243,24 @@ def test_bayes_by_backprop_reaches_the_exact_mean_field_posterior(batch_size, ep
             device="cpu").fit((X, y))
     torch.testing.assert_close(layer.posterior_mean("weight")[0], m, rtol=0, atol=1e-3)
     torch.testing.assert_close(layer.posterior_std("weight")[0] ** 2, v, rtol=0.04, atol=0)
+
+
+def test_best_weights_are_restored_also_when_max_epochs_ends_the_run():
+    # patience 10 is never reached in 5 epochs; the validation metric is best after epoch 1,
+    # so the weights of epoch 1 come back (early stopping on a budget that runs out first)
+    scores = iter([3.0, 1.0, 2.0, 4.0, 5.0])
+    snapshots = []
+
+    def metric(model, loader):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    X, y = _data(40)
+    t = Trainer(model, lambda m, b, s: (m(b[0]).squeeze(-1) - b[1]).pow(2).mean(), lr=0.1,
+                max_epochs=5, batch_size=8, patience=10, val_metric=metric,
+                progress=False).fit((X, y), (X, y))
+    assert not t.stopped_early and t.best_epoch == 1
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]) and not torch.equal(v, snapshots[-1][k])
