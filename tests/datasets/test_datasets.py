@@ -134,7 +134,7 @@ def test_load_csv_reads_the_target_as_given(tmp_path):
         np.testing.assert_array_equal(bunch.target, expected)
         np.testing.assert_array_equal(bunch.data, [[0.0], [1.0], [2.0]])
         assert dtype is object or load_csv(path, target="y").target.dtype == np.float64
-    with pytest.raises(ValueError, match="'dog' is not a number"):  # the default: numbers
+    with pytest.raises(ValueError, match="'cat' is not a number"):  # the default: numbers
         load_csv(path, target="y")
     path.write_text("a,y\n0,cat\n1,\n")
     with pytest.raises(ValueError, match="line 3, column 'y' is empty"):
