@@ -14,7 +14,8 @@ from ..io import atomic_write_bytes
 def read_features(path, target: str | None = None):
     """Read ``path`` (.csv with header, or .npy) into ``(X, y, feature_names)``.
 
-    With a CSV, ``target`` names the target column (``y`` is None without it). A ``.npy``
+    With a CSV, ``target`` names the target column (``y`` is None without it), read as
+    given: integer labels stay integers, text labels stay text. A ``.npy``
     file holds features only and has no column names (``feature_names`` is None).
     """
     path = Path(path)
@@ -26,7 +27,7 @@ def read_features(path, target: str | None = None):
         return X, None, None
     if path.suffix.lower() not in {".csv", ".txt"}:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .npy.")
-    bunch = load_csv(path, target=target)
+    bunch = load_csv(path, target=target, target_as_given=True)
     return bunch.data, bunch.get("target"), bunch.feature_names
 
 

@@ -23,11 +23,32 @@ def _existing(path) -> Path:
     return path
 
 
-def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.float64):
+def _column_as_given(cells: list[str], path, name: str) -> np.ndarray:
+    """A column as its cells spell it: int64 if every cell is an integer, else float64 if every
+    cell is a number (empty cells NaN), else the text labels themselves (object array)."""
+    cells = [c.strip() for c in cells]
+    try:
+        return np.array([int(c) for c in cells], dtype=np.int64)
+    except ValueError:
+        pass
+    try:
+        return np.array([float(c) if c else np.nan for c in cells], dtype=np.float64)
+    except ValueError:
+        pass
+    if "" in cells:
+        raise ValueError(f"{path}, line {cells.index('') + 2}, column {name!r} is empty (NaN); "
+                         "drop that row or fill in its label.")
+    return np.array(cells, dtype=object)
+
+
+def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.float64,
+             target_as_given: bool = False):
     """Read a numeric CSV file with a header row.
 
     Returns a :class:`~sklearn.utils.Bunch` with ``data`` (n, d), ``feature_names`` and, when
-    ``target`` names a column, ``target`` (n,) and ``target_name``.
+    ``target`` names a column, ``target`` (n,) and ``target_name``. With
+    ``target_as_given=True`` the target column keeps the type its cells spell: integers stay
+    integers (``0``, not ``0.0``), text labels stay text; otherwise it is read as ``dtype``.
     """
     path = _existing(path)
     with open(path, newline="") as f:
@@ -40,12 +61,15 @@ def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.
     if target is not None and target not in header:
         raise ValueError(f"Column {target!r} is not in {path}; its columns are {header}.")
     values = np.empty((len(body), len(header)), dtype=dtype)
+    as_given = header.index(target) if target is not None and target_as_given else None
     for i, row in enumerate(body):
         if len(row) != len(header):
             raise ValueError(
                 f"{path}, line {i + 2}: {len(row)} fields where the header has {len(header)}."
             )
         for j, cell in enumerate(row):
+            if j == as_given:
+                continue  # read below, as given
             try:
                 values[i, j] = float(cell) if cell.strip() else np.nan
             except ValueError:
@@ -59,7 +83,7 @@ def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.
     return Bunch(
         data=np.delete(values, j, axis=1),
         feature_names=[h for h in header if h != target],
-        target=values[:, j],
+        target=values[:, j] if as_given is None else _column_as_given([r[j] for r in body], path, target),
         target_name=target,
     )
 

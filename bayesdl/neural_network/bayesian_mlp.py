@@ -17,15 +17,30 @@ the logit-noise loss (Kendall & Gal eq. 12). Inputs (and regression targets) are
 standardised internally. Predictions average ``n_samples`` sampled networks (each applied to
 the whole batch, so a row's prediction does not depend on the other rows) drawn from a
 generator seeded by ``random_state``.
+
+Training defaults are chosen to converge on small tables as well as large ones:
+
+- the budget is ``max_steps`` optimiser steps, not epochs: a table of 200 rows gets as many
+  Adam steps as one of 200,000 (``max_epochs`` overrides it with a fixed number of epochs);
+- the noise variance of a regression starts at ``_NOISE_INIT_FRACTION`` of the (standardised)
+  target's variance, not at 1, which would leave small-data fits with far too wide intervals;
+- with ``early_stopping=True`` a ``validation_fraction`` of the rows is held out, training
+  stops once the held-out predictive NLL has not improved for ``patience`` steps, and the
+  weights with the best held-out NLL are kept;
+- a :class:`~sklearn.exceptions.ConvergenceWarning` says when the budget ran out while the
+  monitored loss was still improving.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state
@@ -40,16 +55,27 @@ from ..uncertainty import MonteCarloCategorical, monte_carlo_normal, predict_dis
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 _LOGIT_NOISE_SAMPLES = 10  # T in Kendall & Gal eq. 12 while training
+# the noise variance starts at this fraction of var(y) = 1 (the target is standardised)
+_NOISE_INIT_FRACTION = 0.1
+_VALIDATION_SAMPLES = 10  # sampled networks for the held-out NLL of early stopping
 
 
 class _GaussianHead(nn.Module):
-    """Outputs (N, 2) = (mean, log sigma^2): predicted, or a learnt constant log sigma^2."""
+    """Outputs (N, 2) = (mean, log sigma^2): predicted, or a learnt constant log sigma^2.
 
-    def __init__(self, body: nn.Module, heteroscedastic: bool):
+    Either way log sigma^2 starts at ``log_noise_init`` (the bias of the predicted one).
+    """
+
+    def __init__(self, body: nn.Module, heteroscedastic: bool, log_noise_init: float):
         super().__init__()
         self.body, self.heteroscedastic = body, heteroscedastic
         if not heteroscedastic:
-            self.log_noise = nn.Parameter(torch.zeros(1))  # (1,): log sigma^2 for every input
+            # (1,): log sigma^2 for every input
+            self.log_noise = nn.Parameter(torch.full((1,), float(log_noise_init)))
+            return
+        last = body[-1]  # the output layer: nn.Linear or BayesLinear, outputs (mean, log var)
+        with torch.no_grad():
+            (last.bias_mu if isinstance(last, BayesLinear) else last.bias)[1] = log_noise_init
 
     def forward(self, x):
         out = self.body(x)
@@ -70,18 +96,23 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "length_scale": [Interval(Real, 0, None, closed="neither")],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["boolean"],
     }
 
     def __init__(self, hidden_layer_sizes=(50,), *, method="bbb", heteroscedastic=False,
-                 activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.1,
-                 length_scale=1e-2, n_estimators=5, max_epochs=100, batch_size=128,
-                 learning_rate=1e-2, n_samples=50, verbose=False, device="cpu",
-                 dtype="float64", random_state=None):
+                 activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.05,
+                 length_scale=1e-2, n_estimators=5, max_steps=2000, max_epochs=None,
+                 batch_size=128, learning_rate=1e-2, early_stopping=True,
+                 validation_fraction=0.1, patience=300, n_samples=50, verbose=False,
+                 device="cpu", dtype="float64", random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
         self.heteroscedastic = heteroscedastic
@@ -91,9 +122,13 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.dropout = dropout
         self.length_scale = length_scale
         self.n_estimators = n_estimators
+        self.max_steps = max_steps
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.n_samples = n_samples
         self.verbose = verbose
         self.device = device
@@ -149,12 +184,39 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
     def _standardise(self, X: np.ndarray) -> torch.Tensor:
         return self._to_torch((X - self.x_mean_) / self.x_scale_)
 
+    def _split(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Row indices (train, held out); no held-out rows without early stopping."""
+        n_val = round(self.validation_fraction * n) if self.early_stopping else 0
+        if n_val < 1 or n - n_val < 1:
+            return np.arange(n), None
+        order = np.random.default_rng(seed).permutation(n)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def _budget(self, n_train: int) -> tuple[int, int]:
+        """(epochs, patience in epochs) from the budget and patience in optimiser steps."""
+        steps_per_epoch = math.ceil(n_train / min(self.batch_size, n_train))
+        epochs = (self.max_epochs if self.max_epochs is not None
+                  else math.ceil(self.max_steps / steps_per_epoch))
+        return epochs, math.ceil(self.patience / steps_per_epoch)
+
+    def _heldout_nll(self, model, val_loader) -> float:
+        """The Monte-Carlo predictive NLL per held-out row, -1/N sum_n log p(y_n | x_n, D)."""
+        total, count = 0.0, 0
+        for X, y in val_loader:
+            dist = predict_dist(model, X, _VALIDATION_SAMPLES, likelihood=self._likelihood())
+            total, count = total - dist.log_prob(y).sum().item(), count + len(y)
+        return total / count
+
     def _fit_network(self, X: np.ndarray, y: torch.Tensor) -> None:
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.x_mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
-        n = X.shape[0]
+        train, held_out = self._split(X.shape[0], seed)
+        n = len(train)
+        epochs, patience = self._budget(n)
+        Xs = self._standardise(X)
+        val_data = None if held_out is None else (Xs[held_out], y[held_out])
         with self._fork_rng():
             self._net = self._network(X.shape[1], seed)
             decay = (mc_dropout_weight_decay(self.length_scale, self.dropout, n)
@@ -168,13 +230,25 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                     groups.append({"params": others, "weight_decay": 0.0})
                 return torch.optim.Adam(groups, lr=self.learning_rate)
 
-            trainer = Trainer(self._net, self._loss, optimizer=optimizer,
-                              max_epochs=self.max_epochs, batch_size=min(self.batch_size, n),
-                              seed=seed, progress=self.verbose, device=self._torch_device,
-                              amp=False)
-            trainer.fit((self._standardise(X), y))
+            # without held-out rows, training stops when the training loss stops improving,
+            # and keeps its last weights
+            trainer = Trainer(self._net, self._loss, optimizer=optimizer, max_epochs=epochs,
+                              batch_size=min(self.batch_size, n), seed=seed, patience=patience,
+                              val_metric=None if val_data is None else self._heldout_nll,
+                              restore_best=val_data is not None, progress=self.verbose,
+                              device=self._torch_device, amp=False)
+            trainer.fit((Xs[train], y[train]), val_data)
         self.loss_curve_ = [h["loss"] for h in trainer.history]
+        self.validation_scores_ = [h["val"] for h in trainer.history if "val" in h]
+        self.best_epoch_ = trainer.best_epoch
         self.n_iter_ = len(trainer.history)
+        if not trainer.stopped_early:
+            monitored = "training loss" if val_data is None else "held-out NLL"
+            warnings.warn(
+                f"{type(self).__name__} used its whole budget ({self.n_iter_} epochs) while the "
+                f"{monitored} was still improving (best at epoch {self.best_epoch_ + 1}): the fit "
+                "may not have converged. Raise max_steps (or max_epochs, or learning_rate).",
+                ConvergenceWarning)
 
     def _loss(self, model, batch, step):
         X, y = batch
@@ -241,7 +315,15 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     dropout, length_scale : MC-dropout rate p (dropout after every hidden layer) and prior
         length-scale l (weight decay l^2 (1 - p) / N).
     n_estimators : ensemble size.
-    max_epochs, batch_size, learning_rate : Adam training.
+    max_steps : training budget in Adam steps (default 2000), whatever the number of rows:
+        ``ceil(max_steps / batches per epoch)`` epochs.
+    max_epochs : if set, train for exactly this many epochs instead (``max_steps`` ignored).
+    batch_size, learning_rate : Adam training.
+    early_stopping, validation_fraction, patience : hold out ``validation_fraction`` of the
+        rows, stop once their Monte-Carlo predictive NLL has not improved for ``patience``
+        Adam steps, and keep the weights with the best one. Without early stopping (or too
+        few rows to hold any out) training stops when the training loss has not improved for
+        ``patience`` steps, with its last weights.
     n_samples : sampled networks per prediction (BBB, MC dropout).
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
@@ -250,6 +332,8 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     ----------
     x_mean_, x_scale_, y_mean_, y_scale_ : standardisation of inputs and targets.
     loss_curve_ : training loss per epoch; ``n_iter_`` epochs run.
+    validation_scores_ : held-out predictive NLL per epoch (empty without early stopping);
+        ``best_epoch_`` the epoch with the best monitored loss (kept with early stopping).
 
     Examples
     --------
@@ -264,7 +348,7 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
         return 2 if self.heteroscedastic else 1
 
     def _head(self, mlp):
-        return _GaussianHead(mlp, self.heteroscedastic)
+        return _GaussianHead(mlp, self.heteroscedastic, math.log(_NOISE_INIT_FRACTION))
 
     def _likelihood(self) -> str:
         return "heteroscedastic"

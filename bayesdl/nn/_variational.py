@@ -8,8 +8,8 @@ that the unconstrained pair (mu, rho) is learnt by gradient descent on the negat
 
 Three ways to draw the layer output (``sampling``):
 
-- ``"reparam"``: w = mu + sigma * eps, eps ~ N(0, I), one weight sample shared by the batch
-  (Blundell eq. 3-4);
+- ``"reparam"`` (alias ``"reparameterization"``): w = mu + sigma * eps, eps ~ N(0, I), one
+  weight sample shared by the batch (Blundell eq. 3-4);
 - ``"local"`` (fully connected layers, (N, features) inputs): the local reparameterisation
   trick of Kingma, Salimans & Welling (2015): the pre-activation b = x W is Gaussian, so it is
   sampled directly, independently for every example (lower-variance gradients);
@@ -30,6 +30,8 @@ from torch.distributions import Normal
 from .priors import GaussianPrior
 
 SAMPLINGS = ("reparam", "local", "flipout")
+# other spellings accepted for a sampling: the name it goes by in the literature
+SAMPLING_ALIASES = {"reparameterization": "reparam", "reparameterisation": "reparam"}
 
 
 def _rademacher(like: torch.Tensor) -> torch.Tensor:
@@ -54,10 +56,12 @@ class BayesModule(nn.Module):
         self.prior = GaussianPrior() if prior is None else prior
         if not hasattr(self.prior, "log_prob"):
             raise TypeError(f"prior must be a bayesdl.nn prior, got {type(self.prior).__name__}.")
+        sampling = SAMPLING_ALIASES.get(sampling, sampling)
         if sampling not in self.supported_samplings:
             raise ValueError(
                 f"sampling={sampling!r} is not supported by {type(self).__name__}; "
-                f"choose from {self.supported_samplings}."
+                f"choose from {self.supported_samplings} ('reparameterization' is an alias of "
+                "'reparam')."
             )
         if int(kl_samples) < 1:
             raise ValueError(f"kl_samples must be a positive integer, got {kl_samples}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -47,17 +48,31 @@ def dnn_to_bnn(model: nn.Module, prior=None, *, sampling: str = "reparam", moped
                moped_delta: float = 0.1, posterior_rho_init: float = -5.0) -> nn.Module:
     """A copy of ``model`` with every ``nn.Linear``, ``nn.Conv2d`` and ``nn.LSTM`` made Bayesian.
 
-    The original model is left untouched. With ``moped=True`` (Krishnan et al. 2020, "Specifying
-    weight priors in Bayesian deep neural networks with empirical Bayes") the posterior means
-    start at the trained weights and the posterior standard deviations at
-    ``moped_delta * |w|``, so the converted network starts where the trained one ended.
-    A layer without a Bayesian counterpart (``nn.LSTM`` with ``num_layers > 1``, ...) raises a
-    ``ValueError`` rather than silently staying deterministic. ``sampling="local"`` applies to
-    the linear layers; convolutions and LSTMs, whose weights are shared across positions, get
-    ``"flipout"`` instead.
+    The trained weights are kept ONLY with ``moped=True``. With the default ``moped=False``
+    every converted layer starts afresh: posterior means from the layer's random
+    initialisation (as a new ``nn.Linear`` would), posterior standard deviations
+    ``softplus(posterior_rho_init)``; the trained values are discarded, and a
+    ``UserWarning`` says so. Use it to train a Bayesian twin of an architecture from scratch.
+
+    With ``moped=True`` (Krishnan et al. 2020, "Specifying weight priors in Bayesian deep
+    neural networks with empirical Bayes") the posterior means start at the trained weights
+    and the posterior standard deviations at ``moped_delta * |w|``, so the converted network
+    starts where the trained one ended.
+
+    The original model is left untouched. A layer without a Bayesian counterpart
+    (``nn.LSTM`` with ``num_layers > 1``, ...) raises a ``ValueError`` rather than silently
+    staying deterministic. ``sampling`` is ``"reparam"`` (alias ``"reparameterization"``),
+    ``"local"`` or ``"flipout"``; ``"local"`` applies to the linear layers, while
+    convolutions and LSTMs, whose weights are shared across positions, get ``"flipout"``
+    instead.
     """
     if moped and not moped_delta > 0:
         raise ValueError(f"moped_delta must be positive, got {moped_delta}.")
+    if not moped:
+        warnings.warn("dnn_to_bnn(moped=False) discards the trained weights: the Bayesian "
+                      "layers start from a fresh random initialisation. Pass moped=True to "
+                      "start the posterior means at the trained weights.", UserWarning,
+                      stacklevel=2)
     model = copy.deepcopy(model)
     kw = {"prior": prior, "sampling": sampling, "posterior_rho_init": posterior_rho_init}
     return _convert(model, kw, moped, moped_delta)

@@ -92,7 +92,8 @@ class Trainer:
         validation data. ``val_mode`` is ``"min"`` or ``"max"``.
     patience : stop after this many epochs without improvement of the validation metric
         (of the training loss without validation data) by more than ``min_delta``;
-        ``restore_best`` then reloads the best weights.
+        ``restore_best`` then reloads the best weights, as it does when ``max_epochs`` ends a
+        run with ``patience`` set before the metric stopped improving.
     grad_clip : clip the global gradient 2-norm to this value (None: no clipping).
     checkpoint_dir : write ``last.safetensors`` there after every epoch (atomically).
     resume : continue from ``checkpoint_dir/last.safetensors`` if it exists.
@@ -340,7 +341,7 @@ class Trainer:
             if self.stopped_early:
                 break
         bar.close()
-        if self.stopped_early and best_state is not None:
+        if best_state is not None:
             self.model.load_state_dict(best_state)
         return self
 

@@ -83,9 +83,54 @@ def test_classification_fit_evaluate(tmp_path, capsys):
     # a class the model never saw, and a NaN target, are clear one-line errors
     bad = _write(tmp_path / "bad.csv", {"a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0, 9]})
     assert main(["evaluate", "--model", str(model), "--data", str(bad), "--target", "c"]) == 2
-    assert "[9.0] were not seen at fit" in capsys.readouterr().err
+    assert "[9] were not seen at fit" in capsys.readouterr().err
     nan = _write(tmp_path / "nan.csv", {"a": [0.0, 1.0, 2.0], "b": [0.0, 1.0, 2.0],
                                         "c": [0, "", 1]})
     assert main(["fit", "bnn", "--data", str(nan), "--target", "c", "--out",
                  str(tmp_path / "x.safetensors"), "--quiet"]) == 2
     assert "NaN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("labels", [("0", "1"), ("cat", "dog"), ("-1", "7")])
+def test_classification_labels_are_written_as_the_file_gives_them(tmp_path, capsys, labels):
+    # a 0/1 target used to come back as 0.0 (columns p_0.0); text labels were refused
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 2))
+    y = np.where(X[:, 0] > 0, labels[1], labels[0])
+    train = _write(tmp_path / "train.csv", {"a": X[:, 0], "b": X[:, 1], "c": y})
+    model = tmp_path / "c.safetensors"
+    assert main(["fit", "bnn", "--data", str(train), "--target", "c", "--out", str(model),
+                 "--hidden", "8", "--epochs", "5", "--n-samples", "5", "--quiet"]) == 0
+    assert "task: classification" in capsys.readouterr().out
+    clf = load(model)
+    numeric = labels[0].lstrip("-").isdigit()
+    assert clf.classes_.dtype.kind == ("i" if numeric else "O")
+    assert [str(c) for c in clf.classes_] == sorted(labels, key=int if numeric else str)
+    out = tmp_path / "pred.csv"
+    features = _write(tmp_path / "x.csv", {"a": X[:, 0], "b": X[:, 1]})
+    assert main(["predict", "--model", str(model), "--data", str(features), "--out",
+                 str(out)]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["label"] + [f"p_{c}" for c in clf.classes_]
+    proba = clf.predict_proba(X)
+    assert [r[0] for r in rows[1:]] == [str(clf.classes_[k]) for k in proba.argmax(1)]
+    assert set(r[0] for r in rows[1:]) <= set(labels)  # "0", never "0.0"
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), proba,
+                               rtol=1e-12)
+    assert main(["evaluate", "--model", str(model), "--data", str(train), "--target", "c",
+                 "--figure", str(tmp_path / "rel.png")]) == 0
+    printed = _printed(capsys.readouterr().out)
+    assert float(printed["accuracy"]) == pytest.approx(np.mean(clf.predict(X) == clf.classes_[
+        np.searchsorted(clf.classes_, y.astype(clf.classes_.dtype))]), rel=1e-12)
+
+
+def test_text_target_with_task_regression_or_an_empty_label_is_a_clear_error(tmp_path, capsys):
+    data = _write(tmp_path / "d.csv", {"a": [0.0, 1.0, 2.0], "c": ["x", "y", "x"]})
+    assert main(["fit", "bnn", "--data", str(data), "--target", "c", "--task", "regression",
+                 "--out", str(tmp_path / "m.safetensors"), "--quiet"]) == 2
+    assert "text labels; regression needs numbers" in capsys.readouterr().err
+    data = _write(tmp_path / "e.csv", {"a": [0.0, 1.0, 2.0], "c": ["x", "", "y"]})
+    assert main(["fit", "bnn", "--data", str(data), "--target", "c",
+                 "--out", str(tmp_path / "m.safetensors"), "--quiet"]) == 2
+    assert "line 3, column 'c' is empty" in capsys.readouterr().err

@@ -118,3 +118,24 @@ def test_load_idx_errors(tmp_path):
     (tmp_path / "bad.idx").write_bytes(b"\x01\x02\x03\x04rest")
     with pytest.raises(ValueError, match="bad magic number"):
         load_idx(tmp_path / "bad.idx")
+
+
+def test_load_csv_reads_the_target_as_given(tmp_path):
+    path = tmp_path / "d.csv"
+    cases = [("0\n1\n1", np.array([0, 1, 1]), np.int64),
+             ("-2\n 7 \n0", np.array([-2, 7, 0]), np.int64),
+             ("0.0\n1\n", np.array([0.0, 1.0, np.nan]), np.float64),
+             ("cat\ndog\ncat", np.array(["cat", "dog", "cat"], dtype=object), object)]
+    for cells, expected, dtype in cases:
+        rows = cells.split("\n")
+        path.write_text("a,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(rows)))
+        bunch = load_csv(path, target="y", target_as_given=True)
+        assert bunch.target.dtype == dtype
+        np.testing.assert_array_equal(bunch.target, expected)
+        np.testing.assert_array_equal(bunch.data, [[0.0], [1.0], [2.0]])
+        assert dtype is object or load_csv(path, target="y").target.dtype == np.float64
+    with pytest.raises(ValueError, match="'cat' is not a number"):  # the default: numbers
+        load_csv(path, target="y")
+    path.write_text("a,y\n0,cat\n1,\n")
+    with pytest.raises(ValueError, match="line 3, column 'y' is empty"):
+        load_csv(path, target="y", target_as_given=True)

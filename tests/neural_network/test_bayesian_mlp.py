@@ -67,3 +67,20 @@ def test_bad_input_errors():
         BayesianMLPRegressor(prior_sigma=0.0).fit(X, y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         BayesianMLPClassifier(max_epochs=1).fit(X, np.zeros(30))
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 1]), np.array([3, -1], dtype=np.int32),
+                                    np.array(["dog", "cat"]),
+                                    np.array(["no", "yes"], dtype=object),
+                                    np.array([True, False])])
+def test_classes_keep_the_labels_and_dtype_as_given(labels):
+    # scikit-learn's rule: classes_ = np.unique(y), predict returns those labels
+    X, y = _hetero_data(40)
+    y_labels = labels[(y > 0).astype(int)]
+    clf = BayesianMLPClassifier((4,), max_epochs=2, n_samples=3, random_state=0)
+    with pytest.warns(Warning):  # a two-epoch budget does not converge
+        clf.fit(X, y_labels)
+    np.testing.assert_array_equal(clf.classes_, np.unique(y_labels))
+    assert clf.classes_.dtype == np.unique(y_labels).dtype
+    pred = clf.predict(X)
+    assert pred.dtype == y_labels.dtype and set(pred) <= set(labels)

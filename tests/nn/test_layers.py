@@ -190,8 +190,40 @@ def test_dnn_to_bnn_moped_sets_sigma_to_delta_abs_w():
         dnn_to_bnn(nn.LSTM(2, 2, num_layers=2))
     # the local trick does not apply to shared weights: LSTMs and convolutions get flipout
     converted = dnn_to_bnn(nn.Sequential(nn.Linear(2, 2), nn.LSTM(2, 2), nn.Conv2d(1, 1, 1)),
-                           sampling="local")
+                           sampling="local", moped=True)
     assert [m.sampling for m in converted] == ["local", "flipout", "flipout"]
+
+
+def test_dnn_to_bnn_without_moped_warns_that_the_trained_weights_are_dropped():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    with pytest.warns(UserWarning, match="discards the trained weights.*moped=True"):
+        fresh = dnn_to_bnn(net)
+    assert not torch.equal(fresh.weight_mu, net.weight)  # a fresh initialisation
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = dnn_to_bnn(net, moped=True)
+    torch.testing.assert_close(kept.weight_mu, net.weight, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("alias", ["reparameterization", "reparameterisation"])
+def test_reparameterization_is_an_alias_of_reparam(alias):
+    torch.manual_seed(0)
+    layers = [BayesLinear(3, 2, sampling=alias), BayesConv2d(1, 2, 3, sampling=alias),
+              BayesLSTM(2, 3, sampling=alias), dnn_to_bnn(nn.Linear(3, 2), sampling=alias,
+                                                           moped=True)]
+    assert [m.sampling for m in layers] == ["reparam"] * 4
+    # same draws as sampling="reparam" from the same seed
+    ref = BayesLinear(3, 2, sampling="reparam")
+    ref.load_state_dict(layers[0].state_dict())
+    x = torch.randn(4, 3)
+    torch.manual_seed(1)
+    a = layers[0](x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, ref(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="'reparameterization' is an alias"):
+        BayesLinear(3, 2, sampling="reparametrisation")
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])

@@ -1,13 +1,14 @@
 """Trainer: exact resume after an interruption, early stopping, clipping, checkpoints, DDP."""
 
 import json
+import math
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bayesdl.nn import BayesLinear, MCDropout, elbo_loss, kl_divergence
+from bayesdl.nn import BayesLinear, GaussianPrior, MCDropout, elbo_loss, kl_divergence
 from bayesdl.train import Trainer, load_checkpoint
 
 
@@ -166,7 +167,6 @@ dist.destroy_process_group()
 """
 
 
-@pytest.mark.slow
 def test_torchrun_launch_initialises_gloo_and_agrees_across_ranks(tmp_path):
     import subprocess
     import sys
@@ -180,3 +180,87 @@ def test_torchrun_launch_initialises_gloo_and_agrees_across_ranks(tmp_path):
     w0 = load_file(tmp_path / "rank0.safetensors")
     w1 = load_file(tmp_path / "rank1.safetensors")
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_step_reports_the_training_set_size_not_the_batch_size():
+    # N = 50 > B = 20: 3 batches per epoch (20, 20, 10); n_train must stay N, which is what
+    # elbo_loss divides the KL by (the batch size would weight the KL N/B times too much)
+    seen = []
+
+    def record(model, batch, step):
+        seen.append((step, len(batch[0])))
+        return model(batch[0]).pow(2).mean()
+
+    torch.manual_seed(0)
+    X, y = _data(50)
+    val_X, val_y = _data(7, seed=1)
+    Trainer(nn.Linear(3, 1), record, max_epochs=2, batch_size=20, progress=False,
+            shuffle=False).fit((X, y), (val_X, val_y))
+    train_steps = [(s.epoch, s.batch_index, s.n_batches, s.n_train, b) for s, b in seen
+                   if s.epoch >= 0]
+    assert train_steps == [(e, i, 3, 50, b) for e in (0, 1) for i, b in enumerate((20, 20, 10))]
+    # the validation pass (epoch -1) also weights its KL by the training set size
+    val_steps = [(s.epoch, s.batch_index, s.n_batches, s.n_train, b) for s, b in seen
+                 if s.epoch < 0]
+    assert val_steps == [(-1, 0, 1, 50, 7)] * 2
+
+
+@pytest.mark.parametrize("batch_size, epochs, mc_samples", [(20, 30, 100), (1000, 600, 20)])
+def test_bayes_by_backprop_reaches_the_exact_mean_field_posterior(batch_size, epochs,
+                                                                  mc_samples):
+    """Conjugate linear-Gaussian model y = X w + e, e ~ N(0, s^2) known, w ~ N(0, I).
+
+    The posterior is N(m, S) with S^-1 = I + X^T X / s^2 and m = S X^T y / s^2 (PRML eq.
+    3.53-3.54). The best factorised Gaussian q(w) = prod_j N(mu_j, v_j) (the KL(q||p) that
+    Bayes by Backprop minimises) has mu = m and v_j = 1 / (S^-1)_jj (PRML eq. 10.12-10.13,
+    Bishop's mean-field treatment of a Gaussian). Minibatches of 20 out of N = 1000 reach it
+    only if the KL is weighted by 1 / N (not 1 / B): that is what ``Step.n_train`` carries.
+    """
+    N, D, noise = 1000, 3, 0.5
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(N, D, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.5, 2.0],
+                                                                            dtype=torch.float64)
+    X[:, 1] += 0.6 * X[:, 0]  # correlated inputs: the posterior is not factorised
+    y = X @ torch.tensor([0.7, -1.2, 0.3], dtype=torch.float64) + noise * torch.randn(
+        N, generator=g, dtype=torch.float64)
+    precision = torch.eye(D, dtype=torch.float64) + X.T @ X / noise ** 2  # (D, D): S^-1
+    m = torch.linalg.solve(precision, X.T @ y / noise ** 2)  # (D,)
+    v = 1 / torch.diagonal(precision)  # (D,)
+
+    def neg_elbo(model, batch, step):
+        xb, yb = batch
+        # mc_samples local-reparameterisation draws per example (lower-variance gradient)
+        f = model(xb.repeat(mc_samples, 1)).view(mc_samples, -1)  # (S, B)
+        nll = 0.5 * ((yb - f) / noise).pow(2).mean() + 0.5 * math.log(2 * math.pi * noise ** 2)
+        return elbo_loss(nll, kl_divergence(model), step.n_train)
+
+    torch.manual_seed(0)
+    layer = BayesLinear(D, 1, bias=False, prior=GaussianPrior(1.0), sampling="local").double()
+    decay = 1e-3 ** (1 / epochs)  # the learning rate falls from 5e-2 to 5e-5
+    Trainer(layer, neg_elbo, optimizer=lambda p: torch.optim.Adam(p, lr=5e-2),
+            scheduler=lambda o: torch.optim.lr_scheduler.ExponentialLR(o, decay),
+            max_epochs=epochs, batch_size=batch_size, seed=0, progress=False,
+            device="cpu").fit((X, y))
+    torch.testing.assert_close(layer.posterior_mean("weight")[0], m, rtol=0, atol=1e-3)
+    torch.testing.assert_close(layer.posterior_std("weight")[0] ** 2, v, rtol=0.04, atol=0)
+
+
+def test_best_weights_are_restored_also_when_max_epochs_ends_the_run():
+    # patience 10 is never reached in 5 epochs; the validation metric is best after epoch 1,
+    # so the weights of epoch 1 come back (early stopping on a budget that runs out first)
+    scores = iter([3.0, 1.0, 2.0, 4.0, 5.0])
+    snapshots = []
+
+    def metric(model, loader):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    X, y = _data(40)
+    t = Trainer(model, lambda m, b, s: (m(b[0]).squeeze(-1) - b[1]).pow(2).mean(), lr=0.1,
+                max_epochs=5, batch_size=8, patience=10, val_metric=metric,
+                progress=False).fit((X, y), (X, y))
+    assert not t.stopped_early and t.best_epoch == 1
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]) and not torch.equal(v, snapshots[-1][k])

@@ -54,9 +54,20 @@ def _naive_ece(probs, y, n_bins):
 def test_ece_matches_a_naive_loop_on_random_data():
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(4) * 0.5, size=500)
-    y = rng.integers(0, 4, size=500)
+    # labels drawn from distorted probabilities: flattened (p^0.3) where the model is confident,
+    # sharpened (p^3) where it is not, so it is over-confident in the high bins and
+    # under-confident in the low ones and the binning matters. Labels independent of the
+    # probabilities give conf_b > acc_b in every bin, so the same ECE for every binning,
+    # and cannot catch wrong bin edges.
+    power = np.where(probs.max(1, keepdims=True) > 0.6, 0.3, 3.0)  # (N, 1)
+    label_probs = probs ** power / (probs ** power).sum(1, keepdims=True)  # (N, 4)
+    y = np.array([rng.choice(4, p=p) for p in label_probs])
     d = Categorical(probs=torch.as_tensor(probs))
-    assert expected_calibration_error(d, y, 15) == pytest.approx(_naive_ece(probs, y, 15))
+    eces = []
+    for n_bins in (1, 2, 3, 5, 10, 15, 37):
+        eces.append(expected_calibration_error(d, y, n_bins))
+        assert eces[-1] == pytest.approx(_naive_ece(probs, y, n_bins), rel=1e-12, abs=1e-15)
+    assert np.ptp(eces) > 0.05  # the binning changes the answer on these data
 
 
 def test_ood_auroc_matches_scikit_learn_with_ties():

@@ -45,8 +45,9 @@ def _digits(seed: int):
 
 
 def _classifier(epochs: int, seed: int, **kw) -> BayesianMLPClassifier:
+    # a fixed budget (no early stopping): every method trained the same way
     return BayesianMLPClassifier((100,), max_epochs=epochs, learning_rate=3e-3, dtype="float32",
-                                 n_samples=100, random_state=seed, **kw)
+                                 n_samples=100, early_stopping=False, random_state=seed, **kw)
 
 
 def digits_calibration(quick: bool = False, seed: int = 0, methods=None) -> dict:
@@ -122,7 +123,7 @@ def gap_regression(quick: bool = False, seed: int = 0) -> dict:
     grid = np.linspace(-6, 6, 200)
     epochs = 60 if quick else 500
     common = dict(heteroscedastic=True, max_epochs=epochs, learning_rate=3e-3,
-                  n_samples=100, random_state=seed)
+                  early_stopping=False, n_samples=100, random_state=seed)
     fits = {
         "MC dropout": BayesianMLPRegressor((64, 64), method="mc_dropout", dropout=0.1, **common),
         "deep ensemble": BayesianMLPRegressor((64, 64), method="ensemble", **common),
@@ -137,7 +138,8 @@ def motorcycle(quick: bool = False, seed: int = 0) -> dict:
     x, y = d.data[:, 0], d.target
     reg = BayesianMLPRegressor((64, 64), method="mc_dropout", dropout=0.1, heteroscedastic=True,
                                max_epochs=100 if quick else 1500, learning_rate=3e-3,
-                               n_samples=100, random_state=seed).fit(x[:, None], y)
+                               early_stopping=False, n_samples=100,
+                               random_state=seed).fit(x[:, None], y)
     grid = np.linspace(x.min(), x.max(), 200)
     return {"x": x, "y": y, "grid": grid, "fit": _bands(reg, grid),
             "nll": negative_log_likelihood(reg.predict_dist(x[:, None]), y)}
