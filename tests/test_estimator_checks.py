@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bayesdl.linear_model import BayesianLinearRegression, GaussianBasis, PolynomialBasis, SigmoidBasis
+from bayesdl.linear_model import BayesianLogisticRegression
 
 
 def _expected_failures(estimator):
@@ -10,6 +11,11 @@ def _expected_failures(estimator):
         # The check compares weighted and repeated fits at rtol=1e-7, below float32's
         # resolution (1.2e-7); the float64 instance passes it.
         return {"check_sample_weight_equivalence_on_dense_data": "float32 round-off > rtol 1e-7"}
+    if getattr(estimator, "predictive", None) == "mc":
+        # Monte-Carlo probabilities rank a few near-tied rows differently from the MAP
+        # decision_function, which the checks demand to be exactly consistent.
+        reason = "Monte-Carlo predictive vs MAP decision_function on near ties"
+        return {"check_decision_proba_consistency": reason, "check_classifiers_train": reason}
     return {}
 
 
@@ -20,6 +26,8 @@ def _expected_failures(estimator):
         PolynomialBasis(),
         GaussianBasis(),
         SigmoidBasis(),
+        BayesianLogisticRegression(),
+        BayesianLogisticRegression(alpha=1.0, predictive="mc", n_samples=200, random_state=0),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -49,6 +49,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._base import TorchEstimatorMixin
 from ..core.em import Batches, DataSource, accumulate
+from ..core.threads import torch_threads
 from ..nn.laplace import logit_probs, probit_probs
 from ..uncertainty import MonteCarloCategorical
 
@@ -208,7 +209,9 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         return terms
 
     def _pass(self, data, W, hessian=True):
-        stats, ll, n = accumulate(data, self._chunk_terms(W, hessian))
+        # threads pay off only on many rows; small data run in one thread (no pool start-up)
+        parallel = data.n_samples is None or data.n_samples > 8 * data.chunk_size
+        stats, ll, n = accumulate(data, self._chunk_terms(W, hessian), parallel=parallel)
         return stats, float(ll)
 
     # -- the MAP ----------------------------------------------------------------------------------
@@ -317,6 +320,15 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         D, K = self.n_features_in_, len(self.classes_)
         n_out = 1 if K == 2 else K
         P = D + int(self.fit_intercept)
+        # small problems: one thread (split P x P products only wait for each other);
+        # many rows are split over worker threads by the data path instead
+        with torch_threads(1 if data.n_samples is not None and data.n_samples * P < 2**22
+                           else torch.get_num_threads()):
+            self._fit(data, n_out, P)
+        return self
+
+    def _fit(self, data, n_out, P):
+        D = self.n_features_in_
         dev = self._torch_device
         alpha = self._initial_alpha(D, dev)
         W = torch.zeros(n_out, P, dtype=torch.float64, device=dev)
@@ -329,7 +341,6 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                 alpha, W = self._maximise_evidence(data, W, alpha)
             W, S, A, ll = self._posterior(data, W, alpha)
         self._store(W, S, A, ll, self._prior_precision(alpha, W.shape), alpha)
-        return self
 
     def _posterior(self, data, W, alpha):
         """MAP from W and the Laplace posterior at it: (W_MAP, S_N, S_N^-1, log-lik)."""
@@ -483,7 +494,9 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        """The most probable class under the predictive distribution."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -109,8 +109,8 @@ class Laplace:
         self.prior_precision, self.sigma_noise = prior_precision, sigma_noise
 
     # -- the parameters the posterior is over ---------------------------------------------------
-    def _split(self):
-        """(body, head, {name: tensor}) with head(params, h) -> outputs."""
+    def _split(self) -> dict:
+        """The posterior's parameters {name: tensor}, setting the module they belong to."""
         if self.subset_of_weights == "last_layer":
             name, layer = _last_linear(self.model)
             self._head_module = layer
@@ -186,14 +186,12 @@ class Laplace:
     # -- fitting ----------------------------------------------------------------------------------
     @torch.no_grad()
     def _ggn(self, h: torch.Tensor, batch_size: int):
-        """The data term of the posterior precision, in the chosen structure, and the NLL."""
-        P = sum(p.numel() for p in self._map.values())
-        dtype, device = h.dtype, h.device
-        nll = torch.zeros((), dtype=dtype, device=device)
+        """The data term of the posterior precision: (P, P), (P,) or KFAC factors per layer."""
         if self.hessian_structure == "kron":
             return self._kfac(h, batch_size)
-        H = (torch.zeros(P, P, dtype=dtype, device=device) if self.hessian_structure == "full"
-             else torch.zeros(P, dtype=dtype, device=device))
+        P = sum(p.numel() for p in self._map.values())
+        H = (torch.zeros(P, P, dtype=h.dtype, device=h.device) if self.hessian_structure == "full"
+             else torch.zeros(P, dtype=h.dtype, device=h.device))
         for start in range(0, h.shape[0], batch_size):
             out, J = self._jacobians(h[start:start + batch_size])  # (B, K), (B, K, P)
             L = self._output_precision(out)  # (B, K, K)
@@ -203,19 +201,17 @@ class Laplace:
                 H += torch.einsum("bkp,bkq->pq", J, LJ)
             else:
                 H += torch.einsum("bkp,bkp->p", J, LJ)
-        return H, nll
+        return H
 
     def _kfac(self, h: torch.Tensor, batch_size: int):
         """KFAC factors (A_l, B_l) for each nn.Linear whose weight is in the posterior."""
         layers = [(n, m) for n, m in self._head_module.named_modules() if isinstance(m, nn.Linear)]
         param_names = set(self._map)
-        prefix = "" if self.subset_of_weights == "last_layer" else None
-        factors = []
+        factors = []  # [layer name, layer, weight's name, A, B]
         for name, layer in layers:
-            wname = "weight" if prefix == "" else f"{name}.weight"
-            if wname not in param_names:
-                continue
-            factors.append([name, layer, wname, None, None])
+            wname = f"{name}.weight" if name else "weight"
+            if wname in param_names:
+                factors.append([name, layer, wname, None, None])
         covered = {f[2] for f in factors} | {f[2][:-len("weight")] + "bias" for f in factors}
         missing = param_names - covered
         if missing:
@@ -254,8 +250,7 @@ class Laplace:
             for hook in hooks:
                 hook.remove()
         # H_l ~= B (x) A / N with B = sum_n B_n, A = sum_n a_n a_n^T (Martens & Grosse 2015)
-        return [(f[0], f[2], f[1].bias is not None, f[3] / N, f[4].detach()) for f in factors], \
-            torch.zeros((), dtype=h.dtype, device=h.device)
+        return [(f[0], f[2], f[1].bias is not None, f[3] / N, f[4].detach()) for f in factors]
 
     def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None):
         """Compute the GGN at the trained weights on ``(X, y)`` and tune the prior precision.
@@ -279,7 +274,7 @@ class Laplace:
             self.n_train_ = X.shape[0]
             self.n_params_ = sum(p.numel() for p in self._map.values())
             self.loss_ = float(self._nll_sum(out, y))  # -log p(D | theta*)
-            self.H_, _ = self._ggn(h, batch_size)
+            self.H_ = self._ggn(h, batch_size)
             self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
             if self.prior_precision == "marglik":
                 self._set_prior(self._optimise_prior(self.log_marginal_likelihood))
@@ -369,7 +364,7 @@ class Laplace:
         if self.hessian_structure == "diag":
             return torch.einsum("nkp,p,nlp->nkl", J, self.posterior_variance_, J)
         # kron: per layer, rotate J into the eigenbasis Qb (x) Qa, where Sigma is diagonal
-        out, start = 0, 0
+        out = 0
         offsets = self._param_offsets()
         for name, wname, bias, la, Qa, lb, Qb in self._kron:
             s, e = offsets[wname]
