@@ -123,7 +123,11 @@ class Laplace:
         if self.subset_of_weights == "all":
             return X
         captured = []
-        handle = self._head_module.register_forward_hook(lambda m, i, o: captured.append(i[0]))
+
+        def hook(module, args, output):
+            captured.append(args[0])
+
+        handle = self._head_module.register_forward_hook(hook)
         try:
             with torch.no_grad():
                 out = self.model(X)
@@ -217,10 +221,14 @@ class Laplace:
         if missing:
             raise ValueError(f"hessian_structure='kron' covers nn.Linear layers only; the "
                              f"parameters {sorted(missing)} are in other layers. Use 'diag' or 'full'.")
-        inputs, preacts = {}, {}
-        hooks = [layer.register_forward_hook(
-            lambda m, i, o, name=name: (inputs.__setitem__(name, i[0]), preacts.__setitem__(name, o)))
-            for name, layer, *_ in factors]
+        inputs, preacts = {}, {}  # each layer's input a_n and pre-activation s_n
+
+        def record(name):
+            def hook(module, args, output):
+                inputs[name], preacts[name] = args[0], output
+            return hook
+
+        hooks = [layer.register_forward_hook(record(name)) for name, layer, *_ in factors]
         N = h.shape[0]
         try:
             for start in range(0, N, batch_size):

@@ -19,6 +19,7 @@ from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 from ..nn import DeepEnsemble, function_sampling, independent_per_example, is_stochastic
+from ..nn.laplace import Laplace
 
 LIKELIHOODS = ("categorical", "gaussian", "heteroscedastic", "logit_noise")
 
@@ -113,6 +114,9 @@ def predict_dist(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *,
                  batched: bool | None = None, generator: torch.Generator | None = None):
     """The Monte-Carlo predictive distribution of ``model`` at inputs ``x`` (N, ...).
 
+    A fitted :class:`~bayesdl.nn.laplace.Laplace` gives its own Monte-Carlo predictive
+    (``n_samples`` draws of the linearised outputs; ``likelihood`` is its own).
+
     ``likelihood`` says what the network outputs:
 
     - ``"categorical"``: logits (N, K) -> :class:`MonteCarloCategorical`;
@@ -123,6 +127,9 @@ def predict_dist(model: nn.Module, x: torch.Tensor, n_samples: int = 100, *,
     - ``"logit_noise"``: logits and their log-variances (N, 2K) (Kendall & Gal eq. 12); each
       sample's logits get one Gaussian noise draw (from ``generator``).
     """
+    if isinstance(model, Laplace):  # Gaussian draws of the linearised network's outputs
+        return model.predict_dist(x, link_approx="mc", n_samples=_check_n_samples(n_samples),
+                                  generator=generator)
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
     out = sample_outputs(model, x, n_samples, batched)  # (S, N, ...)
