@@ -207,15 +207,19 @@ class Laplace:
                 H += torch.einsum("bkp,bkp->p", J, LJ)
         return H
 
+    def _kfac_layers(self) -> list:
+        """[layer name, layer, weight's name, A, B] for each nn.Linear in the posterior."""
+        factors = []
+        for name, layer in self._head_module.named_modules():
+            wname = f"{name}.weight" if name else "weight"
+            if isinstance(layer, nn.Linear) and wname in self._map:
+                factors.append([name, layer, wname, None, None])
+        return factors
+
     def _kfac(self, h: torch.Tensor, batch_size: int):
         """KFAC factors (A_l, B_l) for each nn.Linear whose weight is in the posterior."""
-        layers = [(n, m) for n, m in self._head_module.named_modules() if isinstance(m, nn.Linear)]
+        factors = self._kfac_layers()
         param_names = set(self._map)
-        factors = []  # [layer name, layer, weight's name, A, B]
-        for name, layer in layers:
-            wname = f"{name}.weight" if name else "weight"
-            if wname in param_names:
-                factors.append([name, layer, wname, None, None])
         covered = {f[2] for f in factors} | {f[2][:-len("weight")] + "bias" for f in factors}
         missing = param_names - covered
         if missing:
@@ -295,6 +299,33 @@ class Laplace:
                 self._set_prior(float(self.prior_precision))
         finally:
             self.model.train(was_training)
+        return self
+
+    # -- persistence (the network's own weights are saved by its owner) --------------------------
+    def state(self) -> tuple[dict, dict]:
+        """``(numbers, tensors)`` that, with the same trained network, restore the posterior."""
+        numbers = {k: getattr(self, k) for k in ("prior_precision_", "loss_", "n_train_", "n_params_")}
+        if self.likelihood == "regression":
+            numbers["sigma_noise_"] = self.sigma_noise_
+        if self.hessian_structure == "kron":
+            tensors = {f"{i}.{ab}": f[3 + j] for i, f in enumerate(self.H_) for j, ab in enumerate("AB")}
+        else:
+            tensors = {"H": self.H_}
+        return numbers, {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+    def load_state(self, numbers: dict, tensors: dict) -> "Laplace":
+        """Inverse of :meth:`state` (for the network this Laplace was built with)."""
+        self._map = {k: p.detach().clone() for k, p in self._split().items()}
+        self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
+        like = self.theta_map_
+        for k, v in numbers.items():
+            setattr(self, k, v)
+        if self.hessian_structure == "kron":
+            self.H_ = [(f[0], f[2], f[1].bias is not None, tensors[f"{i}.A"].to(like),
+                        tensors[f"{i}.B"].to(like)) for i, f in enumerate(self._kfac_layers())]
+        else:
+            self.H_ = tensors["H"].to(like)
+        self._set_prior(self.prior_precision_)
         return self
 
     def _optimise_prior(self, objective) -> float:
