@@ -108,6 +108,19 @@ class Laplace:
         self.subset_of_weights, self.hessian_structure = subset_of_weights, hessian_structure
         self.prior_precision, self.sigma_noise = prior_precision, sigma_noise
 
+    @classmethod
+    def from_checkpoint(cls, model: nn.Module, path, likelihood: str = "classification", **kwargs):
+        """A Laplace for ``model`` with the weights of a :class:`~bayesdl.train.Trainer`
+        checkpoint (``checkpoint_dir/last.safetensors``) loaded into it; then call ``fit``."""
+        from ..train.checkpoint import load_checkpoint  # train sits beside nn, not below it
+
+        tensors, _ = load_checkpoint(path)
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        if not weights:
+            raise ValueError(f"{path} holds no model weights (keys 'model.*').")
+        model.load_state_dict(weights)
+        return cls(model, likelihood, **kwargs)
+
     # -- the parameters the posterior is over ---------------------------------------------------
     def _split(self) -> dict:
         """The posterior's parameters {name: tensor}, setting the module they belong to."""

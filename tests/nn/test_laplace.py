@@ -117,3 +117,18 @@ def test_clear_errors():
         Laplace(net, hessian_structure="block")
     with pytest.raises(ValueError, match="X_val"):
         Laplace(nn.Linear(2, 2).double(), prior_precision="val_nll").fit(X, y)
+
+
+def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path):
+    from bayesdl.train import Trainer
+
+    X, y = make_classification(100, 4, n_informative=3, n_redundant=0, random_state=3)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    Trainer(net, lambda m, batch, step: nn.functional.cross_entropy(m(batch[0]), batch[1]),
+            max_epochs=3, checkpoint_dir=tmp_path, progress=False).fit((Xt, yt))
+    fresh = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    la = Laplace.from_checkpoint(fresh, tmp_path / "last.safetensors", prior_precision=1.0).fit(Xt, yt)
+    ref = Laplace(net, prior_precision=1.0).fit(Xt, yt)
+    np.testing.assert_array_equal(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy())
