@@ -479,9 +479,11 @@ class Laplace:
             K = mean.shape[1]
             chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
                                          * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))
-            eps = torch.randn(n_samples, *mean.shape, dtype=mean.dtype, device=mean.device,
-                              generator=generator)  # (S, N, K)
-            outs = mean + torch.einsum("nkl,snl->snk", chol, eps)
+            # one standard-normal draw per sample s, shared by the rows (each row still gets
+            # iid draws across s), so a row's prediction does not depend on the other rows
+            eps = torch.randn(n_samples, K, dtype=mean.dtype, device=mean.device,
+                              generator=generator)  # (S, K)
+            outs = mean + torch.einsum("nkl,sl->snk", chol, eps)  # (S, N, K)
         if self.likelihood == "regression":
             return monte_carlo_normal(outs[..., 0].T, self.sigma_noise_)
         return MonteCarloCategorical(logit_probs(outs).transpose(0, 1))  # (N, S, K)
