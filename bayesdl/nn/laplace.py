@@ -280,11 +280,13 @@ class Laplace:
     def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None):
         """Compute the GGN at the trained weights on ``(X, y)`` and tune the prior precision.
 
-        ``X``, ``y`` are tensors (or a ``(X, y)`` DataLoader-free pair) on the model's device
-        and dtype; ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``.
+        ``X``, ``y`` are tensors on the model's device and dtype (integer labels, or the
+        regression targets); ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``.
         """
         X = torch.as_tensor(X)
         y = torch.as_tensor(y)
+        for cached in ("_H_eig", "_kron"):  # eigenvalues of a previous fit's GGN
+            self.__dict__.pop(cached, None)
         self._map = {k: p.detach().clone() for k, p in self._split().items()}
         was_training = self.model.training
         self.model.eval()
