@@ -11,11 +11,10 @@ def _expected_failures(estimator):
         # The check compares weighted and repeated fits at rtol=1e-7, below float32's
         # resolution (1.2e-7); the float64 instance passes it.
         return {"check_sample_weight_equivalence_on_dense_data": "float32 round-off > rtol 1e-7"}
-    if getattr(estimator, "predictive", None) == "mc":
-        # Monte-Carlo probabilities rank a few near-tied rows differently from the MAP
-        # decision_function, which the checks demand to be exactly consistent.
-        reason = "Monte-Carlo predictive vs MAP decision_function on near ties"
-        return {"check_decision_proba_consistency": reason, "check_classifiers_train": reason}
+    if type(estimator).__name__ == "BayesianLogisticRegression" and estimator.alpha is None:
+        # The Laplace evidence is flat at its maximum: round-off differences between weighted
+        # and repeated sums move the learnt alpha, and so the weights, by ~1e-6 relative.
+        return {"check_sample_weight_equivalence_on_dense_data": "flat evidence maximum, rtol 1e-7"}
     return {}
 
 

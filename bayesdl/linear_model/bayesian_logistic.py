@@ -401,7 +401,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
 
         centre = math.log(float(alpha))
         result = scipy.optimize.minimize_scalar(neg_evidence, bounds=(centre - 3.4, centre + 3.4),
-                                                method="bounded", options={"xatol": 1e-5})
+                                                method="bounded", options={"xatol": 1e-10})
         return torch.as_tensor(math.exp(result.x), dtype=torch.float64, device=W.device), state["W"]
 
     @staticmethod
@@ -447,9 +447,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         return W  # (K', P)
 
     def decision_function(self, X):
-        """The MAP activations w_MAP^T phi(x): (n,) for two classes, else (n, K)."""
-        a = self._features(X) @ self._weights().T
-        return self._to_numpy(a[:, 0] if a.shape[1] == 1 else a)
+        """The activations of the predictive probabilities: log-odds ln(p_1 / p_0) (n,) for two
+        classes, ln p_k (n, K) otherwise; with ``predictive="map"`` these are w_MAP^T phi(x)
+        (up to a per-row constant for K classes), with ``"probit"`` kappa(s^2) mu (PRML 4.155)."""
+        log_p = np.log(self.predict_proba(X))
+        return log_p[:, 1] - log_p[:, 0] if log_p.shape[1] == 2 else log_p
 
     def logit_moments(self, X) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean (N, K') and variance (N, K') of the activations a = w^T phi(x).
@@ -468,8 +470,12 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         W = self._weights()
         gen = self._torch_generator(random_state)
         S = self._to_torch(self.covariance_)
-        lam, V = torch.linalg.eigh(S)
-        root = V * lam.clamp_min(0).sqrt()  # S_N = root root^T
+        # S_N = root root^T: Cholesky, which (unlike eigenvectors, defined up to sign) moves
+        # continuously with S_N; eigenvalues only if S_N is singular to working precision
+        root, info = torch.linalg.cholesky_ex(S)
+        if info:
+            lam, V = torch.linalg.eigh(S)
+            root = V * lam.clamp_min(0).sqrt()
         eps = torch.randn(n_samples, W.numel(), generator=gen, dtype=W.dtype, device=W.device)
         draws = W + (eps @ root.T).view(n_samples, *W.shape)  # (S, K', P)
         a = torch.einsum("np,skp->nsk", Phi, draws)  # (N, S, K')
