@@ -117,5 +117,5 @@ def test_demo_quick_writes_the_report_with_the_blr_section(tmp_path, capsys):
     html = (out / "index.html").read_text()
     assert "Bayesian linear regression" in html and "class=\"error\"" not in html
     figures = sorted((out / "figures").glob("linear_model_*.png"))
-    assert len(figures) == 4 and all(f.stat().st_size > 5000 for f in figures)
+    assert len(figures) == 5 and all(f.stat().st_size > 5000 for f in figures)
     assert html.count("<img") == len(list((out / "figures").glob("*.png")))

@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bayesdl.linear_model import BayesianLinearRegression, GaussianBasis, PolynomialBasis, SigmoidBasis
+from bayesdl.linear_model import BayesianLogisticRegression
 
 
 def _expected_failures(estimator):
@@ -10,6 +11,10 @@ def _expected_failures(estimator):
         # The check compares weighted and repeated fits at rtol=1e-7, below float32's
         # resolution (1.2e-7); the float64 instance passes it.
         return {"check_sample_weight_equivalence_on_dense_data": "float32 round-off > rtol 1e-7"}
+    if type(estimator).__name__ == "BayesianLogisticRegression" and estimator.alpha is None:
+        # The Laplace evidence is flat at its maximum: round-off differences between weighted
+        # and repeated sums move the learnt alpha, and so the weights, by ~1e-6 relative.
+        return {"check_sample_weight_equivalence_on_dense_data": "flat evidence maximum, rtol 1e-7"}
     return {}
 
 
@@ -20,6 +25,8 @@ def _expected_failures(estimator):
         PolynomialBasis(),
         GaussianBasis(),
         SigmoidBasis(),
+        BayesianLogisticRegression(),
+        BayesianLogisticRegression(alpha=1.0, predictive="mc", n_samples=200, random_state=0),
     ],
     expected_failed_checks=_expected_failures,
 )

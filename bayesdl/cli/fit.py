@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds"]
+FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds", "blogreg"]
 
 
 def add_parser(sub) -> None:

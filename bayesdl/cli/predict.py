@@ -6,7 +6,9 @@ What is written depends on what the model can do, tried in this order:
   (``to_distribution()`` where the model has one, e.g. the Student-t mixture of a VB-GMM,
   else ``score_samples``; density models, anomaly scores);
 - a model with ``predict_proba`` (classifiers, mixtures, clusterers): ``label`` and one
-  probability column per class or component, ``p_<class>``;
+  probability column per class or component, ``p_<class>``; Bayesian classifiers whose
+  ``predict_proba`` takes ``return_std`` add each probability's posterior standard
+  deviation, ``std_<class>``;
 - a model with a Gaussian ``predict_dist`` (regressors): ``mean, std, lower, upper``, where
   lower/upper bound the central ``--interval`` of the predictive distribution.
 """
@@ -14,6 +16,7 @@ What is written depends on what the model can do, tried in this order:
 from __future__ import annotations
 
 import argparse
+import inspect
 
 
 def add_parser(sub) -> None:
@@ -107,10 +110,13 @@ def _columns(final, Xt, args) -> dict:
             raise ValueError(f"--score needs a density model; {name} has no score_samples.")
         return {"log_density": final.score_samples(Xt)}
     if hasattr(final, "predict_proba"):
-        proba = final.predict_proba(Xt)
+        with_std = "return_std" in inspect.signature(final.predict_proba).parameters
+        proba, std = final.predict_proba(Xt, return_std=True) if with_std else (final.predict_proba(Xt), None)
         classes = getattr(final, "classes_", np.arange(proba.shape[1]))
         cols = {"label": classes[proba.argmax(axis=1)]}
         cols.update({f"p_{c}": proba[:, j] for j, c in enumerate(classes)})
+        if std is not None:
+            cols.update({f"std_{c}": std[:, j] for j, c in enumerate(classes)})
         return cols
     if hasattr(final, "predict_dist"):
         dist = final.predict_dist(Xt)

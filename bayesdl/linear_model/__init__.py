@@ -2,10 +2,12 @@
 
 from .basis import GaussianBasis, PolynomialBasis, SigmoidBasis
 from .bayesian_linear import BayesianLinearRegression, UnderdeterminedWarning
+from .bayesian_logistic import BayesianLogisticRegression
 from .model_selection import DegreeSelection, select_degree
 
 __all__ = [
     "BayesianLinearRegression",
+    "BayesianLogisticRegression",
     "DegreeSelection",
     "GaussianBasis",
     "PolynomialBasis",

@@ -8,7 +8,10 @@ networks and answer with a predictive distribution:
 - ``method="mc_dropout"``: MC dropout (Gal & Ghahramani 2016) with the weight decay of their
   eq. 7 (:func:`~bayesdl.nn.mc_dropout_weight_decay`);
 - ``method="ensemble"``: a deep ensemble (Lakshminarayanan et al. 2017) of ``n_estimators``
-  networks.
+  networks;
+- ``method="laplace"``: a MAP network (weight decay of the prior N(0, prior_sigma^2)) with a
+  post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN,
+  prior precision by the evidence); predictions sample its linearised outputs.
 
 Regression networks predict a mean and a noise variance: one learnt noise level for all
 inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
@@ -47,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
 
 from .._base import TorchEstimatorMixin
+from ..nn.laplace import Laplace
 from ..nn import (BayesLinear, DeepEnsemble, GaussianPrior, MCDropout, ScaleMixturePrior,
                   elbo_loss, heteroscedastic_gaussian_nll, kl_divergence, logit_noise_nll,
                   mc_dropout_weight_decay)
@@ -84,11 +88,22 @@ class _GaussianHead(nn.Module):
         return torch.cat([out, self.log_noise.expand_as(out)], dim=-1)
 
 
+class _MeanOutput(nn.Module):
+    """The mean column (N, 1) of a :class:`_GaussianHead`'s (mean, log sigma^2) output."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)[:, :1]
+
+
 class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "method": [StrOptions({"bbb", "mc_dropout", "ensemble"})],
+        "method": [StrOptions({"bbb", "mc_dropout", "ensemble", "laplace"})],
         "heteroscedastic": ["boolean"],
         "activation": [StrOptions(set(_ACTIVATIONS))],
         "prior": [StrOptions({"gaussian", "scale_mixture"})],
@@ -221,6 +236,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
             self._net = self._network(X.shape[1], seed)
             decay = (mc_dropout_weight_decay(self.length_scale, self.dropout, n)
                      if self.method == "mc_dropout" else 0.0)
+            if self.method == "laplace":  # the MAP of the mean loss under N(0, prior_sigma^2)
+                decay = 1.0 / (self.prior_sigma**2 * n)
             weights = [p for name, p in self._net.named_parameters() if "log_noise" not in name]
             others = [p for name, p in self._net.named_parameters() if "log_noise" in name]
 
@@ -249,6 +266,19 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                 f"{monitored} was still improving (best at epoch {self.best_epoch_ + 1}): the fit "
                 "may not have converged. Raise max_steps (or max_epochs, or learning_rate).",
                 ConvergenceWarning)
+        if self.method == "laplace":  # the Laplace at the MAP, over the rows the MAP was fitted on
+            self._laplace = self._make_laplace().fit(Xs[train], y[train])
+            self.prior_precision_ = self._laplace.prior_precision_
+
+    def _make_laplace(self) -> Laplace:
+        if self.heteroscedastic:
+            raise ValueError("method='laplace' needs heteroscedastic=False (the Laplace "
+                             "linearises the network's mean only).")
+        regression = isinstance(self, RegressorMixin)
+        model = _MeanOutput(self._net) if regression else self._net
+        noise = float((0.5 * self._net.log_noise).exp()) if regression else None
+        return Laplace(model, "regression" if regression else "classification",
+                       prior_precision="marglik", sigma_noise=noise)
 
     def _loss(self, model, batch, step):
         X, y = batch
@@ -267,6 +297,9 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if self.method == "laplace":
+            return predict_dist(self._laplace, self._standardise(X), self.n_samples,
+                                generator=torch.Generator(self._torch_device).manual_seed(seed))
         with self._fork_rng():
             torch.manual_seed(seed)
             for m in self._net.modules():
@@ -286,14 +319,22 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         json_state, tensors = super()._get_state()
         tensors.update({f"network.{k}": v.detach().cpu().contiguous()
                         for k, v in self._net.state_dict().items()})
+        if self.method == "laplace":
+            numbers, posterior = self._laplace.state()
+            json_state["laplace"] = numbers
+            tensors.update({f"laplace.{k}": v for k, v in posterior.items()})
         return json_state, tensors
 
     def _set_state(self, json_state, tensors):
-        own = {k: v for k, v in tensors.items() if not k.startswith("network.")}
+        own = {k: v for k, v in tensors.items() if not k.startswith(("network.", "laplace."))}
+        laplace = json_state.pop("laplace", None)
         super()._set_state(json_state, own)
         self._net = self._network(int(self.n_features_in_), 0)
         self._net.load_state_dict({k[len("network."):]: v for k, v in tensors.items()
                                    if k.startswith("network.")})
+        if laplace is not None:
+            self._laplace = self._make_laplace().load_state(
+                laplace, {k[len("laplace."):]: v for k, v in tensors.items() if k.startswith("laplace.")})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -307,7 +348,7 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     Parameters
     ----------
     hidden_layer_sizes : widths of the hidden layers (default (50,)).
-    method : ``"bbb"`` (Bayes by Backprop), ``"mc_dropout"`` or ``"ensemble"``.
+    method : ``"bbb"`` (Bayes by Backprop), ``"mc_dropout"``, ``"ensemble"`` or ``"laplace"``.
     heteroscedastic : predict the noise variance per input (else one learnt noise level).
     activation : ``"relu"`` or ``"tanh"``.
     prior, prior_sigma : BBB weight prior: ``"gaussian"`` N(0, prior_sigma^2) or

@@ -19,6 +19,7 @@ from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 from ..nn import DeepEnsemble, function_sampling, independent_per_example, is_stochastic
+from ..nn.laplace import Laplace
 
 LIKELIHOODS = ("categorical", "gaussian", "heteroscedastic", "logit_noise")
 
@@ -117,6 +118,9 @@ def predict_dist(model, x, n_samples: int = 100, *,
     (its own ``predict_dist(x)``; the other arguments do not apply) or a scikit-learn
     ``Pipeline`` ending in either, whose leading steps transform ``x`` first.
 
+    A fitted :class:`~bayesdl.nn.laplace.Laplace` gives its own Monte-Carlo predictive
+    (``n_samples`` draws of the linearised outputs; ``likelihood`` is its own).
+
     For a network, ``likelihood`` says what it outputs:
 
     - ``"categorical"``: logits (N, K) -> :class:`MonteCarloCategorical`;
@@ -134,6 +138,9 @@ def predict_dist(model, x, n_samples: int = 100, *,
             x = torch.as_tensor(x, dtype=w.dtype, device=w.device)
         return predict_dist(model, x, n_samples, likelihood=likelihood, noise_std=noise_std,
                             batched=batched, generator=generator)
+    if isinstance(model, Laplace):  # Gaussian draws of the linearised network's outputs
+        return model.predict_dist(x, link_approx="mc", n_samples=_check_n_samples(n_samples),
+                                  generator=generator)
     if not isinstance(model, nn.Module):
         if not hasattr(model, "predict_dist"):
             raise ValueError(f"{type(model).__name__} has no predictive distribution "

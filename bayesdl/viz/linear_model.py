@@ -82,3 +82,24 @@ def regression_figure(x_train, t_train, x_grid, mean, std, *, xlabel, ylabel, ti
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     return fig
+
+
+def logistic_contours_figure(X, y, xx, yy, p_map, p_moderated):
+    """PRML Figure 4.14 style: MAP decision boundary and probability contours (left) against
+    the probit-moderated predictive's contours (right) on a 2-D grid."""
+    fig, axes = new_figure(1, 2, width=4.6, height=4.0, sharey=True)
+    levels = [0.1, 0.3, 0.5, 0.7, 0.9]
+    for ax, p, title in ((axes[0, 0], p_map, "MAP: sigma(w_MAP^T phi)"),
+                         (axes[0, 1], p_moderated, "moderated: sigma(kappa(s^2) mu)")):
+        filled = ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35)
+        lines = ax.contour(xx, yy, p, levels=levels, colors="k", linewidths=0.8)
+        ax.clabel(lines, fontsize=7)
+        for label, marker, colour in ((0, "o", "tab:blue"), (1, "s", "tab:red")):
+            ax.scatter(*X[y == label].T, marker=marker, s=14, c=colour, edgecolors="k",
+                       linewidths=0.3, label=f"class {label}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("x1")
+    axes[0, 0].set_ylabel("x2")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.colorbar(filled, ax=axes[0, 1], label="p(class 1 | x)")
+    return fig

@@ -14,6 +14,8 @@ FAST = dict(hidden_layer_sizes=(16,), max_epochs=25, n_samples=8, random_state=0
     BayesianMLPClassifier(method="bbb", **FAST),
     BayesianMLPClassifier(method="mc_dropout", **FAST),
     BayesianMLPClassifier(method="ensemble", n_estimators=3, heteroscedastic=True, **FAST),
+    BayesianMLPRegressor(method="laplace", **FAST),
+    BayesianMLPClassifier(method="laplace", **FAST),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -1,0 +1,144 @@
+"""BayesianLogisticRegression against statsmodels, scikit-learn, autograd and Monte Carlo."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from bayesdl import load, save
+from bayesdl.core.em import Batches
+from bayesdl.linear_model import BayesianLogisticRegression
+
+
+def _standardised(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_flat_prior_map_and_covariance_equal_statsmodels_logit_on_spector():
+    sm = pytest.importorskip("statsmodels.api")
+    d = sm.datasets.spector.load_pandas()
+    X, y = d.exog.to_numpy(), d.endog.to_numpy()
+    model = BayesianLogisticRegression(alpha=0.0).fit(X, y)
+    ref = sm.Logit(y, sm.add_constant(X, prepend=False)).fit(disp=0, tol=1e-12)
+    ours = np.r_[model.coef_[0], model.intercept_]
+    np.testing.assert_allclose(ours, [2.826113, 0.095158, 2.378688, -13.021347], atol=5e-7)
+    np.testing.assert_allclose(ours, np.asarray(ref.params), rtol=1e-9)
+    np.testing.assert_allclose(model.covariance_, np.asarray(ref.cov_params()), rtol=1e-8)
+
+
+@pytest.mark.parametrize("loader", [load_breast_cancer, load_iris], ids=["binary", "multinomial"])
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+def test_fixed_alpha_map_equals_sklearn_logistic_regression(loader, solver):
+    X, y = _standardised(loader)
+    alpha = 2.0
+    ours = BayesianLogisticRegression(alpha=alpha, solver=solver).fit(X, y)
+    ref = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    # the softmax's intercepts are defined up to a shift: compare the centred ones
+    ref_b = ref.intercept_ - (ref.intercept_.mean() if len(ref.intercept_) > 1 else 0)
+    np.testing.assert_allclose(ours.intercept_, ref_b, atol=1e-6)
+    map_proba = BayesianLogisticRegression(alpha=alpha, predictive="map", solver=solver).fit(X, y)
+    np.testing.assert_allclose(map_proba.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_laplace_covariance_is_inverse_autograd_hessian_of_negative_log_posterior(n_classes):
+    X, y = make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=n_classes,
+                               n_clusters_per_class=1, random_state=0)
+    alpha = np.array([0.5, 1.0, 2.0, 3.0])  # ARD precisions
+    model = BayesianLogisticRegression(alpha=alpha, intercept_precision=0.1).fit(X, y)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    K = 1 if n_classes == 2 else n_classes
+    Phi = torch.cat([Xt, torch.ones(len(X), 1, dtype=Xt.dtype)], 1)
+    prec = torch.as_tensor(np.r_[alpha, 0.1]).repeat(K)
+
+    def neg_log_posterior(theta):
+        a = Phi @ theta.view(K, -1).T
+        if K == 1:
+            nll = torch.nn.functional.binary_cross_entropy_with_logits(a[:, 0], yt.double(), reduction="sum")
+        else:
+            nll = torch.nn.functional.cross_entropy(a, yt, reduction="sum")
+        return nll + 0.5 * (prec * theta**2).sum()
+
+    theta = torch.as_tensor(np.c_[model.coef_, model.intercept_].reshape(-1)).requires_grad_()
+    grad = torch.autograd.grad(neg_log_posterior(theta), theta)[0]
+    assert grad.abs().max() < 1e-8  # the MAP
+    H = torch.autograd.functional.hessian(neg_log_posterior, theta.detach())
+    np.testing.assert_allclose(model.covariance_, torch.linalg.inv(H).numpy(), rtol=1e-7, atol=1e-12)
+
+
+def test_probit_predictive_within_0_02_of_monte_carlo_case_by_case():
+    X, y = make_classification(40, 2, n_informative=2, n_redundant=0, random_state=1)
+    model = BayesianLogisticRegression(alpha=1.0, n_samples=100_000, random_state=0).fit(X, y)
+    grid = np.random.default_rng(0).normal(0, 3, (50, 2))
+    probit = model.predict_proba(grid)
+    mc = BayesianLogisticRegression(alpha=1.0, predictive="mc", n_samples=100_000,
+                                    random_state=0).fit(X, y).predict_proba(grid)
+    assert np.abs(probit - mc).max() < 0.02
+    # the moderated probability is less confident than the MAP one, and ordered the same
+    p_map = BayesianLogisticRegression(alpha=1.0, predictive="map").fit(X, y).predict_proba(grid)[:, 1]
+    assert np.all(np.abs(probit[:, 1] - 0.5) <= np.abs(p_map - 0.5) + 1e-12)
+
+
+def test_evidence_maximising_alpha_equals_grid_search():
+    X, y = _standardised(load_breast_cancer)
+    model = BayesianLogisticRegression().fit(X, y)
+    grid = model.alpha_ * np.logspace(-0.2, 0.2, 41)
+    evidence = [BayesianLogisticRegression(alpha=a).fit(X, y).log_evidence_ for a in grid]
+    best = int(np.argmax(evidence))
+    assert best not in (0, len(grid) - 1)
+    assert model.log_evidence_ >= max(evidence) - 1e-6
+    np.testing.assert_allclose(model.alpha_, grid[best], rtol=0.011)  # the grid's spacing
+
+
+def test_ard_prunes_irrelevant_features():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] - 2 * X[:, 1] + 0.5 * rng.normal(size=400) > 0).astype(int)
+    model = BayesianLogisticRegression(ard=True).fit(X, y)
+    assert model.alpha_.shape == (5,)
+    assert np.all(model.alpha_[2:] > 100 * model.alpha_[:2].max())
+
+
+def test_sample_weight_equals_repetition_and_streaming_equals_in_memory(tmp_path):
+    X, y = _standardised(load_iris)
+    w = np.random.default_rng(0).integers(0, 3, len(y))
+    weighted = BayesianLogisticRegression(alpha=1.0).fit(X, y, sample_weight=w)
+    repeated = BayesianLogisticRegression(alpha=1.0).fit(np.repeat(X, w, 0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.covariance_, repeated.covariance_, rtol=1e-9, atol=1e-12)
+    full = BayesianLogisticRegression(alpha=1.0).fit(X, y)
+    rows = np.c_[X, y]
+    np.save(tmp_path / "rows.npy", rows)
+    for source in (str(tmp_path / "rows.npy"), Batches([rows[:50], rows[50:120], rows[120:]])):
+        streamed = BayesianLogisticRegression(alpha=1.0, chunk_size=17).fit(source)
+        np.testing.assert_allclose(streamed.coef_, full.coef_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(streamed.covariance_, full.covariance_, rtol=1e-10, atol=1e-12)
+
+
+def test_predict_dist_std_and_save_load(tmp_path):
+    X, y = _standardised(load_iris)
+    model = BayesianLogisticRegression(random_state=0).fit(X, y)
+    dist = model.predict_dist(X[:5])
+    assert isinstance(dist, torch.distributions.Categorical)
+    proba, std = model.predict_proba(X[:5], return_std=True)
+    np.testing.assert_allclose(proba, dist.probs.numpy())
+    assert std.shape == proba.shape and np.all(std >= 0)
+    back = load(save(model, tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    assert back.alpha_ == model.alpha_
+
+
+def test_bad_input_errors():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    with pytest.raises(ValueError, match="separable.*MAP does not exist"):
+        BayesianLogisticRegression(alpha=0.0).fit(X, [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="only one class"):
+        BayesianLogisticRegression().fit(X, [1, 1, 1, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        BayesianLogisticRegression().fit(np.array([[0.0], [np.nan], [1.0]]), [0, 1, 0])
+    with pytest.raises(ValueError, match="alpha must be"):
+        BayesianLogisticRegression(alpha=[1.0, 2.0]).fit(X, [0, 1, 0, 1])

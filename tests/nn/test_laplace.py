@@ -1,0 +1,134 @@
+"""Laplace for networks against BayesianLogisticRegression, closed forms and grid searches."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from torch import nn
+
+from bayesdl.linear_model import BayesianLogisticRegression
+from bayesdl.nn.laplace import Laplace
+from bayesdl.uncertainty import MonteCarloCategorical, decompose, predict_dist
+
+
+def _linear_net(D, K, coef, intercept):
+    net = nn.Sequential(nn.Identity(), nn.Linear(D, K)).double()
+    with torch.no_grad():
+        net[1].weight.copy_(torch.as_tensor(coef))
+        net[1].bias.copy_(torch.as_tensor(intercept))
+    return net
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_last_layer_laplace_on_identity_body_equals_bayesian_logistic_regression(n_classes):
+    X, y = make_classification(150, 3, n_informative=3, n_redundant=0, n_classes=n_classes,
+                               n_clusters_per_class=1, random_state=0)
+    alpha = 0.7
+    blr = BayesianLogisticRegression(alpha=alpha, intercept_precision=alpha).fit(X, y)
+    K = blr.coef_.shape[0]
+    net = _linear_net(3, K, blr.coef_, blr.intercept_)
+    la = Laplace(net, "classification", prior_precision=alpha).fit(torch.as_tensor(X), torch.as_tensor(y))
+    # the Laplace orders (W row-major, then b); BLR orders (w_k, b_k) per class
+    order = np.r_[[k * 4 + j for k in range(K) for j in range(3)], [k * 4 + 3 for k in range(K)]]
+    np.testing.assert_allclose(la.posterior_covariance_.numpy(),
+                               blr.covariance_[np.ix_(order, order)], rtol=1e-9, atol=1e-13)
+    grid = torch.as_tensor(np.random.default_rng(0).normal(0, 2, (30, 3)))
+    np.testing.assert_allclose(la.predict_dist(grid).probs.numpy(), blr.predict_proba(grid.numpy()),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(la.log_marginal_likelihood(), blr.log_evidence_, rtol=1e-9)
+
+
+def test_kfac_diag_full_agree_on_a_single_output_linear_regression_layer():
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.normal(size=(80, 4)))
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=X.dtype) + 0.3 * torch.randn(80, dtype=X.dtype)
+    net = nn.Sequential(nn.Linear(4, 1)).double()
+    fits = {s: Laplace(net, "regression", hessian_structure=s, prior_precision=2.0, sigma_noise=0.3)
+            .fit(X, y) for s in ("full", "diag", "kron")}
+    # Gaussian likelihood: the GGN is Phi^T Phi / sigma^2 exactly, and KFAC is exact for it
+    Phi = torch.cat([X, torch.ones(80, 1, dtype=X.dtype)], 1)
+    H = Phi.T @ Phi / 0.3**2
+    np.testing.assert_allclose(fits["full"].H_.numpy(), H.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(fits["diag"].H_.numpy(), H.diagonal().numpy(), rtol=1e-10)
+    _, _, _, A, B = fits["kron"].H_[0]
+    np.testing.assert_allclose(torch.kron(B, A).numpy(), H.numpy(), rtol=1e-10)
+    grid = torch.as_tensor(rng.normal(size=(10, 4)))
+    full, kron = fits["full"].predict_dist(grid), fits["kron"].predict_dist(grid)
+    np.testing.assert_allclose(kron.stddev.numpy(), full.stddev.numpy(), rtol=1e-9)
+    # closed form: the Bayesian linear regression predictive variance phi^T S phi + sigma^2
+    S = torch.linalg.inv(H + 2.0 * torch.eye(5, dtype=X.dtype))
+    g = torch.cat([grid, torch.ones(10, 1, dtype=X.dtype)], 1)
+    np.testing.assert_allclose(full.variance.numpy(), ((g @ S) * g).sum(1).numpy() + 0.09, rtol=1e-10)
+    np.testing.assert_allclose(fits["full"].log_marginal_likelihood(),
+                               fits["kron"].log_marginal_likelihood(), rtol=1e-10)
+
+
+def test_marglik_prior_equals_grid_search_and_mc_plugs_into_decompose():
+    X, y = make_classification(200, 5, n_informative=4, n_redundant=0, n_classes=3,
+                               random_state=2)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=1e-3)
+    for _ in range(200):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(Xt), yt).backward()
+        opt.step()
+    for structure in ("full", "diag", "kron"):
+        la = Laplace(net, "classification", hessian_structure=structure).fit(Xt, yt)
+        grid = la.prior_precision_ * np.logspace(-0.3, 0.3, 61)
+        values = [la.log_marginal_likelihood(d) for d in grid]
+        assert la.log_marginal_likelihood() >= max(values) - 1e-8
+        np.testing.assert_allclose(la.prior_precision_, grid[int(np.argmax(values))], rtol=0.012)
+    mc = predict_dist(la, Xt[:20], n_samples=20_000, generator=torch.Generator().manual_seed(0))
+    assert isinstance(mc, MonteCarloCategorical)
+    # reference: the linearised outputs' Gaussian N(f, J Sigma J^T) sampled row by row
+    mean, cov = la.predictive_moments(Xt[:20])
+    ref = torch.distributions.MultivariateNormal(mean, cov + 1e-12 * torch.eye(3)).sample((20_000,))
+    np.testing.assert_allclose(mc.probs.numpy(), torch.softmax(ref, -1).mean(0).numpy(), atol=0.01)
+    parts = decompose(mc)
+    np.testing.assert_allclose(parts.total.numpy(), (parts.aleatoric + parts.epistemic).numpy(), rtol=1e-9)
+
+
+def test_all_weights_full_ggn_equals_autograd_jacobian_outer_product():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2)).double()
+    X = torch.randn(7, 2, dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 0, 1, 0, 0])
+    la = Laplace(net, "classification", subset_of_weights="all", prior_precision=1.0).fit(X, y)
+    params = dict(net.named_parameters())
+    H = 0
+    for x in X:  # a naive loop: J^T (diag p - p p^T) J per example
+        J = torch.autograd.functional.jacobian(
+            lambda *ps: torch.func.functional_call(net, dict(zip(params, ps)), (x[None],))[0],
+            tuple(p.detach() for p in params.values()))
+        J = torch.cat([j.reshape(2, -1) for j in J], 1)
+        p = torch.softmax(net(x[None])[0], -1).detach()
+        H = H + J.T @ (torch.diag(p) - torch.outer(p, p)) @ J
+    np.testing.assert_allclose(la.H_.numpy(), H.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_clear_errors():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Softmax(-1)).double()
+    X, y = torch.randn(5, 2, dtype=torch.float64), torch.tensor([0, 1, 0, 1, 1])
+    with pytest.raises(ValueError, match="last nn.Linear"):
+        Laplace(net, prior_precision=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="hessian_structure"):
+        Laplace(net, hessian_structure="block")
+    with pytest.raises(ValueError, match="X_val"):
+        Laplace(nn.Linear(2, 2).double(), prior_precision="val_nll").fit(X, y)
+
+
+def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path):
+    from bayesdl.train import Trainer
+
+    X, y = make_classification(100, 4, n_informative=3, n_redundant=0, random_state=3)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    Trainer(net, lambda m, batch, step: nn.functional.cross_entropy(m(batch[0]), batch[1]),
+            max_epochs=3, checkpoint_dir=tmp_path, progress=False).fit((Xt, yt))
+    fresh = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).double()
+    la = Laplace.from_checkpoint(fresh, tmp_path / "last.safetensors", prior_precision=1.0).fit(Xt, yt)
+    ref = Laplace(net, prior_precision=1.0).fit(Xt, yt)
+    np.testing.assert_array_equal(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy())
