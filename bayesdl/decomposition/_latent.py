@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from .._base import TorchEstimatorMixin, _host
 from ..core import distributed
 from ..core.em import DataSource, EMMixin, accumulate, data_source
-from .pca import is_streamed
+from .pca import is_streamed, svd_flip
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -70,6 +70,7 @@ class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EM
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = [self.dtype]
         return tags
 
     # -- data -------------------------------------------------------------------------------
@@ -98,7 +99,9 @@ class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EM
             self._has_missing = False
         else:
             X = self._validated(X, reset=True)
-            self._has_missing = bool(np.isnan(X).any())
+            # Every rank must sum statistics of the same shapes: one NaN anywhere decides.
+            (flag,) = distributed.all_reduce_sum([torch.tensor(float(np.isnan(X).any()))])
+            self._has_missing = bool(flag > 0)
             data = DataSource(X, dtype=self._torch_dtype, device=self._torch_device,
                               chunk_size=self.chunk_size)
         q = self._n_latent(data.n_features)
@@ -141,7 +144,7 @@ class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EM
             # Covariance of each pair of features over the rows observing both.
             S = stats["s2"] / stats["nn"].clamp_min(1.0) - torch.outer(d, d)  # (D, D)
             evals, evecs = torch.linalg.eigh(S)
-            evals, evecs = evals.flip(0), evecs.flip(1)
+            evals, evecs = evals.flip(0), svd_flip(evecs.flip(1).T).T  # signs independent of rounding
             sigma2 = float(evals[q:].mean()) if q < len(evals) else 0.0
             sigma2 = max(sigma2, 1e-3 * scale)
             # PRML 12.45 on this covariance

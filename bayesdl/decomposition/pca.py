@@ -155,6 +155,11 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin
         self.dtype = dtype
         self.chunk_size = chunk_size
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = [self.dtype]
+        return tags
+
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Fit on ``X``: an array, a path to a ``.npy`` file (read in chunks) or
@@ -164,14 +169,12 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimatorMixin
                            chunk_elements=COVARIANCE_CHUNK_ELEMENTS)
         n, d = data.n_samples, data.n_features
         solver = self._solver(data)
-        if solver != "covariance_eigh" and self.n_components == "mle":
-            if n < d:
-                raise ValueError(f"n_components='mle' needs n_samples >= n_features, got "
-                                 f"{n} < {d}. Pass an integer n_components.")
-        limit = d if solver == "covariance_eigh" else min(n, d)
-        if isinstance(self.n_components, Integral) and self.n_components > limit:
+        if self.n_components == "mle" and n < d:
+            raise ValueError(f"n_components='mle' needs n_samples >= n_features, got "
+                             f"{n} < {d}. Pass an integer n_components.")
+        if isinstance(self.n_components, Integral) and self.n_components > min(n, d):
             raise ValueError(f"n_components={self.n_components} must be between 0 and "
-                             f"min(n_samples, n_features)={limit} with svd_solver={solver!r}; "
+                             f"min(n_samples, n_features)={min(n, d)} (n_features = {d}); "
                              "ask for fewer components.")
         if solver == "randomized":
             if not isinstance(self.n_components, Integral) or self.n_components >= min(n, d):

@@ -90,7 +90,8 @@ class ProbabilisticPCA(LatentLinearGaussian):
         log_det = evals[:q].clamp_min(float(sigma2)).log().sum() + (d - q) * sigma2.log()
         trace = q + evals[q:].sum() / sigma2
         self.lower_bound_ = float(-0.5 * (d * LOG_2PI + log_det + trace))
-        self.lower_bounds_, self.n_iter_, self.converged_ = [self.lower_bound_], 0, True
+        # one pass over the data
+        self.lower_bounds_, self.n_iter_, self.converged_ = [self.lower_bound_], 1, True
         return self
 
     # -- the isotropic noise ----------------------------------------------------------------
