@@ -127,22 +127,25 @@ class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EM
         """``mu`` = the mean of the observed entries; ``W`` from the leading eigenvectors of
         the pairwise covariance of the observed entries (``init_params="pca"``), or random."""
         q = self.n_components_
-        (shift,) = distributed.broadcast([torch.nan_to_num(next(iter(data)).double()).mean(0)])
 
-        def moments(X):
+        def observed_sums(X):
             obs = ~torch.isnan(X)  # (N, D)
-            R = torch.where(obs, X.double() - shift, 0.0)  # (N, D)
-            O = obs.double()
-            return {"n": O.sum(0), "s1": R.sum(0), "s2": R.T @ R, "nn": O.T @ O}, R.new_zeros(())
+            return {"n": obs.double().sum(0), "s1": torch.where(obs, X.double(), 0.0).sum(0)}, \
+                X.new_zeros(())
 
-        stats, _, _ = accumulate(data, moments)
-        d = stats["s1"] / stats["n"]  # observed mean - shift, (D,)
-        mean = shift + d
-        var = (torch.diagonal(stats["s2"]) / stats["n"] - d**2).clamp_min(0.0)  # (D,)
+        def centred_products(X):
+            R = torch.nan_to_num(X.double() - mean)  # (N, D), 0 where missing
+            O = (~torch.isnan(X)).double()
+            return {"s2": R.T @ R, "nn": O.T @ O}, X.new_zeros(())
+
+        stats, _, _ = accumulate(data, observed_sums)
+        mean = stats["s1"] / stats["n"]  # (D,) the mean of the observed entries
+        stats, _, _ = accumulate(data, centred_products)
+        # Covariance of each pair of features over the rows observing both, (D, D).
+        S = stats["s2"] / stats["nn"].clamp_min(1.0)
+        var = torch.diagonal(S).clone()  # (D,)
         scale = float(var.mean()) or 1.0
         if self.init_params == "pca":
-            # Covariance of each pair of features over the rows observing both.
-            S = stats["s2"] / stats["nn"].clamp_min(1.0) - torch.outer(d, d)  # (D, D)
             evals, evecs = torch.linalg.eigh(S)
             evals, evecs = evals.flip(0), svd_flip(evecs.flip(1).T).T  # signs independent of rounding
             sigma2 = float(evals[q:].mean()) if q < len(evals) else 0.0
