@@ -14,6 +14,7 @@ from ..io import save
 from ._tables import read_features
 
 FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm"]
+FIT_MODELS += ["pca", "ppca", "fa"]  # bayesdl.decomposition
 
 
 def add_parser(sub) -> None:

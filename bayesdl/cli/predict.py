@@ -3,6 +3,10 @@
 What is written depends on what the model can do, tried in this order:
 
 - ``--score``: one column ``log_density`` from ``score_samples`` (density models; anomaly scores);
+- ``--impute``: the input table with its missing entries (empty cells, NaN) filled by their
+  conditional means (models with ``impute``: probabilistic PCA, factor analysis);
+- a transformer without ``predict`` (PCA, probabilistic PCA, factor analysis): its
+  projections (the posterior means of the latent coordinates), one column per component;
 - a model with ``predict_proba`` (classifiers, mixtures, clusterers): ``label`` and one
   probability column per class or component, ``p_<class>``;
 - a model with a Gaussian ``predict_dist`` (regressors): ``mean, std, lower, upper``, where
@@ -36,6 +40,8 @@ def add_parser(sub) -> None:
                    help="central predictive interval for lower/upper (default: %(default)s)")
     p.add_argument("--score", action="store_true",
                    help="write per-row log-densities (density models) instead of predictions")
+    p.add_argument("--impute", action="store_true",
+                   help="fill the missing entries of --data (models with impute, e.g. ppca)")
     p.set_defaults(func=run)
 
 
@@ -71,6 +77,16 @@ def _columns(final, Xt, args) -> dict[str, np.ndarray]:
         if not hasattr(final, "score_samples"):
             raise ValueError(f"--score needs a density model; {name} has no score_samples.")
         return {"log_density": final.score_samples(Xt)}
+    if args.impute:
+        if not hasattr(final, "impute"):
+            raise ValueError(f"--impute needs a model with missing-data support (ppca, fa); "
+                             f"{name} has no impute.")
+        filled = final.impute(Xt)
+        names = args.feature_names or [f"x{j}" for j in range(filled.shape[1])]
+        return {c: filled[:, j] for j, c in enumerate(names)}
+    if hasattr(final, "transform") and not hasattr(final, "predict"):
+        Z = final.transform(Xt)
+        return {c: Z[:, j] for j, c in enumerate(final.get_feature_names_out())}
     if hasattr(final, "predict_proba"):
         proba = final.predict_proba(Xt)
         classes = getattr(final, "classes_", np.arange(proba.shape[1]))
@@ -88,6 +104,8 @@ def _columns(final, Xt, args) -> dict[str, np.ndarray]:
 def run(args) -> int:
     check_interval(args.interval)
     final, Xt, _ = load_model_and_inputs(args.model, args.data)
+    args.feature_names = load(args.model, with_info=True)[1].get("feature_names") \
+        if args.impute else None
     columns = _columns(final, Xt, args)
     path = write_table(args.out, columns)
     print(f"wrote {len(next(iter(columns.values())))} rows to {path}")

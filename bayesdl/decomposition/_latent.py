@@ -161,14 +161,27 @@ class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EM
         self._set_parameters(tuple(t.to(self._torch_dtype) for t in (W, mean, psi)))
 
     # -- parameters -------------------------------------------------------------------------
+    # The fitted attributes are the state (so a loaded model works); these are their tensors.
+    @property
+    def _W(self) -> torch.Tensor:
+        return self._to_torch(self.components_.T)  # (D, q)
+
+    @property
+    def _mu(self) -> torch.Tensor:
+        return self._to_torch(self.mean_)  # (D,)
+
+    @property
+    def _psi(self) -> torch.Tensor:
+        return self._to_torch(np.broadcast_to(self.noise_variance_, self.mean_.shape))  # (D,)
+
     def _get_parameters(self):
         return self._W, self._mu, self._psi
 
     def _set_parameters(self, params):
-        self._W, self._mu, self._psi = params  # (D, q), (D,), (D,)
-        self.components_ = self._to_numpy(self._W.T)
-        self.mean_ = self._to_numpy(self._mu)
-        self.noise_variance_ = self._noise_attribute(self._psi)
+        W, mu, psi = params  # (D, q), (D,), (D,)
+        self.components_ = self._to_numpy(W.T)
+        self.mean_ = self._to_numpy(mu)
+        self.noise_variance_ = self._noise_attribute(psi)
 
     @property
     def _n_features_out(self):
