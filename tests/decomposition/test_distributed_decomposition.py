@@ -1,6 +1,5 @@
 """A 2-process torch.distributed (gloo, CPU) fit on two shards equals the 1-process fit."""
 
-import socket
 import warnings
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch.multiprocessing as mp
 from bayesdl.core import distributed
 from bayesdl.decomposition import PCA, FactorAnalysis, ProbabilisticPCA
 
+from ..core.test_distributed import _free_port
 from ._data import low_rank, with_missing
 
 
@@ -42,12 +42,6 @@ def _worker(rank, port, out):
         out[rank] = _fits(X[rows], Xm[rows])
     finally:
         dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_process_fit_equals_single_process_fit():
