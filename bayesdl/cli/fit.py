@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds", "blogreg"]
+FIT_MODELS += ["pca", "ppca", "fa"]  # bayesdl.decomposition
 
 
 def add_parser(sub) -> None:

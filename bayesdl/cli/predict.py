@@ -5,6 +5,10 @@ What is written depends on what the model can do, tried in this order:
 - ``--score``: one column ``log_density``, the log of the model's predictive density
   (``to_distribution()`` where the model has one, e.g. the Student-t mixture of a VB-GMM,
   else ``score_samples``; density models, anomaly scores);
+- ``--impute``: the input table with its missing entries (empty cells, NaN) filled by their
+  conditional means (models with ``impute``: probabilistic PCA, factor analysis);
+- a transformer without ``predict`` (PCA, probabilistic PCA, factor analysis): its
+  projections (the posterior means of the latent coordinates), one column per component;
 - a model with ``predict_proba`` (classifiers, mixtures, clusterers): ``label`` and one
   probability column per class or component, ``p_<class>``; Bayesian classifiers whose
   ``predict_proba`` takes ``return_std`` add each probability's posterior standard
@@ -36,6 +40,8 @@ def add_parser(sub) -> None:
                    help="write per-row log-densities (density models) instead of predictions")
     p.add_argument("--lengths-column", default=None,
                    help="sequence models (HMMs): column holding the sequence id of each row")
+    p.add_argument("--impute", action="store_true",
+                   help="fill the missing entries of --data (models with impute, e.g. ppca)")
     p.set_defaults(func=run)
 
 
@@ -109,6 +115,16 @@ def _columns(final, Xt, args) -> dict:
         if not hasattr(final, "score_samples"):
             raise ValueError(f"--score needs a density model; {name} has no score_samples.")
         return {"log_density": final.score_samples(Xt)}
+    if args.impute:
+        if not hasattr(final, "impute"):
+            raise ValueError(f"--impute needs a model with missing-data support (ppca, fa); "
+                             f"{name} has no impute.")
+        filled = final.impute(Xt)
+        names = args.feature_names or [f"x{j}" for j in range(filled.shape[1])]
+        return {c: filled[:, j] for j, c in enumerate(names)}
+    if hasattr(final, "transform") and not hasattr(final, "predict"):
+        Z = final.transform(Xt)
+        return {c: Z[:, j] for j, c in enumerate(final.get_feature_names_out())}
     if hasattr(final, "predict_proba"):
         with_std = "return_std" in inspect.signature(final.predict_proba).parameters
         proba, std = final.predict_proba(Xt, return_std=True) if with_std else (final.predict_proba(Xt), None)
@@ -129,6 +145,11 @@ def _columns(final, Xt, args) -> dict:
 def run(args) -> int:
     check_interval(args.interval)
     final, Xt, _ = load_model_and_inputs(args.model, args.data)
+    args.feature_names = None
+    if args.impute:  # the filled table keeps the training column names
+        from ..io import load
+
+        args.feature_names = load(args.model, with_info=True)[1].get("feature_names")
     columns = _columns(final, Xt, args)
     from ._tables import write_table
 

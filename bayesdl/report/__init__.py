@@ -15,6 +15,7 @@ SECTIONS: list[str] = [
     "bdl",
     "hmm",
 ]
+SECTIONS += ["decomposition"]  # Latent linear models (PRML 12)
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]
 
