@@ -108,11 +108,11 @@ def test_readme_states_the_predict_dist_rule():
     assert "Every estimator with `predict` also has\n  `predict_dist(X)`" in README
 
 
-@pytest.mark.parametrize("cls", registered_estimators(), ids=lambda c: c.__name__)
+# (latent-variable transformers such as ProbabilisticPCA have predict_dist without predict: the
+# posterior over their latent coordinates)
+@pytest.mark.parametrize("cls", [c for c in registered_estimators() if hasattr(c, "predict")],
+                         ids=lambda c: c.__name__)
 def test_every_estimator_with_predict_has_predict_dist(cls):
-    if not hasattr(cls, "predict"):
-        assert not hasattr(cls, "predict_dist"), cls
-        return
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(-2, 1, size=(30, 2)), rng.normal(2, 1, size=(30, 2))]
     est = small_instance(cls)

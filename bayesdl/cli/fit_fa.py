@@ -10,6 +10,8 @@ from .fit_ppca import add_latent_arguments, latent_kwargs, latent_summary
 
 HELP = "factor analysis by EM (diagonal noise, missing values allowed)"
 NEEDS_TARGET = False
+# NaN cells are marginalised exactly by EM (rows grouped by missing pattern).
+ALLOWS_MISSING = True
 
 
 def add_arguments(p) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 HELP = "probabilistic PCA (closed form, or EM with missing values)"
 NEEDS_TARGET = False
+# NaN cells are marginalised exactly by EM (rows grouped by missing pattern).
+ALLOWS_MISSING = True
 
 
 def add_latent_arguments(p, default_components) -> None:
