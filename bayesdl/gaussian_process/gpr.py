@@ -353,10 +353,11 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         alpha = self._to_torch(np.asarray(self.alpha, dtype=self._numpy_dtype))
         with torch.set_grad_enabled(eval_gradient):
             value = log_evidence(self.kernel_, theta, X, self._targets(), alpha, strict=False)
+        result = self._to_numpy(value)[()] if value.dim() else float(value.detach())
         if not eval_gradient:
-            return self._to_numpy(value)[()] if value.dim() else float(value)
+            return result
         (grad,) = torch.autograd.grad(value.sum(), theta)
-        return (self._to_numpy(value)[()] if value.dim() else float(value)), self._to_numpy(grad)
+        return result, self._to_numpy(grad)
 
     # -- conditioning on new data -------------------------------------------------------------
     def condition_on_observations(self, X, y) -> "GaussianProcessRegressor":
