@@ -95,6 +95,8 @@ def _restore(value: Any) -> Any:
     """Inverse of :func:`_jsonable` for :class:`Configurable` objects (other values unchanged)."""
     if isinstance(value, dict) and _OBJECT in value:
         return _lookup(value[_OBJECT]).from_config(value["config"])
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
     return value
 
 

@@ -121,7 +121,8 @@ class _GaussianLogEvidence(torch.autograd.Function):
 def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray):
     """Run one scipy L-BFGS-B per start in lockstep, evaluating the starts as one batch.
 
-    ``loss_and_grad(theta (B, P)) -> (loss (B,), grad (B, P))``. Each start keeps its own
+    ``loss_and_grad(index (B,), theta (B, P)) -> (loss (B,), grad (B, P))`` for the starts
+    ``index`` (a subset of ``range(R)``). Each start keeps its own
     L-BFGS history, line search and stopping rule (as separate scipy runs would); the runs
     live in threads that hand their next point to a coordinator, and whichever thread brings
     the last point of a round evaluates the whole round at once. A start that stops early
@@ -137,7 +138,7 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray):
     def evaluate_round():  # called with the lock held, when every active run is waiting
         keys = sorted(pending)
         try:
-            loss, grad = loss_and_grad(np.stack([pending.pop(k) for k in keys]))
+            loss, grad = loss_and_grad(np.array(keys), np.stack([pending.pop(k) for k in keys]))
             for k, f, g in zip(keys, loss, grad):
                 answers[k] = (float(f), g) if np.isfinite(f) else (1e25, np.zeros_like(g))
         except BaseException as error:  # wake every run so none waits forever
@@ -168,6 +169,48 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray):
     # scipy's L-BFGS-B calls OpenBLAS on P-vectors: its threads only contend with torch's.
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=R) as pool:
         return list(pool.map(run, range(R)))
+
+
+def maximize_over_restarts(objective, kernel: Kernel, n_restarts: int, random_state, *,
+                           like: torch.Tensor, n_groups: int = 1) -> list[np.ndarray]:
+    """Maximise ``objective(group (B,), theta (B, P)) -> (B,)`` over the log hyper-parameters.
+
+    Every group (one GP, or one binary problem of a one-vs-rest classifier) starts from the
+    kernel's theta and ``n_restarts`` draws uniform in the log bounds (scikit-learn's draws);
+    all groups and starts run as one batch (:func:`batched_lbfgsb`), the gradient coming from
+    autograd. Returns the best theta of each group.
+    """
+    bounds = kernel.bounds  # (P, 2), log scale
+    starts = [kernel.theta]
+    if n_restarts > 0:
+        if not np.isfinite(bounds).all():
+            raise ValueError("n_restarts_optimizer > 0 needs finite bounds on every "
+                             "hyper-parameter; set bounds or n_restarts_optimizer=0.")
+        rng = check_random_state(random_state)
+        starts += list(rng.uniform(bounds[:, 0], bounds[:, 1], size=(n_restarts, bounds.shape[0])))
+    R = len(starts)
+    group_of = np.repeat(np.arange(n_groups), R)  # (G R,)
+
+    def loss_and_grad(index, theta):
+        t = torch.tensor(theta, dtype=like.dtype, device=like.device, requires_grad=True)
+        value = objective(torch.as_tensor(group_of[index], device=like.device), t)  # (B,)
+        (grad,) = torch.autograd.grad(value.sum(), t)
+        return -value.detach().cpu().numpy(), -grad.cpu().numpy()
+
+    results = batched_lbfgsb(loss_and_grad, np.tile(np.stack(starts), (n_groups, 1)), bounds)
+    for r in results:
+        if r.status != 0:
+            warnings.warn(f"L-BFGS-B stopped without converging ({r.message}); the "
+                          "hyper-parameters may be sub-optimal. Check the kernel bounds.",
+                          ConvergenceWarning, stacklevel=3)
+    best = []
+    for g in range(n_groups):
+        winner = min(results[g * R:(g + 1) * R], key=lambda r: r.fun)
+        if not np.isfinite(winner.fun) or winner.fun >= 1e25:
+            raise ValueError("The log marginal likelihood is -inf at every start: K(X, X) is "
+                             "never positive definite. Increase alpha or add a WhiteKernel.")
+        best.append(winner.x)
+    return best
 
 
 def log_evidence(kernel: Kernel, theta, X, y, alpha, *, strict: bool = True) -> torch.Tensor:
@@ -276,7 +319,9 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         # Small problems run fastest on one torch thread (the ops are too small to split).
         with torch_threads(1 if X.shape[0] < SINGLE_THREAD_MAX_SAMPLES else torch.get_num_threads()):
             if self.optimizer is not None and self.kernel_.n_dims > 0:
-                self.kernel_.theta = self._optimize(Xt, yt, at)
+                (self.kernel_.theta,) = maximize_over_restarts(
+                    lambda groups, theta: self._objective(theta, Xt, yt, at), self.kernel_,
+                    self.n_restarts_optimizer, self.random_state, like=Xt)
             with torch.no_grad():
                 K = self.kernel_.gram(Xt) + torch.diag_embed(at.expand(X.shape[0]))
                 L, _ = cholesky_with_jitter(K)
@@ -304,36 +349,6 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         if self.kernel_.has_prior:
             value = value + self.kernel_.log_prior(theta)
         return value
-
-    def _optimize(self, X, y, alpha) -> np.ndarray:
-        """Maximise the objective from all starts as one batch; return the best theta."""
-        bounds = self.kernel_.bounds  # (P, 2), log scale
-        starts = [self.kernel_.theta]
-        if self.n_restarts_optimizer > 0:
-            if not np.isfinite(bounds).all():
-                raise ValueError("n_restarts_optimizer > 0 needs finite bounds on every "
-                                 "hyper-parameter; set bounds or n_restarts_optimizer=0.")
-            rng = check_random_state(self.random_state)
-            starts += list(rng.uniform(bounds[:, 0], bounds[:, 1],
-                                       size=(self.n_restarts_optimizer, bounds.shape[0])))
-
-        def loss_and_grad(theta: np.ndarray):  # (B, P) -> (B,), (B, P)
-            t = torch.tensor(theta, dtype=X.dtype, device=X.device, requires_grad=True)
-            value = self._objective(t, X, y, alpha)
-            (grad,) = torch.autograd.grad(value.sum(), t)
-            return -self._to_numpy(value.detach()), -self._to_numpy(grad)
-
-        results = batched_lbfgsb(loss_and_grad, np.stack(starts), bounds)
-        for r in results:
-            if r.status != 0:
-                warnings.warn(f"L-BFGS-B stopped without converging ({r.message}); the "
-                              "hyper-parameters may be sub-optimal. Check the kernel bounds.",
-                              ConvergenceWarning, stacklevel=3)
-        best = min(results, key=lambda r: r.fun)
-        if not np.isfinite(best.fun):
-            raise ValueError("The log marginal likelihood is -inf at every start: K(X, X) is "
-                             "never positive definite. Increase alpha or add a WhiteKernel.")
-        return best.x
 
     def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
         """log p(y | X, theta) for log hyper-parameters ``theta`` (or the fitted value).
