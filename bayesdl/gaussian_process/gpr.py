@@ -118,7 +118,7 @@ class _GaussianLogEvidence(torch.autograd.Function):
         return torch.where(failed[..., None, None], 0.0, dK * scale), None, None
 
 
-def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray):
+def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, options=None):
     """Run one scipy L-BFGS-B per start in lockstep, evaluating the starts as one batch.
 
     ``loss_and_grad(index (B,), theta (B, P)) -> (loss (B,), grad (B, P))`` for the starts
@@ -159,7 +159,7 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray):
 
         try:
             return scipy.optimize.minimize(fun, starts[r], jac=True, method="L-BFGS-B",
-                                           bounds=bounds)
+                                           bounds=bounds, options=options)
         finally:
             with lock:
                 state["active"] -= 1
