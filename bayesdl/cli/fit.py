@@ -13,7 +13,7 @@ import importlib
 from ..io import save
 from ._tables import read_features
 
-FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm"]
+FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "gpr"]
 
 
 def add_parser(sub) -> None:
