@@ -7,17 +7,20 @@ Bundled (CSV inside the package, no download):
 - :func:`load_mcycle` -- simulated motorcycle crash, head acceleration against time (133 x 2;
   Silverman 1985, R's ``MASS::mcycle``); a classic heteroscedastic regression set.
 - :func:`load_digits` -- the 8x8 handwritten digits bundled with scikit-learn (1797 x 64).
+- :func:`load_co2` -- Mauna Loa CO2 monthly means 1958-2001 (521 x 1; NOAA, public domain, via
+  statsmodels); the Gaussian-process forecasting example of R&W section 5.4.3.
 
 Synthetic: :func:`make_sinusoidal` (PRML section 1.1) and :func:`make_gaussian_blobs`.
 
 Loaders: :func:`load_csv`, :func:`load_npy`, :func:`load_npz`, :func:`load_idx`.
 """
 
-from ._bundled import load_digits, load_faithful, load_mcycle
+from ._bundled import load_co2, load_digits, load_faithful, load_mcycle
 from ._loaders import load_csv, load_idx, load_npy, load_npz
 from ._synthetic import make_gaussian_blobs, make_sinusoidal
 
 __all__ = [
+    "load_co2",
     "load_csv",
     "load_digits",
     "load_faithful",

@@ -22,6 +22,7 @@ Cholesky and one ``cholesky_inverse`` per step is all the O(n^3) work.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import threading
 import warnings
@@ -35,7 +36,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._base import TorchEstimatorMixin, _host
 from ..core.linalg import jittered_cholesky
@@ -118,6 +119,12 @@ class _GaussianLogEvidence(torch.autograd.Function):
         return torch.where(failed[..., None, None], 0.0, dK * scale), None, None
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One scan of the loaded BLAS libraries (each scan takes tens of milliseconds)."""
+    return ThreadpoolController()
+
+
 def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, options=None):
     """Run one scipy L-BFGS-B per start in lockstep, evaluating the starts as one batch.
 
@@ -167,7 +174,7 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, option
                     evaluate_round()
 
     # scipy's L-BFGS-B calls OpenBLAS on P-vectors: its threads only contend with torch's.
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=R) as pool:
+    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=R) as pool:
         return list(pool.map(run, range(R)))
 
 

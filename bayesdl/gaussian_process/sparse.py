@@ -45,6 +45,7 @@ from .kernels import RBF, ConstantKernel, Kernel
 _LOG_2PI = math.log(2 * math.pi)
 _PREDICT_ROWS = 65536  # rows per block when predicting (bounds memory)
 _KMEANS_ROWS = 100_000  # rows k-means looks at to place the inducing points
+_SVGP_INIT_ROWS = 2000  # rows of the SGPR fit that starts SVGP
 
 
 def _whitened_predictive(kernel, theta, Z, X, q_mu, q_sqrt):
@@ -152,7 +153,7 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
     normalize_y : bool, default=True
         Standardise y before fitting.
     max_iter : int, default=500
-        L-BFGS-B iterations (SGPR).
+        L-BFGS-B iterations of SGPR (for SVGP: of the SGPR fit on a subsample that starts it).
     batch_size, max_epochs, lr : SVGP mini-batch size, epochs and Adam step size.
     progress : bool, default=False
         SVGP progress bar.
@@ -272,9 +273,13 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
                              "(both positive).")
         return np.log([low, high])
 
-    def _collapsed_bound(self, theta, log_noise, Z, X, y):
-        """Titsias (2009) eq. 9 and the optimal whitened q(v): (F, mu, R)."""
-        noise = log_noise.exp()
+    def _collapsed_bound(self, theta, log_noise, Z, X, y, scale: float = 1.0):
+        """Titsias (2009) eq. 9 and the optimal whitened q(v): (F, mu, R).
+
+        ``scale`` = n / len(X) treats (X, y) as a uniform subsample of n rows: the data terms
+        of q(v) are multiplied by it (used to start SVGP; F is then not a bound).
+        """
+        noise = log_noise.exp() / scale
         M, n = Z.shape[0], X.shape[0]
         eye = torch.eye(M, dtype=X.dtype, device=X.device)
         L, _ = cholesky_with_jitter(self.kernel_.gram(Z, None, theta), strict=False)
@@ -285,7 +290,7 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         # F = -n/2 log 2pi - log|L_B| - n/2 log s2 - y^T y / (2 s2) + c^T c / 2
         #     - tr(K_nn) / (2 s2) + tr(A A^T) / 2
         bound = (-0.5 * n * _LOG_2PI - torch.log(torch.diagonal(L_B)).sum()
-                 - 0.5 * n * log_noise - 0.5 * (y @ y) / noise + 0.5 * (c @ c)
+                 - 0.5 * n * torch.log(noise) - 0.5 * (y @ y) / noise + 0.5 * (c @ c)
                  - 0.5 * self.kernel_.diag(X, theta).sum() / noise + 0.5 * (A * A).sum())
         # q(v) = N(B^-1 A y / s, B^-1): mu = L_B^-T c, R = L_B^-T
         R = torch.linalg.solve_triangular(L_B.T, eye, upper=True)
@@ -294,6 +299,13 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
     def _fit_sgpr(self, X, y, Z0):
         Xt = self._to_torch(X)
         yt = (self._to_torch(y) - self.y_train_mean_) / self.y_train_std_
+        theta, log_noise, Z = self._optimize_collapsed(Xt, yt, Z0)
+        with torch.no_grad():
+            bound, mu, R = self._collapsed_bound(theta, log_noise, Z, Xt, yt)
+        self._store(theta, log_noise.exp(), Z, mu, R, float(bound))
+
+    def _optimize_collapsed(self, Xt, yt, Z0):
+        """Maximise the collapsed bound over theta, log noise and Z (unless optimizer=None)."""
         P, (M, D) = self.kernel_.n_dims, Z0.shape
         nb = self._noise_log_bounds()
         z_bounds = np.full((M * D, 2), [-np.inf, np.inf]) if self.learn_inducing else None
@@ -319,10 +331,7 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
             (result,) = batched_lbfgsb(loss_and_grad, start[None], bounds,
                                        options={"maxiter": self.max_iter})
             start, self.n_iter_ = result.x, int(result.nit)
-        with torch.no_grad():
-            theta, log_noise, Z = unpack(torch.as_tensor(start, dtype=Xt.dtype, device=Xt.device))
-            bound, mu, R = self._collapsed_bound(theta, log_noise, Z, Xt, yt)
-        self._store(theta, log_noise.exp(), Z, mu, R, float(bound))
+        return unpack(torch.as_tensor(start, dtype=Xt.dtype, device=Xt.device))
 
     def _store(self, theta, noise, Z, q_mu, q_sqrt, bound):
         if self.kernel_.n_dims:
@@ -333,12 +342,10 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         self.lower_bound_ = bound
 
     def _fit_svgp(self, X, y, Z0):
-        module = SVGP(self.kernel_, self._to_torch(Z0), self.noise,
-                      np.exp(self._noise_log_bounds()), self.learn_inducing)
-        module.to(self._torch_device)
         # zero-copy CPU views of the arrays or memory maps; the Trainer moves each batch
         Xt = self._host_view(X)
         yt = (self._host_view(y) - self.y_train_mean_) / self.y_train_std_
+        module = self._svgp_start(Xt, yt, Z0)
         trainer = Trainer(module, _svgp_loss, lr=self.lr, max_epochs=self.max_epochs,
                           batch_size=self.batch_size, seed=int(check_random_state(
                               self.random_state).randint(2**31 - 1)),
@@ -349,6 +356,29 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
             theta, noise = module.hyperparameters()
             self._store(theta, noise, module.Z, module.q_mu, module.q_sqrt(), 0.0)
             self.lower_bound_ = self._elbo(module, Xt, yt)
+
+    def _svgp_start(self, X, y, Z0) -> SVGP:
+        """SVGP initialised from SGPR on a uniform subsample of ``_SVGP_INIT_ROWS`` rows.
+
+        The collapsed bound sets theta, the noise and Z on the subsample; q(v) is its optimal
+        one with the data terms scaled by n / rows, so the mini-batch ascent starts near the
+        optimum instead of at q(v) = N(0, I).
+        """
+        rng = check_random_state(self.random_state)
+        n = X.shape[0]
+        rows = np.sort(rng.choice(n, _SVGP_INIT_ROWS, replace=False)) if n > _SVGP_INIT_ROWS else slice(None)
+        Xs, ys = self._to_torch(X[rows]), self._to_torch(y[rows])
+        theta, log_noise, Z = self._optimize_collapsed(Xs, ys, Z0)
+        module = SVGP(self.kernel_.clone_with_theta(theta.detach().cpu().numpy()) if self.kernel_.n_dims
+                      else self.kernel_, Z.detach(), float(log_noise.exp()),
+                      np.exp(self._noise_log_bounds()), self.learn_inducing)
+        with torch.no_grad():
+            _, mu, R = self._collapsed_bound(theta, log_noise, Z, Xs, ys, scale=n / Xs.shape[0])
+            module.q_mu.copy_(mu)
+            # q_tril holds the lower factor with a log diagonal: R R^T = S, R lower (Cholesky of S)
+            lower = torch.linalg.cholesky(R @ R.T)
+            module.q_tril.copy_(torch.tril(lower, -1) + torch.diag(torch.log(torch.diagonal(lower))))
+        return module.to(self._torch_device)
 
     def _host_view(self, a):
         with warnings.catch_warnings():

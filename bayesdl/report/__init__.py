@@ -14,6 +14,7 @@ SECTIONS: list[str] = [
     "linear_model",
     "mixtures",
     "bdl",
+    "gaussian_process",
 ]
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]

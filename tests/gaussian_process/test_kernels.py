@@ -106,3 +106,4 @@ def test_unsupported_options_are_refused():
         bk.RBF(length_scale_prior=3.0)
     with pytest.raises(ValueError, match="autograd"):
         bk.RBF()(np.zeros((2, 1)), eval_gradient=True)
+
