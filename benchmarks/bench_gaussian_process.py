@@ -90,7 +90,9 @@ def svgp(n, epochs):
         np.save(f"{tmp}/y.npy", y)
         del X, y
         out = subprocess.run([sys.executable, "-c", _SVGP_CHILD, f"{tmp}/X.npy", f"{tmp}/y.npy",
-                              str(epochs)], capture_output=True, text=True, check=True)
+                              str(epochs)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the SVGP run failed:\n{out.stderr}")
     print(f"SVGP n={n:,}, d=4, M=256, batch 4096: " + out.stdout.strip(), flush=True)
 
 
