@@ -64,30 +64,36 @@ def cholesky_with_jitter(K: torch.Tensor, *, strict: bool = True):
     """
     L, info = torch.linalg.cholesky_ex(K)
     failed = info != 0  # (...,)
-    jitter = 1e-8 if K.dtype == torch.float64 else 1e-6
+    if not failed.any():
+        return L, failed
+    # Find each failing matrix's jitter without autograd, then factorise once more with it, so
+    # the failed factors (which may hold NaN) never enter the graph: where() would send their
+    # 0 * NaN gradients back to K.
     eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-    for _ in range(3):
-        if not failed.any():
-            break
-        L_jit, info = torch.linalg.cholesky_ex(K + jitter * eye)
-        fixed = failed & (info == 0)
-        L = torch.where(fixed[..., None, None], L_jit, L)
-        if strict and fixed.any():
-            warnings.warn(
-                f"K(X, X) + alpha I is not positive definite; added a jitter of {jitter:.0e} to "
-                "its diagonal. Increase alpha or add a WhiteKernel if the data are noisy, or "
-                "remove duplicate inputs.", JitterWarning, stacklevel=3)
-        failed = failed & ~fixed
-        jitter *= 10
-    if failed.any():
-        if strict:
-            raise ValueError(
-                f"K(X, X) + alpha I is not positive definite even with a jitter of "
-                f"{jitter / 10:.0e} on its diagonal (duplicate or near-duplicate inputs with "
-                "no noise, or a kernel scale far larger than the jitter). Increase alpha, add a "
-                "WhiteKernel, or remove duplicate rows of X.")
-        L = torch.where(failed[..., None, None], eye, L)
-    return L, failed
+    added = torch.zeros(failed.shape, dtype=K.dtype, device=K.device)  # (...,)
+    jitter = 1e-8 if K.dtype == torch.float64 else 1e-6
+    with torch.no_grad():
+        for _ in range(3):
+            if not failed.any():
+                break
+            info = torch.linalg.cholesky_ex(K + jitter * eye)[1]
+            fixed = failed & (info == 0)
+            added = torch.where(fixed, jitter, added)
+            if strict and fixed.any():
+                warnings.warn(
+                    f"K(X, X) + alpha I is not positive definite; added a jitter of {jitter:.0e} "
+                    "to its diagonal. Increase alpha or add a WhiteKernel if the data are noisy, "
+                    "or remove duplicate inputs.", JitterWarning, stacklevel=3)
+            failed = failed & ~fixed
+            jitter *= 10
+    if failed.any() and strict:
+        raise ValueError(
+            f"K(X, X) + alpha I is not positive definite even with a jitter of "
+            f"{jitter / 10:.0e} on its diagonal (duplicate or near-duplicate inputs with "
+            "no noise, or a kernel scale far larger than the jitter). Increase alpha, add a "
+            "WhiteKernel, or remove duplicate rows of X.")
+    K = torch.where(failed[..., None, None], eye, K + added[..., None, None] * eye)
+    return torch.linalg.cholesky_ex(K)[0], failed
 
 
 class _GaussianLogEvidence(torch.autograd.Function):
