@@ -105,8 +105,34 @@ def _lookup(name: str) -> type:
     return _REGISTRY[name]
 
 
+class Configurable:
+    """A hyper-parameter object (a GP kernel, say) that is stored as JSON, never pickled.
+
+    Subclasses give ``get_config() -> dict`` and ``from_config(config)``; they register
+    themselves, so a parameter or fitted attribute holding one round-trips through ``save``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register(cls)
+
+
+_OBJECT = "__bayesdl_object__"
+
+
+def _restore(value: Any) -> Any:
+    """Inverse of :func:`_jsonable` for :class:`Configurable` objects (other values unchanged)."""
+    if isinstance(value, dict) and _OBJECT in value:
+        return _lookup(value[_OBJECT]).from_config(value["config"])
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     """Convert hyper-parameter and small fitted values to JSON types (TypeError otherwise)."""
+    if isinstance(value, Configurable):
+        return {_OBJECT: _qualname(type(value)), "config": _jsonable(value.get_config())}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.integer, np.floating, np.bool_)):
@@ -186,7 +212,7 @@ def set_state(model, json_state: dict[str, Any], tensors: dict[str, torch.Tensor
         elif kind == "numpy_object":
             value = np.asarray(json_state[name], dtype=object)
         else:
-            value = json_state[name]
+            value = _restore(json_state[name])
         setattr(model, name, value)
 
 
@@ -218,7 +244,7 @@ def _decode(node: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor])
         steps = [(name, _decode(sub, f"{prefix}{name}/", tensors)) for name, sub in node["steps"]]
         return Pipeline(steps)
     cls = _lookup(node["class"])
-    model = cls(**node["params"])
+    model = cls(**{k: _restore(v) for k, v in node["params"].items()})
     own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     (model._set_state if isinstance(model, Persistable) else partial(set_state, model))(
         dict(node["state"]), own)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-FIT_MODELS: list[str] = ["blr", "bnn", "gmm", "vbgmm", "hmm", "lds", "blogreg"]
-FIT_MODELS += ["pca", "ppca", "fa"]  # bayesdl.decomposition
+FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", "hmm", "lds",
+                         "gpr", "bnn"]
 
 
 def add_parser(sub) -> None:

@@ -9,17 +9,20 @@ Bundled (CSV inside the package, no download):
 - :func:`load_digits` -- the 8x8 handwritten digits bundled with scikit-learn (1797 x 64).
 - :func:`load_geyser` -- Old Faithful's 299 successive eruptions in time order (R ``MASS::geyser``).
 - :func:`load_nile` -- annual Nile flow at Aswan, 1871-1970 (statsmodels' ``nile``).
+- :func:`load_co2` -- Mauna Loa CO2 monthly means 1958-2001 (521 x 1; NOAA, public domain, via
+  statsmodels); the Gaussian-process forecasting example of R&W section 5.4.3.
 
 Synthetic: :func:`make_sinusoidal` (PRML section 1.1) and :func:`make_gaussian_blobs`.
 
 Loaders: :func:`load_csv`, :func:`load_npy`, :func:`load_npz`, :func:`load_idx`.
 """
 
-from ._bundled import load_digits, load_faithful, load_geyser, load_mcycle, load_nile
+from ._bundled import load_co2, load_digits, load_faithful, load_geyser, load_mcycle, load_nile
 from ._loaders import load_csv, load_idx, load_npy, load_npz
 from ._synthetic import make_gaussian_blobs, make_sinusoidal
 
 __all__ = [
+    "load_co2",
     "load_csv",
     "load_digits",
     "load_faithful",

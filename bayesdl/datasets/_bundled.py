@@ -54,3 +54,14 @@ def load_nile():
     written from ``statsmodels.datasets.nile``. The local-level model's classic example.
     """
     return _bundled("nile", None, "Nile river annual flow at Aswan, 1871-1970 (100).")
+
+
+def load_co2():
+    """Mauna Loa atmospheric CO2: ``data`` decimal year (mid-month, 521 x 1), ``target`` ppm.
+
+    Monthly means (months without data left out) of the weekly series in statsmodels'
+    ``statsmodels.datasets.co2`` (March 1958 - December 2001): Keeling, C. D. and Whorf, T. P.,
+    Scripps Institution of Oceanography, via NOAA; public domain. R&W section 5.4.3 fits it with
+    a composite GP kernel.
+    """
+    return _bundled("co2", "co2", "Mauna Loa CO2 monthly means, ppm (521 months, 1958-2001).")

@@ -12,10 +12,11 @@ SECTIONS: list[str] = [
     "distributions",
     "linear_model",
     "mixtures",
-    "bdl",
+    "decomposition",
     "hmm",
+    "gaussian_process",
+    "bdl",
 ]
-SECTIONS += ["decomposition"]  # Latent linear models (PRML 12)
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]
 

@@ -1,0 +1,508 @@
+"""Exact Gaussian process regression (Rasmussen & Williams 2006, chapter 2 and 5; PRML 6.4.2).
+
+Model: f ~ GP(0, k_theta), y_n = f(x_n) + eps_n with eps_n ~ N(0, alpha_n) (``alpha``, and/or a
+``WhiteKernel`` inside the kernel). With K = k(X, X) + diag(alpha) = L L^T:
+
+- dual coefficients  a = K^-1 y                               (R&W Algorithm 2.1, line 3)
+- predictive mean    m(x*) = k(x*, X) a                        (R&W 2.25, PRML 6.66)
+- predictive cov     k(x*, x*) - v^T v,  v = L^-1 k(X, x*)     (R&W 2.26, PRML 6.67)
+- log evidence       -1/2 y^T a - sum_i log L_ii - n/2 log 2pi (R&W 2.30 / 5.8)
+
+The hyper-parameters theta (log values of the kernel's free parameters) maximise the log
+evidence, plus the log prior of any hyper-parameter carrying one. All starts (the kernel's own
+theta and ``n_restarts_optimizer`` draws, uniform in the log bounds as scikit-learn draws them)
+are optimised as ONE batch: the kernel is evaluated at a (R, n_dims) theta, the R Gram matrices
+are factorised by one batched Cholesky and one L-BFGS-B run minimises the sum of the R negative
+objectives (independent blocks), after which the best start is polished alone. The gradient
+with respect to theta comes from torch autograd through the kernel, fed by the closed-form
+derivative of the evidence with respect to K, dL/dK = 1/2 (a a^T - K^-1) (R&W 5.9), so one
+Cholesky and one ``cholesky_inverse`` per step is all the O(n^3) work.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from threadpoolctl import ThreadpoolController
+
+from .._base import TorchEstimatorMixin, _host
+from ..core.linalg import jittered_cholesky
+from ..core.threads import torch_threads
+from .kernels import RBF, ConstantKernel, Kernel
+
+# predict_dist returns a full MultivariateNormal up to this many test points, Normals beyond.
+FULL_COVARIANCE_MAX_POINTS = 2048
+# Below this many training points the fit runs on one torch thread.
+SINGLE_THREAD_MAX_SAMPLES = 1000
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class JitterWarning(UserWarning):
+    """A jitter was added to the diagonal of K to make its Cholesky factorisation succeed."""
+
+
+def cholesky_with_jitter(K: torch.Tensor, *, strict: bool = True):
+    """Lower Cholesky factor of each (..., n, n) ``K``, adding a jitter only where it fails.
+
+    The jitter is 1e-8 in float64 (1e-6 in float32), multiplied by 10 up to 3 tries. With
+    ``strict`` a jitter raises a :class:`JitterWarning` and a matrix that still fails raises a
+    ``ValueError`` saying what to change; without it (inside the optimiser) failures are
+    returned as a boolean mask (..., ) and their factor is the identity.
+    """
+    L, info = torch.linalg.cholesky_ex(K)
+    failed = info != 0  # (...,)
+    if not failed.any():
+        return L, failed
+    # Find each failing matrix's jitter without autograd, then factorise once more with it, so
+    # the failed factors (which may hold NaN) never enter the graph: where() would send their
+    # 0 * NaN gradients back to K.
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+    added = torch.zeros(failed.shape, dtype=K.dtype, device=K.device)  # (...,)
+    jitter = 1e-8 if K.dtype == torch.float64 else 1e-6
+    with torch.no_grad():
+        for _ in range(3):
+            if not failed.any():
+                break
+            info = torch.linalg.cholesky_ex(K + jitter * eye)[1]
+            fixed = failed & (info == 0)
+            added = torch.where(fixed, jitter, added)
+            if strict and fixed.any():
+                warnings.warn(
+                    f"K(X, X) + alpha I is not positive definite; added a jitter of {jitter:.0e} "
+                    "to its diagonal. Increase alpha or add a WhiteKernel if the data are noisy, "
+                    "or remove duplicate inputs.", JitterWarning, stacklevel=3)
+            failed = failed & ~fixed
+            jitter *= 10
+    if failed.any() and strict:
+        raise ValueError(
+            f"K(X, X) + alpha I is not positive definite even with a jitter of "
+            f"{jitter / 10:.0e} on its diagonal (duplicate or near-duplicate inputs with "
+            "no noise, or a kernel scale far larger than the jitter). Increase alpha, add a "
+            "WhiteKernel, or remove duplicate rows of X.")
+    K = torch.where(failed[..., None, None], eye, K + added[..., None, None] * eye)
+    return torch.linalg.cholesky_ex(K)[0], failed
+
+
+class _GaussianLogEvidence(torch.autograd.Function):
+    """log N(y | 0, K) for K (..., n, n) and y (n, T), summed over the T outputs: (...,).
+
+    Backward: dlog N / dK = 1/2 (a a^T - T K^-1), a = K^-1 y (R&W 5.9). Matrices whose Cholesky
+    fails even with jitter give -inf and a zero gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, K, y, strict):
+        L, failed = cholesky_with_jitter(K, strict=strict)  # (..., n, n), (...,)
+        a = torch.cholesky_solve(y.expand(*K.shape[:-2], *y.shape), L)  # (..., n, T)
+        n, T = y.shape
+        # R&W 2.30: -1/2 y^T K^-1 y - 1/2 log|K| - n/2 log 2pi, per output, summed
+        log_ev = (-0.5 * (y * a).sum((-2, -1)) - T * torch.log(L.diagonal(dim1=-2, dim2=-1)).sum(-1)
+                  - 0.5 * n * T * _LOG_2PI)
+        log_ev = log_ev.masked_fill(failed, -math.inf)
+        ctx.save_for_backward(L, a, failed)
+        return log_ev
+
+    @staticmethod
+    def backward(ctx, grad):
+        L, a, failed = ctx.saved_tensors
+        T = a.shape[-1]
+        # R&W 5.9: d/dK = 1/2 (a a^T - T K^-1)
+        dK = 0.5 * (a @ a.mT - T * torch.cholesky_inverse(L))  # (..., n, n)
+        scale = torch.where(failed, 0.0, grad)[..., None, None]
+        return torch.where(failed[..., None, None], 0.0, dK * scale), None, None
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One scan of the loaded BLAS libraries (each scan takes tens of milliseconds)."""
+    return ThreadpoolController()
+
+
+def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, options=None):
+    """Run one scipy L-BFGS-B per start in lockstep, evaluating the starts as one batch.
+
+    ``loss_and_grad(index (B,), theta (B, P)) -> (loss (B,), grad (B, P))`` for the starts
+    ``index`` (a subset of ``range(R)``). Each start keeps its own
+    L-BFGS history, line search and stopping rule (as separate scipy runs would); the runs
+    live in threads that hand their next point to a coordinator, and whichever thread brings
+    the last point of a round evaluates the whole round at once. A start that stops early
+    leaves the batch. Non-finite losses are replaced by a large value with zero gradient so
+    the line search backs off. Returns the R ``scipy.optimize.OptimizeResult`` objects.
+    """
+    R = starts.shape[0]
+    lock = threading.Condition()
+    pending: dict[int, np.ndarray] = {}  # start -> point waiting to be evaluated
+    answers: dict[int, tuple[float, np.ndarray]] = {}
+    state = {"active": R}
+
+    def evaluate_round():  # called with the lock held, when every active run is waiting
+        keys = sorted(pending)
+        try:
+            loss, grad = loss_and_grad(np.array(keys), np.stack([pending.pop(k) for k in keys]))
+            for k, f, g in zip(keys, loss, grad):
+                answers[k] = (float(f), g) if np.isfinite(f) else (1e25, np.zeros_like(g))
+        except BaseException as error:  # wake every run so none waits forever
+            state["error"] = error
+        lock.notify_all()
+
+    def run(r):
+        def fun(x):
+            with lock:
+                pending[r] = np.array(x)
+                if len(pending) == state["active"]:
+                    evaluate_round()
+                while r not in answers and "error" not in state:
+                    lock.wait()
+                if "error" in state:
+                    raise state["error"]
+                return answers.pop(r)
+
+        try:
+            return scipy.optimize.minimize(fun, starts[r], jac=True, method="L-BFGS-B",
+                                           bounds=bounds, options=options)
+        finally:
+            with lock:
+                state["active"] -= 1
+                if pending and len(pending) == state["active"] and "error" not in state:
+                    evaluate_round()
+
+    # scipy's L-BFGS-B calls OpenBLAS on P-vectors: its threads only contend with torch's.
+    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=R) as pool:
+        return list(pool.map(run, range(R)))
+
+
+def maximize_over_restarts(objective, kernel: Kernel, n_restarts: int, random_state, *,
+                           like: torch.Tensor, n_groups: int = 1) -> list[np.ndarray]:
+    """Maximise ``objective(group (B,), theta (B, P)) -> (B,)`` over the log hyper-parameters.
+
+    Every group (one GP, or one binary problem of a one-vs-rest classifier) starts from the
+    kernel's theta and ``n_restarts`` draws uniform in the log bounds (scikit-learn's draws);
+    all groups and starts run as one batch (:func:`batched_lbfgsb`), the gradient coming from
+    autograd. Returns the best theta of each group.
+    """
+    bounds = kernel.bounds  # (P, 2), log scale
+    starts = [kernel.theta]
+    if n_restarts > 0:
+        if not np.isfinite(bounds).all():
+            raise ValueError("n_restarts_optimizer > 0 needs finite bounds on every "
+                             "hyper-parameter; set bounds or n_restarts_optimizer=0.")
+        rng = check_random_state(random_state)
+        starts += list(rng.uniform(bounds[:, 0], bounds[:, 1], size=(n_restarts, bounds.shape[0])))
+    R = len(starts)
+    group_of = np.repeat(np.arange(n_groups), R)  # (G R,)
+
+    def loss_and_grad(index, theta):
+        t = torch.tensor(theta, dtype=like.dtype, device=like.device, requires_grad=True)
+        value = objective(torch.as_tensor(group_of[index], device=like.device), t)  # (B,)
+        (grad,) = torch.autograd.grad(value.sum(), t)
+        return -value.detach().cpu().numpy(), -grad.cpu().numpy()
+
+    results = batched_lbfgsb(loss_and_grad, np.tile(np.stack(starts), (n_groups, 1)), bounds)
+    for r in results:
+        if r.status != 0:
+            warnings.warn(f"L-BFGS-B stopped without converging ({r.message}); the "
+                          "hyper-parameters may be sub-optimal. Check the kernel bounds.",
+                          ConvergenceWarning, stacklevel=3)
+    best = []
+    for g in range(n_groups):
+        winner = min(results[g * R:(g + 1) * R], key=lambda r: r.fun)
+        if not np.isfinite(winner.fun) or winner.fun >= 1e25:
+            raise ValueError("The log marginal likelihood is -inf at every start: K(X, X) is "
+                             "never positive definite. Increase alpha or add a WhiteKernel.")
+        best.append(winner.x)
+    return best
+
+
+def log_evidence(kernel: Kernel, theta, X, y, alpha, *, strict: bool = True) -> torch.Tensor:
+    """The log marginal likelihood log p(y | X, theta) (...,) for log hyper-parameters (..., P).
+
+    ``X`` (n, D), ``y`` (n, T), ``alpha`` a scalar or (n,) tensor added to the diagonal of K.
+    """
+    K = kernel.gram(X, None, theta)  # (..., n, n)
+    K = K + torch.diag_embed(alpha.expand(X.shape[0]))
+    return _GaussianLogEvidence.apply(K, y, strict)
+
+
+class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimator):
+    """Exact GP regression with hyper-parameters by (penalised) evidence maximisation.
+
+    The parameters are scikit-learn's, so ``sklearn.gaussian_process.GaussianProcessRegressor``
+    code runs unchanged once the kernels come from :mod:`bayesdl.gaussian_process.kernels`.
+
+    Parameters
+    ----------
+    kernel : Kernel or None, default=None
+        The prior covariance. None means ``ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")``.
+        Hyper-parameters may carry priors (``RBF(length_scale_prior=Gamma(3., 6.))``); the
+        optimiser then maximises log evidence + log prior.
+    alpha : float or array of shape (n_samples,), default=1e-10
+        Added to the diagonal of K: observation noise variance (or just numerical jitter).
+    optimizer : "fmin_l_bfgs_b" or None, default="fmin_l_bfgs_b"
+        L-BFGS-B on the log hyper-parameters within their bounds; None keeps the kernel as given.
+    n_restarts_optimizer : int, default=0
+        Extra starts drawn log-uniformly within the bounds (must be finite), all optimised
+        together as one batch.
+    normalize_y : bool, default=False
+        Standardise each output to zero mean and unit variance before fitting (predictions
+        are transformed back).
+    device, dtype, random_state
+        Torch device, ``"float64"``/``"float32"``, and the seed of the restart draws.
+
+    Attributes
+    ----------
+    kernel_ : Kernel                 the kernel with the fitted hyper-parameters
+    X_train_ : ndarray (n, D)        training inputs (kept: the predictive needs them)
+    y_train_ : ndarray (n,) or (n, T)  training targets, normalised when ``normalize_y``
+    y_train_mean_, y_train_std_ : ndarray (T,)  the normalisation (0 and 1 without it)
+    L_ : ndarray (n, n)              lower Cholesky factor of K(X, X) + alpha I
+    alpha_ : ndarray (n,) or (n, T)  dual coefficients K^-1 y
+    log_marginal_likelihood_value_ : float  log evidence at ``kernel_.theta``
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = {
+        **TorchEstimatorMixin._parameter_constraints,
+        "kernel": [None, Kernel],
+        "alpha": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "optimizer": [StrOptions({"fmin_l_bfgs_b"}), None],
+        "n_restarts_optimizer": [Interval(Integral, 0, None, closed="left")],
+        "normalize_y": ["boolean"],
+    }
+
+    def __init__(self, kernel=None, *, alpha=1e-10, optimizer="fmin_l_bfgs_b",
+                 n_restarts_optimizer=0, normalize_y=False, device="cpu", dtype="float64",
+                 random_state=None):
+        self.kernel = kernel
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.n_restarts_optimizer = n_restarts_optimizer
+        self.normalize_y = normalize_y
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the hyper-parameters (unless ``optimizer=None``) and factorise K."""
+        self._validate_params()
+        if self.kernel is None:
+            self.kernel_ = ConstantKernel(1.0, constant_value_bounds="fixed") * RBF(
+                1.0, length_scale_bounds="fixed")
+        else:
+            self.kernel_ = clone(self.kernel)
+        X, y = validate_data(self, _host(X), _host(y), multi_output=True, y_numeric=True,
+                             dtype=self._numpy_dtype)
+        y = y.astype(self._numpy_dtype, copy=False)
+        if self.normalize_y:
+            self.y_train_mean_ = np.atleast_1d(y.mean(axis=0))
+            std = np.atleast_1d(y.std(axis=0))
+            self.y_train_std_ = np.where(std < 10 * np.finfo(std.dtype).eps, 1.0, std)
+        else:
+            n_outputs = 1 if y.ndim == 1 else y.shape[1]
+            self.y_train_mean_ = np.zeros(n_outputs, dtype=y.dtype)
+            self.y_train_std_ = np.ones(n_outputs, dtype=y.dtype)
+        y = (y - (self.y_train_mean_ if y.ndim > 1 else self.y_train_mean_[0])) / (
+            self.y_train_std_ if y.ndim > 1 else self.y_train_std_[0])
+        alpha = np.asarray(self.alpha, dtype=self._numpy_dtype)
+        if alpha.ndim > 1 or (alpha.ndim == 1 and alpha.shape[0] not in (1, X.shape[0])):
+            raise ValueError(f"alpha must be a scalar or an array with one entry per sample "
+                             f"({alpha.shape} given for {X.shape[0]} samples).")
+        self.X_train_, self.y_train_ = X, y
+
+        Xt, yt, at = self._to_torch(X), self._targets(), self._to_torch(alpha)
+        # Small problems run fastest on one torch thread (the ops are too small to split).
+        with torch_threads(1 if X.shape[0] < SINGLE_THREAD_MAX_SAMPLES else torch.get_num_threads()):
+            if self.optimizer is not None and self.kernel_.n_dims > 0:
+                (self.kernel_.theta,) = maximize_over_restarts(
+                    lambda groups, theta: self._objective(theta, Xt, yt, at), self.kernel_,
+                    self.n_restarts_optimizer, self.random_state, like=Xt)
+            with torch.no_grad():
+                K = self.kernel_.gram(Xt) + torch.diag_embed(at.expand(X.shape[0]))
+                L, _ = cholesky_with_jitter(K)
+                self._set_factor(L, yt)
+        return self
+
+    def _targets(self) -> torch.Tensor:
+        """The (normalised) training targets as an (n, T) tensor."""
+        y = self._to_torch(self.y_train_)
+        return y[:, None] if y.dim() == 1 else y
+
+    def _set_factor(self, L: torch.Tensor, y: torch.Tensor) -> None:
+        """Store L, the dual coefficients a = K^-1 y and the log evidence (R&W Algorithm 2.1)."""
+        a = torch.cholesky_solve(y, L)  # (n, T)
+        n, T = y.shape
+        log_ev = (-0.5 * (y * a).sum() - T * torch.log(torch.diagonal(L)).sum()
+                  - 0.5 * n * T * _LOG_2PI)
+        self.L_ = self._to_numpy(L)
+        self.alpha_ = self._to_numpy(a[:, 0] if self.y_train_.ndim == 1 else a)
+        self.log_marginal_likelihood_value_ = float(log_ev)
+
+    def _objective(self, theta: torch.Tensor, X, y, alpha) -> torch.Tensor:
+        """Log evidence + log prior for a batch of log hyper-parameters (R, P): (R,)."""
+        value = log_evidence(self.kernel_, theta, X, y, alpha, strict=False)
+        if self.kernel_.has_prior:
+            value = value + self.kernel_.log_prior(theta)
+        return value
+
+    def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
+        """log p(y | X, theta) for log hyper-parameters ``theta`` (or the fitted value).
+
+        ``theta`` may be (P,) or a batch (R, P); with ``eval_gradient`` the gradient with
+        respect to theta (from autograd) is returned too, as in scikit-learn.
+        ``clone_kernel`` is accepted for compatibility; the kernel is never modified.
+        """
+        check_is_fitted(self)
+        if theta is None:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated for theta!=None")
+            return self.log_marginal_likelihood_value_
+        X = self._to_torch(self.X_train_)
+        theta = torch.tensor(np.asarray(theta, dtype=float), dtype=X.dtype, device=X.device,
+                             requires_grad=eval_gradient)
+        alpha = self._to_torch(np.asarray(self.alpha, dtype=self._numpy_dtype))
+        with torch.set_grad_enabled(eval_gradient):
+            value = log_evidence(self.kernel_, theta, X, self._targets(), alpha, strict=False)
+        result = self._to_numpy(value)[()] if value.dim() else float(value.detach())
+        if not eval_gradient:
+            return result
+        (grad,) = torch.autograd.grad(value.sum(), theta)
+        return result, self._to_numpy(grad)
+
+    # -- conditioning on new data -------------------------------------------------------------
+    def condition_on_observations(self, X, y) -> "GaussianProcessRegressor":
+        """A copy conditioned on extra rows, with the same hyper-parameters and normalisation.
+
+        The Cholesky factor is extended by one block (O(n^2 m) instead of O(n^3)):
+        [[L, 0], [B^T, C]] with B = L^-1 K(X_old, X_new) and C C^T = K(X_new) + alpha - B^T B.
+        """
+        check_is_fitted(self)
+        if np.ndim(self.alpha) > 0 and np.size(self.alpha) > 1:
+            raise ValueError("condition_on_observations needs a scalar alpha; with per-sample "
+                             "alpha refit on all the data.")
+        X, y = validate_data(self, _host(X), _host(y), multi_output=True, y_numeric=True,
+                             dtype=self._numpy_dtype, reset=False)
+        y = np.asarray(y, dtype=self._numpy_dtype)
+        if y.ndim != self.y_train_.ndim:
+            raise ValueError(f"y must have the shape of the training targets "
+                             f"({self.y_train_.ndim}-D), got {y.ndim}-D.")
+        mean = self.y_train_mean_ if y.ndim > 1 else self.y_train_mean_[0]
+        std = self.y_train_std_ if y.ndim > 1 else self.y_train_std_[0]
+        new = copy.deepcopy(self)
+        new.X_train_ = np.concatenate([self.X_train_, X])
+        new.y_train_ = np.concatenate([self.y_train_, (y - mean) / std])
+        with torch.no_grad():
+            X_old, X_new = self._to_torch(self.X_train_), self._to_torch(X)
+            L = self._to_torch(self.L_)  # (n, n)
+            B = torch.linalg.solve_triangular(L, self.kernel_(X_old, X_new), upper=False)  # (n, m)
+            S = self.kernel_(X_new) + float(np.asarray(self.alpha).reshape(-1)[0]) * torch.eye(
+                X_new.shape[0], dtype=L.dtype, device=L.device) - B.T @ B  # (m, m)
+            C, _ = cholesky_with_jitter(S)
+            L_new = torch.cat([torch.cat([L, L.new_zeros(L.shape[0], C.shape[0])], 1),
+                               torch.cat([B.T, C], 1)], 0)  # (n + m, n + m)
+            new._set_factor(L_new, new._targets())
+        return new
+
+    # -- prediction -------------------------------------------------------------------------
+    def _posterior(self, X, *, full_cov: bool):
+        """Latent mean (m, T) and covariance (m, m) or variance (m,), in normalised units."""
+        check_is_fitted(self)
+        X = self._to_torch(self._validate_X(X, reset=False))
+        X_train = self._to_torch(self.X_train_)
+        a = self._to_torch(self.alpha_)
+        a = a[:, None] if a.dim() == 1 else a  # (n, T)
+        with torch.no_grad():
+            K_trans = self.kernel_(X, X_train)  # (m, n)
+            mean = K_trans @ a  # (m, T)       R&W 2.25
+            V = torch.linalg.solve_triangular(self._to_torch(self.L_), K_trans.T, upper=False)
+            if full_cov:
+                cov = self.kernel_(X) - V.T @ V  # (m, m)   R&W 2.26
+                return mean, cov
+            var = self.kernel_.diag(X) - (V * V).sum(0)  # (m,)
+            if (var < 0).any():
+                warnings.warn("Predicted variances smaller than 0 (round-off); setting those "
+                              "variances to 0.", RuntimeWarning, stacklevel=3)
+                var = var.clamp_min(0.0)
+            return mean, var
+
+    def _unnormalise(self, mean, spread, power):
+        """Map normalised mean (m, T) and variances/stds (..., T-broadcast) to data units."""
+        y_mean = self._to_torch(self.y_train_mean_)
+        y_std = self._to_torch(self.y_train_std_)
+        return mean * y_std + y_mean, spread[..., None] * y_std ** power  # (m, T), (..., T)
+
+    def predict(self, X, return_std=False, return_cov=False):
+        """Predictive mean, and optionally its std (m,) or covariance (m, m) per output.
+
+        The std and covariance are those of the latent f plus any WhiteKernel in the kernel
+        (not ``alpha``), as in scikit-learn.
+        """
+        if return_std and return_cov:
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
+        mean, spread = self._posterior(X, full_cov=return_cov)
+        mean, spread = self._unnormalise(mean, spread, 2)
+        squeeze = self.y_train_.ndim == 1 or self.y_train_.shape[1] == 1
+        mean = self._to_numpy(mean[:, 0] if squeeze else mean)
+        if not (return_std or return_cov):
+            return mean
+        spread = spread[..., 0] if squeeze else spread
+        if return_std:
+            return mean, self._to_numpy(spread.sqrt())
+        return mean, self._to_numpy(spread)
+
+    def predict_dist(self, X, full_cov: bool | None = None) -> torch.distributions.Distribution:
+        """The predictive distribution of f(X) (plus any WhiteKernel noise).
+
+        ``full_cov`` None gives a ``MultivariateNormal`` over the m points (one per output,
+        batch shape (T,)) when m <= ``FULL_COVARIANCE_MAX_POINTS``, otherwise independent
+        ``Normal``s of shape (m,) or (m, T).
+        """
+        check_is_fitted(self)
+        m = _host(X).shape[0] if hasattr(_host(X), "shape") else len(X)
+        full = m <= FULL_COVARIANCE_MAX_POINTS if full_cov is None else full_cov
+        mean, spread = self._posterior(X, full_cov=full)
+        single = self.y_train_.ndim == 1 or self.y_train_.shape[1] == 1
+        if not full:
+            mean, var = self._unnormalise(mean, spread, 2)
+            std = var.sqrt()
+            if single:
+                return torch.distributions.Normal(mean[:, 0], std[:, 0])
+            return torch.distributions.Normal(mean, std)
+        scale_tril = jittered_cholesky(spread)  # (m, m)
+        y_mean = self._to_torch(self.y_train_mean_)
+        y_std = self._to_torch(self.y_train_std_)
+        loc = (mean * y_std + y_mean).T  # (T, m)
+        tril = scale_tril * y_std[:, None, None]  # (T, m, m)
+        if single:
+            return torch.distributions.MultivariateNormal(loc[0], scale_tril=tril[0])
+        return torch.distributions.MultivariateNormal(loc, scale_tril=tril)
+
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draws of the predictive at X: (m, n_samples), or (m, T, n_samples) for T outputs."""
+        dist = self.predict_dist(X, full_cov=True)
+        gen = self._torch_generator(random_state)
+        loc, tril = dist.loc, dist.scale_tril  # (..., m), (..., m, m)
+        z = torch.randn(*loc.shape, n_samples, generator=gen, dtype=loc.dtype,
+                        device=loc.device)  # (..., m, S)
+        draws = loc[..., None] + tril @ z  # (..., m, S)
+        if draws.dim() == 3:  # (T, m, S) -> (m, T, S)
+            draws = draws.permute(1, 0, 2)
+        return self._to_numpy(draws)

@@ -1,0 +1,19 @@
+"""The Python examples of docs/guide/11-gaussian-processes.md run as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "11-gaussian-processes.md"
+
+
+@pytest.mark.slow  # fits five models, ~30 s
+def test_guide_examples_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
+    assert len(blocks) == 5
+    namespace = {}
+    for code in blocks:  # the blocks build on each other, as a reader runs them
+        exec(compile(code, str(GUIDE), "exec"), namespace)
+    assert namespace["gp"].kernel_.k2.noise_level < 1.0
+    assert abs(float(namespace["forecast"][0] + namespace["offset"]) - 389.0) < 5.0
