@@ -123,7 +123,10 @@ _OBJECT = "__bayesdl_object__"
 def _restore(value: Any) -> Any:
     """Inverse of :func:`_jsonable` for :class:`Configurable` objects (other values unchanged)."""
     if isinstance(value, dict) and _OBJECT in value:
-        return _lookup(value[_OBJECT]).from_config(value["config"])
+        cls = _lookup(value[_OBJECT])
+        if not issubclass(cls, Configurable):
+            raise ValueError(f"{value[_OBJECT]!r} in the file is not a hyper-parameter object.")
+        return cls.from_config(value["config"])
     if isinstance(value, list):
         return [_restore(v) for v in value]
     return value
