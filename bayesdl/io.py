@@ -47,6 +47,8 @@ FORMAT_NAME = "bayesdl"
 FORMAT_VERSION = 1
 
 _REGISTRY: dict[str, type] = {}
+# Hyper-parameter objects stored inside a model's parameters (GP kernels): see Configurable.
+_CONFIGURABLE: dict[str, type] = {}
 # scikit-learn's scalers hold only arrays and numbers, so Pipelines may include them.
 for _cls in (StandardScaler, MinMaxScaler):
     _REGISTRY[f"sklearn.preprocessing.{_cls.__name__}"] = _cls
@@ -114,7 +116,7 @@ class Configurable:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        register(cls)
+        _CONFIGURABLE[_qualname(cls)] = cls  # their own registry: never loadable as a model
 
 
 _OBJECT = "__bayesdl_object__"
@@ -123,9 +125,10 @@ _OBJECT = "__bayesdl_object__"
 def _restore(value: Any) -> Any:
     """Inverse of :func:`_jsonable` for :class:`Configurable` objects (other values unchanged)."""
     if isinstance(value, dict) and _OBJECT in value:
-        cls = _lookup(value[_OBJECT])
-        if not issubclass(cls, Configurable):
-            raise ValueError(f"{value[_OBJECT]!r} in the file is not a hyper-parameter object.")
+        _import_model_packages()
+        cls = _CONFIGURABLE.get(value[_OBJECT])
+        if cls is None:
+            raise _UnknownClass(f"Unknown hyper-parameter class {value[_OBJECT]!r} in the file.")
         return cls.from_config(value["config"])
     if isinstance(value, list):
         return [_restore(v) for v in value]

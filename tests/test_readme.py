@@ -134,7 +134,8 @@ def test_every_estimator_with_predict_has_predict_dist(cls):
         est.fit(X)
     dist = est.predict_dist(X)
     assert isinstance(dist, torch.distributions.Distribution)
-    assert dist.batch_shape == (60,)
+    # one distribution per row, or one joint distribution over the rows (a GP's MultivariateNormal)
+    assert dist.batch_shape == (60,) or (dist.batch_shape, dist.event_shape) == ((), (60,))
     if is_regressor(est):
         np.testing.assert_allclose(dist.mean.numpy(), est.predict(X), rtol=1e-12)
     else:  # a Categorical over classes, components or clusters: its mode is predict's answer
