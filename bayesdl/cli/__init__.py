@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test", "sample"]
+COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test", "sample", "optimize"]
 
 
 def build_parser() -> argparse.ArgumentParser:

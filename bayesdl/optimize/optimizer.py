@@ -146,11 +146,28 @@ class Optimizer:
         return mean, var.clamp_min(1e-18).sqrt()
 
     def acquisition_values(self, U, gp=None) -> torch.Tensor:
-        """The acquisition at unit-cube points U (m, d) (differentiable in U)."""
+        """The acquisition at unit-cube points U (m, d) (differentiable in U), penalised
+        around failed points (see :meth:`failure_penalty`)."""
         gp = gp or self._surrogate()
         U = torch.as_tensor(U, dtype=torch.float64)
         mean, std = self._posterior(gp, U)
-        return self.acquisition.score(mean, std, self._best)
+        return self.acquisition.score(mean, std, self._best) + self.failure_penalty(gp, U)
+
+    def failure_penalty(self, gp, U: torch.Tensor) -> torch.Tensor:
+        """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
+
+        r_j is the distance from U to x_j in units of the fitted length scales, so the
+        acquisition is -inf at a failed point and damped within about one length scale of
+        it (a local penalty in the spirit of Gonzalez et al. 2016); without it the
+        unexplored region around a crash keeps attracting the next suggestions.
+        """
+        failed = [x for x, ok in zip(self.x_iters, self._ok) if not ok]
+        if not failed:
+            return torch.zeros(U.shape[0], dtype=U.dtype)
+        F = torch.as_tensor(self.space.encode(failed), dtype=U.dtype)  # (k, d)
+        ell = torch.as_tensor(np.atleast_1d(gp.kernel_.k1.k2.length_scale), dtype=U.dtype)
+        r2 = (((U[:, None, :] - F[None]) / ell) ** 2).sum(-1)  # (m, k)
+        return torch.log(-torch.expm1(-0.5 * r2)).sum(-1)
 
     def _surrogate(self):
         if self._gp is None:
@@ -199,7 +216,8 @@ class Optimizer:
         if isinstance(self.acquisition, ThompsonSampling):
             with torch.no_grad():
                 draw = gp.sample_y(raw.numpy(), 1, random_state=int(rng.integers(2**31)))[:, 0]
-            return self._first_new(raw.numpy()[np.argsort(draw)], excluded)
+                score = -draw + self.failure_penalty(gp, raw).numpy()
+            return self._first_new(raw.numpy()[np.argsort(-score, kind="stable")], excluded)
         with torch.no_grad():
             raw_scores = self.acquisition_values(raw, gp)  # (R,)
         top = raw[torch.argsort(raw_scores, descending=True)[: self.n_restarts]]  # (S, d)
