@@ -15,6 +15,7 @@ SECTIONS: list[str] = [
     "mixtures",
     "bdl",
     "gaussian_process",
+    "optimize",
 ]
 
 __all__ = ["SECTIONS", "Section", "build_report", "write_report"]
