@@ -17,7 +17,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test", "sample"]
+COMMANDS = ["demo", "fit", "predict", "evaluate", "ab_test", "sample", "optimize"]
 
 
 def plain_text(text: str) -> str:

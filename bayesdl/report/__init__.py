@@ -15,6 +15,7 @@ SECTIONS: list[str] = [
     "decomposition",
     "hmm",
     "gaussian_process",
+    "optimize",
     "bdl",
 ]
 

@@ -1,0 +1,185 @@
+"""Bayesian optimisation: acquisitions against naive formulas and finite differences, the
+space encoding, the ask/tell contract, persistence, and regret against random search."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from bayesdl.optimize import Categorical, Integer, Optimizer, Real, Space, minimize
+from bayesdl.optimize.acquisition import (LogExpectedImprovement, ProbabilityOfImprovement,
+                                          UpperConfidenceBound, log_h)
+from bayesdl.optimize.functions import BRANIN, HARTMANN6
+
+
+# -- acquisitions -------------------------------------------------------------------------------
+def test_log_ei_equals_log_of_naive_ei_where_ei_is_not_tiny():
+    mu = torch.linspace(-3, 3, 41, dtype=torch.float64)
+    sigma = torch.linspace(0.1, 2.0, 41, dtype=torch.float64)
+    best = 0.3
+    z = ((best - mu) / sigma).numpy()
+    naive = sigma.numpy() * (scipy.stats.norm.pdf(z) + z * scipy.stats.norm.cdf(z))  # Jones eq. 15
+    got = LogExpectedImprovement().score(mu, sigma, best)
+    np.testing.assert_allclose(got.numpy(), np.log(naive), rtol=1e-10)
+
+
+def test_log_h_matches_mpmath_precision_reference_in_the_tail_and_is_monotone():
+    # Reference: log(phi(z) + z Phi(z)) = log(phi(z)) + log(1 - |z| Phi(z)/phi(z)) computed with
+    # scipy's erfcx (Mills ratio), independent of the torch code path.
+    z = np.array([-5.0, -10.0, -30.0, -100.0, -1e3])
+    mills = np.sqrt(np.pi / 2) * scipy.special.erfcx(-z / np.sqrt(2))  # Phi(z)/phi(z)
+    ref = scipy.stats.norm.logpdf(z) + np.log1p(z * mills)
+    got = log_h(torch.tensor(z, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    # where EI underflows (z = -40 gives h ~ 1e-350) the log stays finite and increasing
+    zz = torch.linspace(-1e6, 5, 20001, dtype=torch.float64)
+    values = log_h(zz)
+    assert torch.isfinite(values).all()
+    assert (values.diff() > 0).all()
+    assert float(torch.exp(log_h(torch.tensor([-40.0], dtype=torch.float64)))) == 0.0
+
+
+@pytest.mark.parametrize("acq", [LogExpectedImprovement(), ProbabilityOfImprovement(),
+                                 UpperConfidenceBound()])
+def test_acquisition_gradients_match_finite_differences(acq):
+    rng = np.random.default_rng(0)
+    opt = Optimizer([(0.0, 1.0), (0.0, 1.0)], n_initial_points=2, acq_func=acq, random_state=0)
+    X = rng.uniform(size=(12, 2))
+    opt.tell([list(x) for x in X], list(np.sin(5 * X[:, 0]) + X[:, 1] ** 2))
+    gp = opt._surrogate()
+    U = torch.tensor(rng.uniform(0.05, 0.95, size=(5, 2)), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda u: opt.acquisition_values(u, gp), (U,),
+                                    eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_unknown_acquisition_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown acquisition 'EIX'"):
+        Optimizer([(0.0, 1.0)], acq_func="EIX")
+
+
+# -- space ----------------------------------------------------------------------------------------
+def test_space_round_trips_every_dimension_type():
+    space = Space({"lr": {"type": "real", "low": 1e-4, "high": 1e-1, "log": True},
+                   "layers": {"type": "integer", "low": 1, "high": 8},
+                   "act": {"type": "categorical", "categories": ["relu", "tanh", "gelu"]},
+                   "drop": (0.0, 0.5)})
+    assert space.n_dims == 1 + 1 + 3 + 1
+    points = [[1e-4, 1, "relu", 0.0], [1e-1, 8, "gelu", 0.5], [3e-3, 4, "tanh", 0.25]]
+    U = space.encode(points)
+    assert U.min() >= 0 and U.max() <= 1
+    np.testing.assert_allclose(U[2, 0], (math.log(3e-3) - math.log(1e-4)) / math.log(1e3),
+                               rtol=1e-12)
+    decoded = space.decode(U)
+    for p, q in zip(points, decoded):
+        assert p[1:3] == q[1:3]
+        np.testing.assert_allclose([p[0], p[3]], [q[0], q[3]], rtol=1e-12)
+    # every integer owns an equal share of the cube; one-hot blocks snap to the arg-max
+    u = np.linspace(0, 1, 8001)[:, None]
+    counts = np.bincount([k for k in Integer(1, 8).decode(u)])[1:]
+    assert counts.max() - counts.min() <= 2
+    assert Categorical(("a", "b", "c")).decode(np.array([[0.2, 0.7, 0.6]])) == ["b"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ([(1.0, 0.0)], "inverted or empty bounds"),
+    ([[]], "no categories"),
+    ({"a": {"type": "float", "low": 0, "high": 1}}, "unknown type 'float'"),
+    ([(0.0, 1.0, "log-uniform")], "needs low > 0"),
+])
+def test_space_bad_input_is_a_clear_error(spec, message):
+    with pytest.raises(ValueError, match=message):
+        Space(spec)
+
+
+# -- ask / tell ----------------------------------------------------------------------------------
+def _told(n=12, seed=0, **kwargs):
+    opt = Optimizer(BRANIN.bounds, n_initial_points=5, random_state=seed, **kwargs)
+    for _ in range(n):
+        x = opt.ask()
+        opt.tell(x, BRANIN.fn(x))
+    return opt
+
+
+def test_nan_in_tell_marks_a_failure_never_suggested_again_and_not_fitted():
+    space = Space([Integer(0, 3), Categorical(("a", "b"))])  # 8 points in all
+    opt = Optimizer(space, n_initial_points=2, random_state=0)
+    opt.tell([[0, "a"], [3, "b"], [1, "a"]], [1.0, 2.0, float("nan")])
+    seen = {(0, "a"), (3, "b"), (1, "a")}
+    for _ in range(5):
+        x = opt.ask()
+        assert tuple(x) not in seen
+        seen.add(tuple(x))
+        opt.tell(x, float("nan") if x[0] == 2 else float(x[0]))
+    assert len(opt._surrogate().X_train_) == int(np.sum(~np.isnan(opt.func_vals)))
+    with pytest.raises(ValueError, match="exhausted"):
+        opt.ask()
+    with pytest.raises(ValueError, match="infinite"):
+        opt.tell([0, "b"], float("inf"))
+
+
+def test_ask_n_returns_n_distinct_points():
+    opt = _told(8)
+    batch = opt.ask(4)
+    assert len(batch) == 4
+    assert len({tuple(np.round(b, 12)) for b in batch}) == 4
+
+
+def test_save_load_resumes_to_the_same_next_suggestion(tmp_path):
+    opt = _told(9, seed=3)
+    opt.save(tmp_path / "bo.safetensors")
+    again = Optimizer.load(tmp_path / "bo.safetensors")
+    assert again.x_iters == opt.x_iters
+    np.testing.assert_array_equal(again.func_vals, opt.func_vals)
+    np.testing.assert_allclose(again.ask(), opt.ask(), rtol=1e-9)
+    # during the initial design too: the Sobol sequence continues
+    early = Optimizer(BRANIN.bounds, n_initial_points=5, random_state=1)
+    early.tell(early.ask(), 1.0)
+    early.save(tmp_path / "early.safetensors")
+    assert Optimizer.load(tmp_path / "early.safetensors").ask() == early.ask()
+
+
+def test_noisy_observations_are_fitted_with_a_noise_term():
+    rng = np.random.default_rng(0)
+    opt = Optimizer([(0.0, 1.0)], n_initial_points=2, random_state=0)
+    X = rng.uniform(size=40)
+    opt.tell([[x] for x in X], list(np.sin(6 * X) + 0.3 * rng.standard_normal(40)))
+    gp = opt._surrogate()
+    noise_var = gp.kernel_.k2.noise_level * opt._y_std ** 2  # back in data units
+    assert 0.03 < noise_var < 0.3  # true 0.09
+
+
+def test_minimize_returns_the_skopt_result_fields():
+    res = minimize(BRANIN.fn, BRANIN.bounds, n_calls=12, n_initial_points=6, random_state=0)
+    assert len(res.x_iters) == len(res.func_vals) == 12
+    assert res.fun == min(res.func_vals)
+    assert res.x == res.x_iters[int(np.argmin(res.func_vals))]
+    with pytest.raises(ValueError, match="n_calls"):
+        minimize(BRANIN.fn, BRANIN.bounds, n_calls=0)
+
+
+# -- regret against random search ---------------------------------------------------------------
+def _median_regrets(problem, n_calls, n_initial, seeds):
+    bo, rs = [], []
+    for seed in seeds:
+        res = minimize(problem.fn, problem.bounds, n_calls=n_calls, n_initial_points=n_initial,
+                       random_state=seed)
+        bo.append(res.fun - problem.f_min)
+        rng = np.random.default_rng(seed)
+        lo, hi = np.array(problem.bounds).T
+        rs.append(min(problem.fn(list(rng.uniform(lo, hi))) for _ in range(n_calls))
+                  - problem.f_min)
+    return np.median(bo), np.median(rs)
+
+
+def test_bo_beats_random_search_on_branin_light():
+    bo, rs = _median_regrets(BRANIN, 20, 6, range(3))
+    assert bo * 5 < rs, (bo, rs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("problem, n_calls, n_initial", [(BRANIN, 40, 8), (HARTMANN6, 60, 12)])
+def test_bo_median_regret_is_ten_times_below_random_search(problem, n_calls, n_initial):
+    bo, rs = _median_regrets(problem, n_calls, n_initial, range(10))
+    assert bo * 10 < rs, (bo, rs)
