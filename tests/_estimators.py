@@ -3,6 +3,8 @@ check a rule over all of them."""
 
 import inspect
 
+import numpy as np
+
 import bayesdl.io
 
 
@@ -20,3 +22,12 @@ def small_instance(cls):
                  random_state=0)
     params = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in small.items() if k in params})
+
+
+def example_inputs(cls, X: np.ndarray) -> np.ndarray:
+    """``X`` made valid for ``cls``: symbols for a CategoricalHMM, counts for a PoissonHMM."""
+    if cls.__name__ == "CategoricalHMM":
+        return (X[:, :1] > 0).astype(int) + (X[:, :1] > 2)
+    if cls.__name__ == "PoissonHMM":
+        return np.abs(np.round(X))
+    return X

@@ -8,7 +8,7 @@ import torch
 from sklearn.base import is_classifier, is_regressor
 
 from bayesdl._base import DenseDataRequired, TorchEstimatorMixin, check_dense
-from tests._estimators import registered_estimators, small_instance
+from tests._estimators import example_inputs, registered_estimators, small_instance
 
 METHODS = ["predict", "predict_dist", "predict_proba", "transform", "score_samples", "score",
            "partial_fit"]
@@ -38,7 +38,7 @@ def _assert_refused(call, fix, ours):
 @pytest.mark.parametrize("cls", registered_estimators(), ids=lambda c: c.__name__)
 def test_every_estimator_refuses_sparse_input(cls):
     rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(-2, 1, size=(20, 3)), rng.normal(2, 1, size=(20, 3))]
+    X = example_inputs(cls, np.r_[rng.normal(-2, 1, size=(20, 3)), rng.normal(2, 1, size=(20, 3))])
     y = np.r_[np.zeros(20), np.ones(20)] if is_classifier(cls()) else X.sum(1)
     supervised = is_classifier(cls()) or is_regressor(cls())
     ours = issubclass(cls, TorchEstimatorMixin)

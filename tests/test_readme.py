@@ -16,7 +16,7 @@ from scipy.stats import multivariate_normal
 from sklearn.base import is_classifier, is_regressor
 
 import bayesdl
-from tests._estimators import registered_estimators, small_instance
+from tests._estimators import example_inputs, registered_estimators, small_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -117,10 +117,7 @@ def test_every_estimator_with_predict_has_predict_dist(cls):
     X = np.r_[rng.normal(-2, 1, size=(30, 2)), rng.normal(2, 1, size=(30, 2))]
     est = small_instance(cls)
     if hasattr(cls, "decode"):  # an HMM: symbols or counts where its emissions need them
-        if cls.__name__ == "CategoricalHMM":
-            X = (X[:, :1] > 0).astype(int) + (X[:, :1] > 2)
-        elif cls.__name__ == "PoissonHMM":
-            X = np.abs(np.round(X))
+        X = example_inputs(cls, X)
         dist = est.fit(X).predict_dist(X)
         # the smoothed marginals p(z_t | X): their mode is decode("map"); predict is Viterbi's
         np.testing.assert_array_equal(dist.probs.argmax(-1).numpy(),

@@ -44,7 +44,7 @@ from .pca import is_streamed, svd_flip
 LOG_2PI = math.log(2 * math.pi)
 
 
-class LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMMixin,
+class _LatentLinearGaussian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, EMMixin,
                            TorchEstimatorMixin, BaseEstimator):
     """Base of :class:`ProbabilisticPCA`, :class:`FactorAnalysis` and :class:`BayesianPCA`.
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._latent import LatentLinearGaussian
+from ._latent import _LatentLinearGaussian
 
 
-class FactorAnalysis(LatentLinearGaussian):
+class FactorAnalysis(_LatentLinearGaussian):
     """Factor analysis by EM, with missing data.
 
     Parameters

@@ -18,11 +18,11 @@ from __future__ import annotations
 import torch
 from sklearn.utils._param_validation import StrOptions
 
-from ._latent import LOG_2PI, LatentLinearGaussian
+from ._latent import LOG_2PI, _LatentLinearGaussian
 from .pca import covariance_statistics
 
 
-class ProbabilisticPCA(LatentLinearGaussian):
+class ProbabilisticPCA(_LatentLinearGaussian):
     """Probabilistic PCA by maximum likelihood (closed form or EM), with missing data.
 
     Parameters
@@ -42,7 +42,7 @@ class ProbabilisticPCA(LatentLinearGaussian):
     """
 
     _parameter_constraints: dict = {
-        **LatentLinearGaussian._parameter_constraints,
+        **_LatentLinearGaussian._parameter_constraints,
         "solver": [StrOptions({"auto", "closed_form", "em"})],
     }
 
