@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 
 import numpy as np
 import torch
 from scipy.ndimage import rotate
-from torch import nn
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from torch import nn
 
 from ...datasets import load_digits, load_mcycle
 from ...neural_network import BayesianMLPClassifier, BayesianMLPRegressor
@@ -159,7 +161,10 @@ def snr_pruning_experiment(clf: BayesianMLPClassifier, X_test, y_test,
 
 
 def build(quick: bool = False, seed: int = 0) -> Section:
-    with torch_threads(1):
+    # the experiments train for fixed budgets on purpose (early_stopping=False): the estimators'
+    # "budget ran out while still improving" warning is for users, not for this page
+    with torch_threads(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
         digits = digits_calibration(quick, seed)
         rotated = rotated_digit_experiment(quick, seed)
         gap = gap_regression(quick, seed)
