@@ -52,7 +52,7 @@ INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uni
 # goes back to plain Lloyd (the bounds then cost more than they save), and a chunk running
 # Lloyd tests the bounds on about PROBE_ROWS of its rows to decide when to switch to them.
 HAMERLY_MAX_STALE = 0.25
-PROBE_ROWS = 1024
+PROBE_ROWS = 256
 CHUNK_ELEMENTS = 2**21  # default chunk: 65536 rows of 32 features (split in _BLOCK_ROWS blocks)
 
 
@@ -418,7 +418,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         probed rows fail Hamerly's test (the margin keeps a chunk from switching back and
         forth). The first E-step with bounds costs about two Lloyd passes (the second-nearest
         distances), so a chunk pays for it only when the bounds will hold; on data without
-        clear clusters it stays with Lloyd and the probe costs about 3% of a pass. A chunk
+        clear clusters it stays with Lloyd and probes less and less often. A chunk
         where more than ``HAMERLY_MAX_STALE`` of the rows fail drops its bounds and probes
         again.
         """
@@ -517,20 +517,26 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
     def _probe_bounds(self, X: torch.Tensor, state: dict) -> bool:
         """Whether the chunk's rows ``X`` (N, D) should switch to Hamerly's bounds: Hamerly's
         test on every ``stride``-th row, whose bounds (``state["probe"]``) are kept from
-        the previous E-step. True once at most ``HAMERLY_MAX_STALE / 2`` of them fail."""
+        the previous E-step. True once at most ``HAMERLY_MAX_STALE / 2`` of them fail. After
+        a failed test the chunk waits 1, 2, 4, then every 8 E-steps before it probes again
+        (the probe's small GEMMs cost more per row than the chunk's)."""
+        if state.get("wait", 0) > 0:
+            state["wait"] -= 1
+            return False
         rows = X[:: max(1, X.shape[0] // PROBE_ROWS)]  # (P, D)
         Xc = rows if self._gemm_shift is None else rows - self._shift
         err = self._rounding_error(torch.einsum("ij,ij->i", Xc, Xc), X.shape[1])  # (P,)
-        holds = False
         if "probe" in state:
             labels, upper, lower, old_centers = state.pop("probe")
             stale = self._stale_rows(rows, labels, upper, lower, err, old_centers)
-            holds = stale.numel() <= HAMERLY_MAX_STALE / 2 * rows.shape[0]
-        if not holds:
-            min_d2, labels, next_d2 = _nearest(rows, self._centers, shift=self._gemm_shift,
-                                               second=True)
-            state["probe"] = (labels, *_bounds(min_d2, next_d2, err), self._centers)
-        return holds
+            if stale.numel() <= HAMERLY_MAX_STALE / 2 * rows.shape[0]:
+                return True
+            state["wait"] = state["next_wait"] = min(8, 2 * state.get("next_wait", 0.5))
+            return False
+        min_d2, labels, next_d2 = _nearest(rows, self._centers, shift=self._gemm_shift,
+                                           second=True)
+        state["probe"] = (labels, *_bounds(min_d2, next_d2, err), self._centers)
+        return False
 
     def _give_up_bounds(self, state: dict, failing: bool) -> bool:
         """With ``algorithm="auto"``, when too many rows fail their bounds (``failing``), drop
