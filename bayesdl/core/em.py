@@ -79,8 +79,6 @@ from .threads import torch_threads
 # Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
 # float64, so the per-chunk temporaries of an E-step stay in cache.
 DEFAULT_CHUNK_ELEMENTS = 2**15
-# Per-core L2 cache assumed when the machine does not say (AMD EPYC and recent Intel cores).
-DEFAULT_L2_BYTES = 2**20
 # Bytes read from a .npy file at a time (then released from memory).
 READ_BLOCK_BYTES = 2**25
 
@@ -181,25 +179,6 @@ class NpyFile:
         if hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)
         return out
-
-
-def l2_cache_bytes() -> int:
-    """The per-core L2 cache of this machine in bytes: from Linux's sysfs, else
-    ``os.sysconf("SC_LEVEL2_CACHE_SIZE")``, else ``DEFAULT_L2_BYTES``."""
-    cache = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(cache.glob("index*")):
-        try:
-            if (index / "level").read_text().strip() == "2":
-                size = (index / "size").read_text().strip().upper()  # e.g. "1024K"
-                scale = {"K": 2**10, "M": 2**20}.get(size[-1:], 1)
-                return int(size.rstrip("KM")) * scale
-        except (OSError, ValueError):
-            break
-    try:
-        size = os.sysconf("SC_LEVEL2_CACHE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        size = 0
-    return size if size > 0 else DEFAULT_L2_BYTES
 
 
 @dataclass

@@ -20,15 +20,12 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from .._base import TorchEstimatorMixin
 from ..core import distributed
-from ..core.em import DataSource, EMMixin, accumulate, data_source, l2_cache_bytes
+from ..core.em import DataSource, EMMixin, accumulate, data_source
 from ..core.linalg import log_normalize
 from . import _suffstats as ss
 
 # Rows used by the k-means++ initialisation when the data are larger (a uniform subset).
 INIT_MAX_ROWS = 100_000
-# Fewest rows per E-step chunk: below this the per-chunk Python and dispatch overhead shows
-# (256-row chunks took twice as long as 512-row ones at d = 16, K = 16).
-MIN_CHUNK_ROWS = 512
 
 
 class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstimator):
@@ -60,20 +57,8 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         """Fit, then label ``X`` with a final E-step, so the labels equal ``fit(X).predict(X)``."""
         return self.fit(X).predict(X)
 
-    def _chunk_rows(self, n_features: int) -> int:
-        """Rows per E-step chunk: ``chunk_size`` if given, else as many rows as fit in this
-        machine's per-core L2 cache with their features ``T(x)`` (F per row) and their K
-        log-probabilities and responsibilities, at least ``MIN_CHUNK_ROWS`` (see
-        docs/benchmarks.md: 712 rows at d = 16, K = 16 with a 1 MiB L2)."""
-        if self.chunk_size is not None:
-            return self.chunk_size
-        F = ss.features(torch.zeros(1, n_features), self.covariance_type).shape[1]
-        row_bytes = (F + 2 * self.n_components) * self._torch_dtype.itemsize
-        return max(MIN_CHUNK_ROWS, l2_cache_bytes() // row_bytes)
-
     def _data_source(self, X) -> DataSource:
         data = data_source(self, X, reset=True, min_samples=2)
-        data.chunk_size = self._chunk_rows(self.n_features_in_)
         if self.reg_covar == 0 and isinstance(data.data, np.ndarray):
             constant = np.flatnonzero(np.ptp(data.data, axis=0) == 0)
             if constant.size:
@@ -208,7 +193,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         X = self._validate_X(X, reset=False)
         constants = self._e_step_constants()
         data = DataSource(X, dtype=self._torch_dtype, device=self._torch_device,
-                          chunk_size=self._chunk_rows(X.shape[1]))
+                          chunk_size=self.chunk_size)
         return torch.cat([self._weighted_log_prob(c, constants=constants) for c in data])
 
     def score_samples(self, X):

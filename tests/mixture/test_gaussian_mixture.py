@@ -118,36 +118,6 @@ def test_chunked_fit_equals_in_memory_fit(blobs, chunk_size):
     np.testing.assert_allclose(chunked.lower_bound_, full.lower_bound_, rtol=1e-12)
 
 
-@pytest.mark.parametrize("l2, rows", [(2**20, 712), (2**22, 2849), (2**16, 512)])
-def test_default_chunk_fits_the_l2_cache(blobs, monkeypatch, l2, rows):
-    """Without chunk_size, a chunk holds as many rows as fit in the per-core L2 cache with
-    their features T(x) (152 values at d = 16) and 2 K values (1472 bytes per row at d = 16,
-    K = 16, float64), at least 512 rows; the fit equals a fit with any other chunk size."""
-    import bayesdl.mixture._base as base
-
-    monkeypatch.setattr(base, "l2_cache_bytes", lambda: l2)
-    gm = GaussianMixture(16)
-    gm.n_features_in_ = 16
-    assert gm._chunk_rows(16) == rows == max(512, l2 // ((16 * 17 // 2 + 16 + 2 * 16) * 8))
-    assert GaussianMixture(16, chunk_size=100)._chunk_rows(16) == 100
-    X = np.tile(blobs, (20, 1))  # 24,000 rows (d = 3): 3 to 47 chunks
-    auto, fixed = _fit(X), _fit(X, chunk_size=len(X))
-    np.testing.assert_allclose(auto.means_, fixed.means_, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(auto.lower_bound_, fixed.lower_bound_, rtol=1e-12)
-
-
-def test_l2_cache_size_is_read_from_the_machine():
-    from pathlib import Path
-
-    from bayesdl.core.em import DEFAULT_L2_BYTES, l2_cache_bytes
-
-    sizes = [p.parent / "size" for p in Path("/sys/devices/system/cpu/cpu0/cache").glob(
-        "index*/level") if p.read_text().strip() == "2"]
-    expected = (int(sizes[0].read_text().strip().rstrip("K")) * 1024 if sizes
-                else DEFAULT_L2_BYTES)
-    assert l2_cache_bytes() == expected
-
-
 def test_memmap_and_batches_equal_array_fit(blobs, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, blobs)
