@@ -49,8 +49,10 @@ from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_so
 
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
 # With algorithm="auto", a chunk whose rows fail their Hamerly bounds more than this often
-# falls back to plain Lloyd for a while (the bounds then cost more than they save).
+# goes back to plain Lloyd (the bounds then cost more than they save), and a chunk running
+# Lloyd tests the bounds on about PROBE_ROWS of its rows to decide when to switch to them.
 HAMERLY_MAX_STALE = 0.25
+PROBE_ROWS = 256
 CHUNK_ELEMENTS = 2**21  # default chunk: 65536 rows of 32 features (split in _BLOCK_ROWS blocks)
 
 
@@ -62,6 +64,16 @@ def _squared_distances(X: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     """
     d2 = torch.addmm((centers * centers).sum(1), X, centers.T, alpha=-2.0)
     return (d2 + (X * X).sum(1, keepdim=True)).clamp_min_(0.0)
+
+
+def _bounds(min_d2: torch.Tensor, next_d2: torch.Tensor, err: torch.Tensor):
+    """Hamerly's ``(upper, lower)`` bounds (N,), (N,) on the distances to the nearest and to
+    the second-nearest centre from their GEMM squared distances, widened by the rounding
+    error ``err`` (N,) of those."""
+    eps = torch.finfo(min_d2.dtype).eps
+    upper = (min_d2 + err).sqrt_().mul_(1 + 2 * eps)
+    lower = (next_d2 - err).clamp_min_(0.0).sqrt_().mul_(1 - 2 * eps)
+    return upper, lower
 
 
 # Rows per distance block: the (rows, K) block stays in cache between the GEMM and argmin.
@@ -398,18 +410,26 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         and ``lower`` and ``x2 = |x_n - shift|^2``, all (N,); and the chunk's statistics
         ``counts`` (K,) and ``sums`` (K, D), which are updated by the rows that changed
         centre only, so an iteration reads just the bounds and the few rows whose bounds
-        fail, not the data. With ``algorithm="auto"``, a chunk where more than
-        ``HAMERLY_MAX_STALE`` of the rows fail drops its bounds and runs plain Lloyd for the
-        next 7, 15, 31, ... E-steps (doubling at each failure), then tries the bounds again.
+        fail, not the data.
+
+        With ``algorithm="auto"`` a chunk starts with plain Lloyd E-steps and a probe: every
+        ``stride``-th row (about ``PROBE_ROWS`` of them) keeps Hamerly's bounds, and the chunk
+        switches to bounds for all its rows once at most ``HAMERLY_MAX_STALE / 2`` of the
+        probed rows fail Hamerly's test (the margin keeps a chunk from switching back and
+        forth). The first E-step with bounds costs about two Lloyd passes (the second-nearest
+        distances), so a chunk pays for it only when the bounds will hold; on data without
+        clear clusters it stays with Lloyd and probes less and less often. A chunk
+        where more than ``HAMERLY_MAX_STALE`` of the rows fail drops its bounds and probes
+        again.
         """
         if not self._hamerly:
             return self._e_step_stats(chunk, state)
-        if state.get("lloyd_steps", 0) > 0:  # this chunk's bounds failed recently
-            state["lloyd_steps"] -= 1
-            return self._e_step_stats(chunk, state)
+        if self.algorithm == "auto" and not state.get("bounds"):
+            stats = self._e_step_stats(chunk, state)
+            state["bounds"] = self._probe_bounds(self._split(chunk)[0], state)
+            return stats
         X, w = self._split(chunk)
         C, shift = self._centers, self._shift
-        eps = torch.finfo(X.dtype).eps
         N, D = X.shape
         first = "labels" not in state  # the first E-step with bounds: every row
         if first:
@@ -421,29 +441,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
                          labels=torch.empty_like(x2, dtype=torch.int64),
                          upper=torch.empty_like(x2), lower=torch.empty_like(x2))
         labels, upper, lower, x2 = (state[k] for k in ("labels", "upper", "lower", "x2"))
-        # |fl(d^2) - d^2| <= err_n for the GEMM distances |x|^2 - 2 x^T mu + |mu|^2 of the
-        # centred rows and centres (with the rounding of the centring itself): a row is
-        # skipped only if Lloyd's rounded distances would give it the same centre.
-        err = (2 * (D + 6) * eps) * (x2 + self._max_center_norm2)  # (N,)
+        err = self._rounding_error(x2, D)  # (N,)
         if not first:
-            # Hamerly's update after the centres moved by delta_k = |mu_k - mu'_k|:
-            # u_n += delta_a(n), l_n -= max_{j != a(n)} delta_j (rounded outward).
-            delta = (C - state["centers"]).square().sum(1).sqrt() * (1 + (D + 4) * eps)  # (K,)
-            top = torch.topk(delta, min(2, delta.shape[0]))
-            other = torch.where(labels == top.indices[0], top.values[-1], top.values[0])  # (N,)
-            upper.add_(delta[labels]).mul_(1 + 4 * eps)
-            lower.sub_(other).clamp_min_(0.0).mul_(1 - 4 * eps)
-            # Row n keeps its centre if every other centre is farther by more than the
-            # rounding: u^2 + 2 err <= max(s(a), l)^2 (Hamerly's test u <= max(s(a), l)).
-            bound = torch.maximum(self._half_gaps[labels], lower).square_()  # (N,)
-            stale = torch.nonzero(upper.square() + 2 * err > bound).squeeze(1)
-            # A chunk that failed before gives up without tightening if most rows fail.
-            if "backoff" in state and self._give_up_bounds(state, stale.numel() > N // 2):
-                return self._e_step_stats(chunk, state)
-            # Tighten u to the exact distance to the assigned centre, then test again.
-            exact = (X[stale] - C[labels[stale]]).square_().sum(1).sqrt_() * (1 + (D + 4) * eps)
-            upper[stale] = exact
-            stale = stale[exact.square() + 2 * err[stale] > bound[stale]]
+            stale = self._stale_rows(X, labels, upper, lower, err, state["centers"])
             if self._give_up_bounds(state, stale.numel() > HAMERLY_MAX_STALE * N):
                 return self._e_step_stats(chunk, state)
         else:
@@ -457,8 +457,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
                                                sums=sums, weights=w if fast_sums else None)
         old_labels = None if first else labels[stale]  # (M,), a copy
         labels[stale] = new_labels
-        upper[stale] = (min_d2 + err[stale]).sqrt_().mul_(1 + 2 * eps)
-        lower[stale] = (next_d2 - err[stale]).clamp_min_(0.0).sqrt_().mul_(1 - 2 * eps)
+        upper[stale], lower[stale] = _bounds(min_d2, next_d2, err[stale])
         # The chunk's statistics of the centred rows, kept in float64 (whatever the dtype) so
         # that the updates below add no drift beyond float64 rounding.
         w = state["w"]
@@ -486,14 +485,67 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         J = state["x2_sum"] - 2.0 * (sums * Cc).sum() + counts @ (Cc * Cc).sum(1)
         return {"counts": counts, "sums": sums}, J
 
+    def _rounding_error(self, x2: torch.Tensor, D: int) -> torch.Tensor:
+        """(N,) ``err_n >= |fl(d^2) - d^2|`` for the GEMM distances ``|x|^2 - 2 x^T mu +
+        |mu|^2`` of the centred rows (``x2 = |x_n - shift|^2``) and centres, with the rounding
+        of the centring itself: a row is skipped only if Lloyd's rounded distances would give
+        it the same centre."""
+        eps = torch.finfo(x2.dtype).eps
+        return (2 * (D + 6) * eps) * (x2 + self._max_center_norm2)
+
+    def _stale_rows(self, X, labels, upper, lower, err, old_centers) -> torch.Tensor:
+        """Indices (M,) of the rows of ``X`` (N, D) that fail Hamerly's test after the centres
+        moved from ``old_centers``; updates the bounds ``upper``, ``lower`` (N,) in place."""
+        C, D = self._centers, X.shape[1]
+        eps = torch.finfo(X.dtype).eps
+        # Hamerly's update after the centres moved by delta_k = |mu_k - mu'_k|:
+        # u_n += delta_a(n), l_n -= max_{j != a(n)} delta_j (rounded outward).
+        delta = (C - old_centers).square().sum(1).sqrt() * (1 + (D + 4) * eps)  # (K,)
+        top = torch.topk(delta, min(2, delta.shape[0]))
+        other = torch.where(labels == top.indices[0], top.values[-1], top.values[0])  # (N,)
+        upper.add_(delta[labels]).mul_(1 + 4 * eps)
+        lower.sub_(other).clamp_min_(0.0).mul_(1 - 4 * eps)
+        # Row n keeps its centre if every other centre is farther by more than the
+        # rounding: u^2 + 2 err <= max(s(a), l)^2 (Hamerly's test u <= max(s(a), l)).
+        bound = torch.maximum(self._half_gaps[labels], lower).square_()  # (N,)
+        stale = torch.nonzero(upper.square() + 2 * err > bound).squeeze(1)
+        # Tighten u to the exact distance to the assigned centre, then test again.
+        exact = (X[stale] - C[labels[stale]]).square_().sum(1).sqrt_() * (1 + (D + 4) * eps)
+        upper[stale] = exact
+        return stale[exact.square() + 2 * err[stale] > bound[stale]]
+
+    def _probe_bounds(self, X: torch.Tensor, state: dict) -> bool:
+        """Whether the chunk's rows ``X`` (N, D) should switch to Hamerly's bounds: Hamerly's
+        test on every ``stride``-th row, whose bounds (``state["probe"]``) are kept from
+        the previous E-step. True once at most ``HAMERLY_MAX_STALE / 2`` of them fail. After
+        a failed test the chunk waits 1, 2, 4, then every 8 E-steps before it probes again
+        (the probe's small GEMMs cost more per row than the chunk's)."""
+        if state.get("wait", 0) > 0:
+            state["wait"] -= 1
+            return False
+        rows = X[:: max(1, X.shape[0] // PROBE_ROWS)]  # (P, D)
+        Xc = rows if self._gemm_shift is None else rows - self._shift
+        err = self._rounding_error(torch.einsum("ij,ij->i", Xc, Xc), X.shape[1])  # (P,)
+        if "probe" in state:
+            labels, upper, lower, old_centers = state.pop("probe")
+            stale = self._stale_rows(rows, labels, upper, lower, err, old_centers)
+            if stale.numel() <= HAMERLY_MAX_STALE / 2 * rows.shape[0]:
+                return True
+            state["wait"] = state["next_wait"] = min(8, 2 * state.get("next_wait", 0.5))
+            return False
+        min_d2, labels, next_d2 = _nearest(rows, self._centers, shift=self._gemm_shift,
+                                           second=True)
+        state["probe"] = (labels, *_bounds(min_d2, next_d2, err), self._centers)
+        return False
+
     def _give_up_bounds(self, state: dict, failing: bool) -> bool:
         """With ``algorithm="auto"``, when too many rows fail their bounds (``failing``), drop
-        the chunk's bounds and run plain Lloyd for its next 7, 15, 31, ... E-steps."""
+        the chunk's bounds and go back to Lloyd E-steps with a probe."""
         if self.algorithm != "auto" or not failing:
             return False
-        backoff, x2_sum = 2 * state.get("backoff", 4), state["x2_sum"]
+        x2_sum = state["x2_sum"]
         state.clear()
-        state.update(backoff=backoff, lloyd_steps=backoff - 1, x2_sum=x2_sum)
+        state.update(x2_sum=x2_sum)
         return True
 
     def _compute_lower_bound(self, stats, log_lik_sum, n_samples):

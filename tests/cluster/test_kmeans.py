@@ -151,6 +151,43 @@ def test_hamerly_equals_lloyd_and_sklearn_lloyd(overlapping, chunk_size, monkeyp
     np.testing.assert_allclose(ham.lower_bounds_, lloyd.lower_bounds_, rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("clustered", [True, False])
+def test_auto_switches_to_bounds_only_where_they_hold(clustered, monkeypatch):
+    """"auto" runs Lloyd E-steps with a probe of about PROBE_ROWS rows per chunk: on data
+    without clusters no chunk ever pays for a full pass of second-nearest distances (the
+    first Hamerly pass, about two Lloyd passes); on clustered data every chunk switches to
+    the bounds after a few iterations. Labels, centres and J stay Lloyd's either way."""
+    import bayesdl.cluster.kmeans as kmeans_module
+
+    rng = np.random.default_rng(3)
+    n, d, K, chunk = 32_000, 16, 32, 8000
+    means = 8.0 * rng.normal(size=(K, d))
+    X = (means[rng.integers(K, size=n)] if clustered else 0.0) + rng.normal(size=(n, d))
+    init = X[rng.choice(n, K, replace=False)]
+    kw = dict(init=init, max_iter=15, tol=0.0, chunk_size=chunk)
+    lloyd = KMeans(K, algorithm="lloyd", **kw).fit(X)
+    ref = SkKMeans(K, init=init, n_init=1, algorithm="lloyd", max_iter=15, tol=0.0).fit(X)
+    sizes, nearest = [], kmeans_module._nearest  # rows of each second-nearest GEMM
+
+    def counting(X, centers, *, second=False, **kw):
+        sizes.extend([X.shape[0]] if second else [])
+        return nearest(X, centers, second=second, **kw)
+
+    monkeypatch.setattr(kmeans_module, "_nearest", counting)
+    auto = KMeans(K, **kw).fit(X)
+    np.testing.assert_array_equal(auto.labels_, lloyd.labels_)
+    np.testing.assert_array_equal(auto.labels_, ref.labels_)
+    np.testing.assert_allclose(auto.cluster_centers_, lloyd.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(auto.lower_bounds_, lloyd.lower_bounds_, rtol=1e-10)
+    probe = -(-chunk // (chunk // kmeans_module.PROBE_ROWS))  # probed rows per chunk: 259
+    if clustered:  # each chunk switches once (all its rows), then only a few stale rows
+        assert sizes.count(chunk) == n // chunk
+        assert n < sum(sizes) < n + 0.3 * auto.n_iter_ * n
+    else:  # only the probed rows, less and less often: never a whole chunk
+        assert set(sizes) == {probe} and len(sizes) < auto.n_iter_ * n // chunk // 2
+
+
 def test_hamerly_restarts_its_bounds_for_each_init_and_warm_start(overlapping):
     X, _ = overlapping
     kw = dict(n_clusters=10, n_init=3, init="random", random_state=0, max_iter=300)
