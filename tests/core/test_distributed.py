@@ -1,17 +1,16 @@
 """A 2-process torch.distributed (gloo, CPU) fit on two shards equals the 1-process fit."""
 
-import socket
 import warnings
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from bayesdl.cluster import KMeans
 from bayesdl.core import distributed
 from bayesdl.datasets import make_gaussian_blobs
 from bayesdl.mixture import GaussianMixture
+from tests._distributed import assert_ranks_equal_single, fits_on_two_ranks
 
 
 def _data():
@@ -47,25 +46,10 @@ def _worker(rank, port, out):
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_fit_equals_single_process_fit():
     X = _data()
     single = [_fitted(m, X) for m in _models(X)]
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
-        results = dict(out)
-    for rank in (0, 1):
-        for ours, ref in zip(results[rank], single):
-            assert ours.keys() == ref.keys()
-            for name in ref:
-                np.testing.assert_allclose(ours[name], ref[name], rtol=0, atol=1e-10,
-                                           err_msg=name)
+    assert_ranks_equal_single(fits_on_two_ranks(_worker), single)
 
 
 def test_helpers_are_identities_without_a_process_group():

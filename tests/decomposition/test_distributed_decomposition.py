@@ -4,12 +4,12 @@ import warnings
 
 import numpy as np
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from bayesdl.core import distributed
 from bayesdl.decomposition import PCA, FactorAnalysis, ProbabilisticPCA
 
-from ..core.test_distributed import _free_port
+from tests._distributed import assert_ranks_equal_single, fits_on_two_ranks
+
 from ._data import low_rank, with_missing
 
 
@@ -46,13 +46,4 @@ def _worker(rank, port, out):
 
 def test_two_process_fit_equals_single_process_fit():
     single = _fits(*_data())
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
-        results = dict(out)
-    for rank in (0, 1):
-        for ours, ref in zip(results[rank], single):
-            assert ours.keys() == ref.keys()
-            for name in ref:
-                np.testing.assert_allclose(ours[name], ref[name], rtol=1e-10, atol=1e-10,
-                                           err_msg=name)
+    assert_ranks_equal_single(fits_on_two_ranks(_worker), single, rtol=1e-10)
