@@ -14,6 +14,15 @@ FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", 
                          "gpr", "bnn"]
 
 
+def add_torch_options(p, dtype: bool = True) -> None:
+    """``--device`` (and ``--dtype``): where and in what precision the estimator computes."""
+    p.add_argument("--device", default="cpu",
+                   help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    if dtype:
+        p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="floating-point precision of the computation (default: %(default)s)")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "fit",

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..linear_model import BayesianLogisticRegression
+from .fit import add_torch_options
 
 HELP = "Bayesian logistic regression (Laplace approximation, evidence-tuned prior)"
 NEEDS_TARGET = True
@@ -24,9 +25,7 @@ def add_arguments(p) -> None:
     p.add_argument("--predictive", choices=["probit", "mc", "map"], default="probit",
                    help="how predict_proba averages over the posterior (default: %(default)s)")
     p.add_argument("--no-intercept", action="store_true", help="do not fit an intercept")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="floating-point precision of the computation (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    add_torch_options(p)
 
 
 def fit(args, X, y):

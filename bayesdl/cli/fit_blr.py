@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from .fit import add_torch_options
+
 HELP = "Bayesian linear regression (evidence maximisation, optional basis functions)"
 NEEDS_TARGET = True
 
@@ -45,9 +47,7 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=None, help="fix the prior precision instead of learning it")
     p.add_argument("--beta", type=float, default=None, help="fix the noise precision instead of learning it")
     p.add_argument("--no-intercept", action="store_true", help="do not fit an intercept")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="floating-point precision of the computation (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    add_torch_options(p)
 
 
 def check_polynomial_size(n_rows: int, n_inputs: int, degree: int) -> None:

@@ -5,6 +5,8 @@ Example: bayesdl fit gmm --data x.npy --components 1..10 --select bic --out gmm.
 
 from __future__ import annotations
 
+from .fit import add_torch_options
+
 HELP = "Gaussian mixture by EM (choose the number of components by BIC or AIC)"
 NEEDS_TARGET = False
 
@@ -73,9 +75,7 @@ def add_mixture_arguments(p) -> None:
     p.add_argument("--reg-covar", type=float, default=1e-6,
                    help="added to the covariance diagonals (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"],
-                   help="floating-point precision of the computation (default: float64)")
+    add_torch_options(p)
     p.add_argument("--verbose", action="store_true", help="show a progress bar")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..gaussian_process import GaussianProcessRegressor
 from ..gaussian_process.kernels import (RBF, ConstantKernel, DotProduct, ExpSineSquared, Matern,
                                         RationalQuadratic, WhiteKernel)
+from .fit import add_torch_options
 
 HELP = "Gaussian process regression (exact; kernel hyper-parameters by the evidence)"
 NEEDS_TARGET = True
@@ -32,9 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-normalize-y", action="store_true",
                    help="do not standardise the target before fitting")
     p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default: %(default)s)")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="floating-point precision of the computation (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    add_torch_options(p)
 
 
 def build_kernel(name: str, n_features: int, *, ard: bool = False, nu: float = 2.5):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fit import add_torch_options
+
 HELP = "hidden Markov model by Baum-Welch (Gaussian, categorical or Poisson emissions)"
 NEEDS_TARGET = False
 # NaN cells are marginalised by the model (Gaussian emissions / observations).
@@ -30,7 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--n-iter", type=int, default=100, help="Baum-Welch iterations (default: 100)")
     p.add_argument("--n-init", type=int, default=1, help="restarts; the best is kept")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    add_torch_options(p, dtype=False)
     p.add_argument("--verbose", action="store_true", help="show a progress bar")
 
 

@@ -9,6 +9,8 @@ Empty cells are missing observations, handled exactly by the filter.
 
 from __future__ import annotations
 
+from .fit import add_torch_options
+
 HELP = "linear dynamical system (Kalman filter, RTS smoother) by EM"
 NEEDS_TARGET = False
 # NaN cells are marginalised by the model (Gaussian emissions / observations).
@@ -20,7 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lengths-column", default=None,
                    help="column holding a sequence id; consecutive equal ids form one sequence")
     p.add_argument("--n-iter", type=int, default=50, help="EM iterations (default: 50)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    add_torch_options(p, dtype=False)
     p.add_argument("--verbose", action="store_true", help="show a progress bar")
 
 

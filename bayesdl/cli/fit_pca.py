@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from .fit import add_torch_options
+
 HELP = "principal component analysis (SVD, covariance or randomised)"
 NEEDS_TARGET = False
 
@@ -33,9 +35,7 @@ def add_arguments(p) -> None:
                    choices=["auto", "full", "covariance_eigh", "randomized"],
                    help="how the components are computed (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"],
-                   help="floating-point precision of the computation (default: float64)")
+    add_torch_options(p)
 
 
 def fit(args, X, y):

@@ -8,6 +8,8 @@ means of the latent coordinates, and '--impute' writes the table with its gaps f
 
 from __future__ import annotations
 
+from .fit import add_torch_options
+
 HELP = "probabilistic PCA (closed form, or EM with missing values)"
 NEEDS_TARGET = False
 # NaN cells are marginalised exactly by EM (rows grouped by missing pattern).
@@ -22,9 +24,7 @@ def add_latent_arguments(p, default_components) -> None:
     p.add_argument("--tol", type=float, default=1e-6,
                    help="EM stops when the mean log-likelihood changes less (default: 1e-6)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"],
-                   help="floating-point precision of the computation (default: float64)")
+    add_torch_options(p)
     p.add_argument("--verbose", action="store_true", help="show a progress bar")
 
 
