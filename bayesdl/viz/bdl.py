@@ -78,7 +78,8 @@ def snr_pruning(snr_db, fractions, errors, *, baseline=None, floor_db: float = -
     ax_h, ax_e = axes[0]
     # weights driven to mu ~ 0 (e.g. from always-blank pixels) sit far left: pile them at the edge
     ax_h.hist(np.clip(snr_db, floor_db, None), bins=60, color="C0")
-    ax_h.set_xlabel(f"SNR 10 log10(|mu| / sigma) in dB (<= {floor_db:g} at the left edge)")
+    ax_h.set_xlabel("SNR = 10 log10(|mu| / sigma) (dB)")
+    ax_h.set_title(f"SNR <= {floor_db:g} dB piled at the left edge", fontsize=9)
     ax_h.set_ylabel("number of weights")
     ax_e.plot(100 * np.asarray(fractions), 100 * np.asarray(errors), "o-")
     if baseline is not None:
