@@ -194,19 +194,32 @@ def snr_pruning_experiment(clf: BayesianMLPClassifier, X_test, y_test,
     return {"snr_db": 10 * np.log10(snr), "fractions": list(fractions), "errors": errors}
 
 
-def build(quick: bool = False, seed: int = 0) -> Section:
+def run_experiments(quick: bool = False, seed: int = 0) -> dict:
+    """Every experiment of the section, by name: the numbers :func:`compose` shows (and the
+    tests check)."""
     # the experiments train for fixed budgets on purpose (early_stopping=False): the estimators'
     # "budget ran out while still improving" warning is for users, not for this page
     with torch_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         digits = digits_calibration(quick, seed)
-        rotated = rotated_digit_experiment(quick, seed)
-        gap = gap_regression(quick, seed)
-        moto = motorcycle(quick, seed)
-        res = digits["results"]
-        pruning = snr_pruning_experiment(res["BBB (Gaussian prior)"]["model"],
-                                         digits["X_test"], digits["y_test"])
+        return {"digits": digits,
+                "rotated": rotated_digit_experiment(quick, seed),
+                "gap": gap_regression(quick, seed),
+                "motorcycle": motorcycle(quick, seed),
+                "pruning": snr_pruning_experiment(
+                    digits["results"]["BBB (Gaussian prior)"]["model"], digits["X_test"],
+                    digits["y_test"])}
 
+
+def build(quick: bool = False, seed: int = 0) -> Section:
+    return compose(run_experiments(quick, seed))
+
+
+def compose(experiments: dict) -> Section:
+    """The section (text, figures, table) from the results of :func:`run_experiments`."""
+    digits, rotated, gap, moto, pruning = (experiments[k] for k in (
+        "digits", "rotated", "gap", "motorcycle", "pruning"))
+    res = digits["results"]
     i90 = int(np.argmin(np.abs(rotated["angles"] - 90)))
     ensemble, dropout = (_gap_summary(gap, name) for name in gap["fits"])
     aurocs = [r["ood_auroc"] for r in res.values()]
