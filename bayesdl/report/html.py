@@ -22,7 +22,6 @@ from pathlib import Path
 
 import matplotlib
 from matplotlib.collections import PolyCollection, QuadMesh, TriMesh
-from matplotlib.image import AxesImage
 
 from ..io import atomic_write_bytes
 
@@ -30,9 +29,9 @@ from ..io import atomic_write_bytes
 WIDE_INCHES = 7.0
 # PNG resolution, and the SVG size above which a figure is embedded as PNG instead
 DPI = 100
-MAX_SVG_BYTES = 400_000
-# collections with more elements than this are drawn as PNG (an SVG path each would be heavy)
-_MANY_ELEMENTS = 2000
+MAX_SVG_BYTES = 200_000
+# figures with more markers or polygons than this are drawn as PNG (an SVG path each is heavy)
+_MANY_ELEMENTS = 1000
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
@@ -65,17 +64,16 @@ def _fmt(value) -> str:
 
 def _image_like(fig) -> bool:
     """True for figures that are pictures rather than lines: images, colour meshes, or
-    collections of thousands of elements."""
+    collections of more than :data:`_MANY_ELEMENTS` markers or polygons in all."""
+    elements = 0
     for ax in fig.get_axes():
-        if any(isinstance(a, AxesImage) for a in ax.get_images()):
+        if ax.get_images():
             return True
         for c in ax.collections:
             if isinstance(c, (QuadMesh, TriMesh)):
                 return True
-            n = len(c.get_offsets()) if not isinstance(c, PolyCollection) else len(c.get_paths())
-            if n > _MANY_ELEMENTS:
-                return True
-    return False
+            elements += len(c.get_paths()) if isinstance(c, PolyCollection) else len(c.get_offsets())
+    return elements > _MANY_ELEMENTS
 
 
 def _png(fig) -> str:

@@ -71,3 +71,15 @@ def test_multi_panel_figures_span_the_page_and_every_figure_opens_full_size(repo
     # the click-to-enlarge is a <details> toggled by the figure itself, styled by CSS alone
     assert page.count("<details><summary>") == 4
     assert "details[open] > summary" in page and "position: fixed" in page
+
+
+def test_thousands_of_markers_are_embedded_as_png_and_a_few_as_svg():
+    from bayesdl.report.html import figure_html
+
+    xy = np.random.default_rng(0).normal(size=(2, 1500))
+    fig, axes = new_figure()
+    axes[0, 0].scatter(*xy, s=2)
+    assert 'src="data:image/png;base64,' in figure_html(fig, "many", "k1")
+    fig, axes = new_figure()
+    axes[0, 0].scatter(*xy[:, :50], s=2)
+    assert figure_html(fig, "few", "k2").count("<svg") == 1
