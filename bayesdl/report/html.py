@@ -37,11 +37,13 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
        color: #222; }
 h1 { border-bottom: 2px solid #345; } h2 { margin-top: 2em; border-bottom: 1px solid #aaa; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; max-width: 100%; }
+figure { display: inline-table; margin: 0.5em; vertical-align: top; max-width: 100%; }
+figure > figcaption { display: table-caption; caption-side: bottom; }
 figure.wide { display: block; margin: 1em 0; }
+figure.wide > figcaption { display: block; }
 figure svg, figure img { display: block; max-width: 100%; height: auto; }
 figure.wide svg, figure.wide img { width: 100%; }
-figcaption { font-size: 0.9em; color: #444; max-width: 60em; }
+figcaption { font-size: 0.9em; color: #444; }
 details > summary { list-style: none; cursor: zoom-in; }
 details > summary::-webkit-details-marker { display: none; }
 details[open] > summary { position: fixed; inset: 0; z-index: 10; background: #fff;
