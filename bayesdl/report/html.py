@@ -133,8 +133,8 @@ def write_report(out_dir, sections) -> Path:
         if s.error:
             body.append(f'<pre class="error">{html.escape(s.error)}</pre>')
             continue
-        if s.summary:
-            body.append(f"<p>{html.escape(s.summary)}</p>")
+        # a blank line in the summary starts a new paragraph
+        body += [f"<p>{html.escape(p)}</p>" for p in s.summary.split("\n\n") if p.strip()]
         if s.table:
             rows = "".join(
                 f'<tr><th>{html.escape(k)}</th><td class="num">{_fmt(v)}</td></tr>'

@@ -152,7 +152,9 @@ def gap_regression(quick: bool = False, seed: int = 0) -> dict:
         "MC dropout (p = 0.1)": BayesianMLPRegressor((64, 64), method="mc_dropout", dropout=0.1,
                                                      **common),
     }
-    return {"x": x, "y": y, "grid": grid, "noise_sd": gap_noise_sd(grid),
+    # the true noise sd over the span of the data (-4, 4), where the data were drawn
+    noise_sd = np.where(np.abs(grid) <= 4, gap_noise_sd(grid), np.nan)
+    return {"x": x, "y": y, "grid": grid, "noise_sd": noise_sd,
             "fits": {name: _bands(reg.fit(x[:, None], y), grid) for name, reg in fits.items()}}
 
 
@@ -233,7 +235,7 @@ def compose(experiments: dict) -> Section:
             "Bayes by Backprop with local reparameterisation (Blundell et al. 2015) and deep "
             "ensembles (Lakshminarayanan et al. 2017), and a post-hoc last-layer Laplace "
             "approximation of a MAP network (Daxberger et al. 2021) with its prior precision "
-            "from the evidence. Digit pixels are scaled as images are (to [0, 1], or by one "
+            "from the evidence.\n\nDigit pixels are scaled as images are (to [0, 1], or by one "
             "global mean and scale), never per pixel: per-pixel standardisation turns ink in "
             "always-blank corners into inputs hundreds of standard deviations out. "
             f"Rotating the {rotated['n_digits']} test digits, MC dropout's mean predictive "
@@ -243,7 +245,7 @@ def compose(experiments: dict) -> Section:
             "highest at the in-between angles, where the rotated 8 x 8 digit is also blurred. "
             f"At 90 degrees the accuracy is {100 * rotated['accuracy'][i90]:.0f}% while the "
             f"mean top-class probability stays at {100 * rotated['confidence'][i90]:.0f}%: "
-            "the uncertainty rises, but not by as much as the errors do. "
+            "the uncertainty rises, but not by as much as the errors do.\n\n"
             f"On held-out digits (trained on {DIGITS_TRAIN_SIZE} images) the reliability "
             f"diagrams compare calibration; ECE uses {ECE_BINS} equal-width confidence bins "
             "in the table and in the diagram titles alike. The OOD AUROC is the probability "
@@ -256,7 +258,7 @@ def compose(experiments: dict) -> Section:
             "(see the confidence at 90 degrees above). The last-layer Laplace is under-confident on these digits (mean "
             f"top-class probability {100 * laplace_confidence:.0f}% at "
             f"{100 * (1 - res['Laplace (last layer)']['error']):.0f}% accuracy), hence its "
-            "large ECE. "
+            "large ECE.\n\n"
             "On 1-D data with a gap in (-1.5, 1.5) and noise sd rising from 0.05 to 0.25, the "
             "deep ensemble shows the textbook split (Kendall & Gal 2017): its aleatoric sd "
             f"follows the true noise (median relative error {100 * ensemble['aleatoric_error']:.0f}%) "
@@ -265,7 +267,7 @@ def compose(experiments: dict) -> Section:
             f"({100 * dropout['aleatoric_error']:.0f}%) and its epistemic sd rises only "
             f"{dropout['gap_ratio']:.1f}-fold in the gap: single-network approximations "
             "lack in-between uncertainty (Foong et al. 2019). The motorcycle data shows the "
-            "split on real measurements. Removing the Bayes-by-Backprop weights with the "
+            "split on real measurements.\n\nRemoving the Bayes-by-Backprop weights with the "
             "lowest signal-to-noise ratio costs little at first: the test error goes from "
             f"{100 * errors[0.0]:.1f}% to {100 * errors[0.5]:.1f}% with half of them gone and "
             f"{100 * errors[0.75]:.1f}% with three quarters gone, then climbs."
