@@ -36,14 +36,16 @@ class DigitsCNN(nn.Module):
     ``(N, n_features)``; ``forward(x)`` returns the class logits ``(N, n_classes)``.
     """
 
-    def __init__(self, n_features: int = N_FEATURES, n_classes: int = N_CLASSES,
-                 dropout: float = 0.25):
+    def __init__(self, channels: tuple[int, int] = (32, 64), n_features: int = N_FEATURES,
+                 n_classes: int = N_CLASSES, dropout: float = 0.25):
         super().__init__()
+        c1, c2 = channels
+        self.channels = (c1, c2)
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),   # (N, 32, 8, 8)
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),  # (N, 64, 8, 8)
-            nn.MaxPool2d(2), nn.Flatten(),               # (N, 64 * 4 * 4)
-            nn.Linear(64 * 4 * 4, n_features), nn.ReLU(),  # (N, F): the features
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(),   # (N, c1, 8, 8)
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),  # (N, c2, 8, 8)
+            nn.MaxPool2d(2), nn.Flatten(),               # (N, c2 * 4 * 4)
+            nn.Linear(c2 * 4 * 4, n_features), nn.ReLU(),  # (N, F): the features
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(n_features, n_classes)

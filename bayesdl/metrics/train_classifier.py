@@ -95,8 +95,8 @@ def train(epochs: int = 60, seed: int = 0, progress: bool = True):
         "split": {**SPLIT, "n_train": len(train_idx), "n_val": len(val_idx),
                   "n_test": len(test_idx)},
         "augmentation": {"max_shift": MAX_SHIFT, "noise_sd": NOISE_SD},
-        "architecture": {"n_features": net.head.in_features, "n_classes": net.head.out_features,
-                         "dropout": net.dropout.p},
+        "architecture": {"channels": list(net.channels), "n_features": net.head.in_features,
+                         "n_classes": net.head.out_features, "dropout": net.dropout.p},
     }
     return net, record
 
