@@ -2,10 +2,11 @@
 
 The network (:class:`bayesdl.metrics.digits_classifier.DigitsCNN`) is trained by
 :class:`bayesdl.train.Trainer` on the training part of the fixed split of the bundled digits
-(:func:`bayesdl.datasets.images.split_images`, seed 0), with random shifts of up to one pixel
-and a little pixel noise so that it classifies generated digits (blurred, slightly
-off-centre, noisy) robustly. Adam with a cosine learning-rate decay runs a fixed
-number of epochs (the validation accuracy is only monitored); the test accuracy, the split and this command are written into the weights file beside them.
+(:func:`bayesdl.datasets.images.split_images`, the split ``bayesdl fit`` uses), with random
+shifts of up to one pixel and a little pixel noise so that it classifies generated digits
+(blurred, slightly off-centre, noisy) robustly. Adam with a cosine learning-rate decay runs a
+fixed number of epochs (the validation accuracy is only monitored); the test accuracy, the
+split and this command are written into the weights file beside the weights.
 
 Options: ``--epochs``, ``--seed``, ``--out`` (default: the file inside the package).
 """
@@ -16,33 +17,29 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from .digits_classifier import DigitsCNN, weights_path
 
-SPLIT = {"val": 0.1, "test": 0.2, "seed": 0}
 # the augmentation: shifts of up to MAX_SHIFT pixels, Gaussian pixel noise of sd up to NOISE_SD
 MAX_SHIFT = 1
 NOISE_SD = 0.1
 
 
-def split_images(X, y, val, test, seed):  # TEMPORARY until the lead's split_images lands
-    perm = np.random.default_rng(seed).permutation(len(X))
-    n_test, n_val = round(test * len(X)), round(val * len(X))
-    return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
-
-
 def digits_split():
-    """The bundled digits in [0, 1] ``(1797, 1, 8, 8)``, labels and the fixed split indices."""
-    from ..datasets import load_digits
+    """The bundled digits in [0, 1] ``(1797, 1, 8, 8)``, labels and the fixed split indices.
 
-    d = load_digits()
-    X = torch.as_tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8)
-    y = torch.as_tensor(d.target, dtype=torch.long)
-    train, val, test = split_images(X, d.target, **SPLIT)
-    return X, y, (train, val, test)
+    The split is :func:`bayesdl.datasets.images.split_images` with its defaults, the one
+    ``bayesdl fit`` trains image models on, so the classifier never saw the test images
+    the generative models are evaluated against.
+    """
+    from ..datasets.images import load_digits_images, split_images
+
+    images, labels = load_digits_images()
+    X = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    return X, y, split_images(images, labels)
 
 
 def augment(x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +89,8 @@ def train(epochs: int = 60, seed: int = 0, progress: bool = True):
         "train_accuracy": _accuracy(net, X[train_idx], y[train_idx]),
         "epochs": epochs,
         "seed": seed,
-        "split": {**SPLIT, "n_train": len(train_idx), "n_val": len(val_idx),
-                  "n_test": len(test_idx)},
+        "split": {"function": "bayesdl.datasets.images.split_images (defaults)",
+                  "n_train": len(train_idx), "n_val": len(val_idx), "n_test": len(test_idx)},
         "augmentation": {"max_shift": MAX_SHIFT, "noise_sd": NOISE_SD},
         "architecture": {"channels": list(net.channels), "n_features": net.head.in_features,
                          "n_classes": net.head.out_features, "dropout": net.dropout.p},

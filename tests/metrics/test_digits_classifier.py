@@ -10,7 +10,7 @@ from bayesdl.metrics.digits_classifier import weights_path
 from bayesdl.metrics.train_classifier import augment, digits_split, main
 from tests._threads import one_torch_thread  # noqa: F401 (autouse fixture)
 
-# the accuracy the shipped weights must reach on the held-out test split (recorded: 0.994)
+# the accuracy the shipped weights must reach on the held-out test split (recorded: 0.989)
 MIN_TEST_ACCURACY = 0.98
 
 
