@@ -128,14 +128,16 @@ def test_kid_options_are_checked():
 
 # -- precision and recall -----------------------------------------------------------------------
 def naive_precision_recall(real, gen, k):
-    def radius(points, i):
-        d = sorted(np.linalg.norm(points[i] - points[j]) for j in range(len(points)) if j != i)
-        return d[k - 1]
+    def radii(points):  # distance to the k-th nearest other point, one point at a time
+        return [sorted(np.linalg.norm(p - q) for j, q in enumerate(points) if j != i)[k - 1]
+                for i, p in enumerate(points)]
 
-    def inside(p, points):
-        return any(np.linalg.norm(p - points[i]) <= radius(points, i) for i in range(len(points)))
+    def inside(p, points, r):
+        return any(np.linalg.norm(p - q) <= r_q for q, r_q in zip(points, r))
 
-    return (np.mean([inside(g, real) for g in gen]), np.mean([inside(r, gen) for r in real]))
+    r_real, r_gen = radii(real), radii(gen)
+    return (np.mean([inside(g, real, r_real) for g in gen]),
+            np.mean([inside(x, gen, r_gen) for x in real]))
 
 
 def test_precision_recall_equal_naive_loop_and_known_cases():
@@ -178,6 +180,7 @@ def test_noise_is_far_above_the_real_floor_and_real_data_is_near_it(digits):
 def test_class_histogram_and_conditional_accuracy_on_real_digits(digits):
     _, _, X_test, y_test = digits
     hist = class_histogram(X_test.reshape(-1, 64))  # rows work as well as images
+    np.testing.assert_array_equal(hist, class_histogram(torch.as_tensor(X_test)[:, None]))
     np.testing.assert_allclose(hist.sum(), 1.0)
     np.testing.assert_allclose(hist, np.bincount(y_test) / len(y_test), atol=0.02)
     acc = conditional_accuracy(X_test, y_test)
@@ -195,6 +198,7 @@ def test_class_histogram_and_conditional_accuracy_on_real_digits(digits):
     (np.full((5, 64), np.nan), "NaN"),
     (np.full((5, 8, 8), 16.0), r"generated must have pixel values in \[0, 1\], got \[16, 16\]\. Divide"),
     (np.zeros((0, 64)), "empty"),
+    (np.full((5, 64), "a"), "must be an array of pixel values"),
 ])
 def test_bad_digits_get_clear_errors(bad, match, digits):
     with pytest.raises(ValueError, match=match):
