@@ -17,7 +17,9 @@ Every metric maps both sets through a feature extractor and compares the feature
 
 ``features=None`` uses :func:`bayesdl.metrics.digits_features` (8x8 digits in [0, 1]); any
 callable mapping an ``(N, ...)`` array to ``(N, F)`` features works for other data (it
-receives the array exactly as given, numpy or torch). All estimates are computed in float64.
+receives the array exactly as given, numpy or torch). To score several metrics on the same
+sets without recomputing features, compute them once (``digits_features(x)``) and pass
+``features=lambda f: f``. All estimates are computed in float64.
 """
 
 from __future__ import annotations
