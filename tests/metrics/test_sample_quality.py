@@ -8,7 +8,7 @@ import torch
 from bayesdl.metrics import (class_histogram, conditional_accuracy, frechet_classifier_distance,
                              frechet_distance, kernel_classifier_distance, metrics_table,
                              precision_recall, sample_metrics)
-from bayesdl.metrics.sample_quality import _polynomial_mmd2
+from bayesdl.metrics.sample_quality import _polynomial_mmd2, _precompute_kernels
 from bayesdl.metrics.train_classifier import digits_split
 from tests._threads import one_torch_thread  # noqa: F401 (autouse fixture)
 
@@ -84,11 +84,14 @@ def naive_mmd2(x, y):
     return (xx + yy) / (m * (m - 1)) - 2 * xy / m ** 2
 
 
-def test_kid_blocks_equal_naive_double_loop():
+@pytest.mark.parametrize("n_subsets, m, precomputed", [(5, 12, False), (20, 20, True)])
+def test_kid_blocks_equal_naive_double_loop(n_subsets, m, precomputed):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(30, 4)), rng.normal(0.3, 1.2, size=(25, 4))
-    bx = np.stack([rng.permutation(30)[:12] for _ in range(5)])
-    by = np.stack([rng.permutation(25)[:12] for _ in range(5)])
+    bx = np.stack([rng.permutation(30)[:m] for _ in range(n_subsets)])
+    by = np.stack([rng.permutation(25)[:m] for _ in range(n_subsets)])
+    # few small subsets: each block's kernels; many large ones: the full kernel matrices
+    assert _precompute_kernels(30, 25, 4, n_subsets, m) == precomputed
     expected = [naive_mmd2(x[i], y[j]) for i, j in zip(bx, by)]
     np.testing.assert_allclose(_polynomial_mmd2(x, y, bx, by), expected, rtol=1e-10)
     # one subset of every sample: the full-sample U-statistic, no standard error
