@@ -13,7 +13,8 @@ them: the IWAE log-likelihood (``log_likelihood(X, n_samples=--iwae-samples)``),
 (``elbo``), the reconstruction error (``reconstruct``), the log-likelihood of
 ``score_samples`` (AIS for an RBM; exact for a mixture), and the sample metrics of
 :func:`bayesdl.metrics.sample_metrics` (Fréchet and kernel classifier distances, precision
-and recall, the class histogram; the conditional accuracy for class-conditional models)
+and recall, density and coverage, the class histogram; the conditional accuracy for
+class-conditional models)
 beside their real-data floor. The sample metrics use the shipped 8x8 digits classifier, so
 they need 8x8 images in [0, 1].
 

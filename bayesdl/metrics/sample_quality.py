@@ -9,6 +9,7 @@ Every metric maps both sets through a feature extractor and compares the feature
   kernel and its standard error (KID, Bińkowski et al. 2018);
 - :func:`precision_recall` -- the fraction of each set inside the other's k-nearest-neighbour
   manifold (Kynkäänniemi et al. 2019): precision is fidelity, recall is coverage;
+  :func:`density_coverage` -- their outlier-robust versions (Naeem et al. 2020);
 - :func:`class_histogram` and :func:`conditional_accuracy` -- how the shipped classifier
   labels samples (mode coverage; whether class-conditional samples show their class);
 - :func:`sample_metrics` -- all of them at once, beside the same metrics between two halves
@@ -291,6 +292,35 @@ def precision_recall(real, generated, features: Callable | None = None,
     return precision, recall
 
 
+_COVERAGE_K = 5  # Naeem et al. (2020)'s neighbourhood size
+
+
+def density_coverage(real, generated, features: Callable | None = None,
+                     k: int = _COVERAGE_K) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), the outlier-robust precision and recall.
+
+    Only the real samples' k-NN balls are used (radius r_i = distance from real x_i to its
+    k-th nearest real neighbour), so one outlier cannot inflate them as it does precision:
+
+        density  = 1/(k M) sum_j sum_i 1[||y_j - x_i|| <= r_i]   (eq. 3; about 1 for a
+                   perfect model, can exceed 1 where samples crowd the dense regions),
+        coverage = 1/N sum_i 1[some y_j lies within r_i of x_i]  (eq. 4; in [0, 1]).
+
+    ``k`` = 5 is the paper's choice. Identical sets give coverage 1; sets far apart (0, 0).
+    """
+    fr = _as_features(real, features, "real")
+    fg = _as_features(generated, features, "generated")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}.")
+    _check_sizes(fr, fg, k + 1, f"density and coverage with k={k} (a k-th neighbour)")
+    radii = _knn_radii(fr, k)  # (N,)
+    counts = np.empty(len(fr))  # generated samples in each real ball
+    for rows in _row_blocks(len(fr), len(fg)):
+        counts[rows] = (_squared_distances(fr[rows], fg) <= radii[rows, None]).sum(1)
+    return float(counts.sum() / (k * len(fg))), float((counts > 0).mean())
+
+
 # -- the shipped classifier's view --------------------------------------------------------------
 def _class_scores(x, classifier: Callable | None) -> np.ndarray:
     """Class scores ``(N, K)`` of ``x`` (logits or probabilities; only their argmax counts)."""
@@ -330,17 +360,19 @@ def conditional_accuracy(generated, labels, classifier: Callable | None = None) 
 
 
 # -- everything at once ---------------------------------------------------------------------------
-METRICS = ("fcd", "kid", "kid_se", "precision", "recall")
+METRICS = ("fcd", "kid", "kid_se", "precision", "recall", "density", "coverage")
 
 
 def _distances(fa: np.ndarray, fb: np.ndarray, k: int, seed: int) -> dict:
     identity = lambda f: f  # noqa: E731 (the features are computed once, outside)
     kid, kid_se = kernel_classifier_distance(fa, fb, identity, seed=seed)
     precision, recall = precision_recall(fa, fb, identity, k=k)
+    density, coverage = density_coverage(fa, fb, identity)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the floor shares the bias; it is what the floor shows
         fcd = frechet_classifier_distance(fa, fb, identity)
-    return {"fcd": fcd, "kid": kid, "kid_se": kid_se, "precision": precision, "recall": recall}
+    return {"fcd": fcd, "kid": kid, "kid_se": kid_se, "precision": precision, "recall": recall,
+            "density": density, "coverage": coverage}
 
 
 def sample_metrics(real, generated, labels=None, features: Callable | None = None,
@@ -356,7 +388,8 @@ def sample_metrics(real, generated, labels=None, features: Callable | None = Non
     one halving varies a lot (FCD 15-39 over halvings of the 359 test digits). The halvings
     depend only on ``real`` and ``seed``, so models compared on the same data share the floor.
 
-    Returns a dict: ``fcd``, ``kid``, ``kid_se``, ``precision``, ``recall`` and the same with
+    Returns a dict: ``fcd``, ``kid``, ``kid_se``, ``precision``, ``recall`` (with ``k``
+    neighbours), ``density``, ``coverage`` (with Naeem et al.'s 5) and the same with
     ``_floor`` appended, ``n_real`` (= |A| = |B|), ``n_generated`` (used per halving); with
     the shipped classifier (``features=None``) also ``class_histogram`` (K,) of all of
     ``generated``; with ``labels`` (the class each sample was generated for)
@@ -365,10 +398,10 @@ def sample_metrics(real, generated, labels=None, features: Callable | None = Non
     generated ones as half the real set.
     """
     n_real, n_gen = _n_rows(real, "real"), _n_rows(generated, "generated")
-    half = n_real // 2
-    if half < k + 1:
-        raise ValueError(f"sample_metrics needs at least {2 * (k + 1)} real samples (two halves "
-                         f"for the floor), got {n_real}.")
+    half, neighbours = n_real // 2, max(int(k), _COVERAGE_K)
+    if half < neighbours + 1:
+        raise ValueError(f"sample_metrics needs at least {2 * (neighbours + 1)} real samples "
+                         f"(two halves for the floor), got {n_real}.")
     if n_gen < half:
         raise ValueError(f"sample_metrics compares {half} generated samples with half of the "
                          f"{n_real} real ones; draw at least {half} samples, got {n_gen}.")
@@ -395,7 +428,8 @@ def sample_metrics(real, generated, labels=None, features: Callable | None = Non
     return out
 
 
-_LABELS = {"fcd": "FCD", "kid": "KID", "precision": "precision", "recall": "recall"}
+_LABELS = {"fcd": "FCD", "kid": "KID", "precision": "precision", "recall": "recall",
+           "density": "density", "coverage": "coverage"}
 
 
 def metrics_table(results: Mapping[str, dict]) -> dict[str, str]:

@@ -5,7 +5,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from bayesdl.metrics import (class_histogram, conditional_accuracy, frechet_classifier_distance,
+from bayesdl.metrics import (class_histogram, conditional_accuracy, density_coverage,
+                             frechet_classifier_distance,
                              frechet_distance, kernel_classifier_distance, metrics_table,
                              precision_recall, sample_metrics)
 from bayesdl.metrics.sample_quality import _polynomial_mmd2, _precompute_kernels
@@ -156,6 +157,32 @@ def test_precision_recall_equal_naive_loop_and_known_cases():
     assert precision_recall(two, real[:20], identity, k=3) == (1.0, 0.5)
 
 
+def naive_density_coverage(real, gen, k):
+    counts = []
+    for i, x in enumerate(real):
+        r = sorted(np.linalg.norm(x - q) for j, q in enumerate(real) if j != i)[k - 1]
+        counts.append(sum(np.linalg.norm(y - x) <= r for y in gen))
+    counts = np.array(counts)
+    return counts.sum() / (k * len(gen)), (counts > 0).mean()
+
+
+def test_density_coverage_equal_naive_loop_and_resist_an_outlier():
+    rng = np.random.default_rng(1)
+    real, gen = rng.normal(size=(40, 3)), rng.normal(0.7, 0.6, size=(35, 3))
+    for k in (1, 5):
+        np.testing.assert_allclose(density_coverage(real, gen, identity, k=k),
+                                   naive_density_coverage(real, gen, k), rtol=1e-12)
+    assert density_coverage(real, gen + 100.0, identity) == (0.0, 0.0)
+    assert density_coverage(real, real, identity)[1] == 1.0
+    # a real outlier next to a cluster of bad samples: precision counts the whole cluster as
+    # real, density only what lies in the outlier's own ball
+    bad = rng.normal(size=(40, 3)) * 0.05 + 6.0
+    with_outlier = np.r_[real, [[7.0, 7.0, 7.0]]]
+    assert precision_recall(with_outlier, bad, identity)[0] == 1.0
+    density, coverage = density_coverage(with_outlier, bad, identity)
+    assert density == 40 / (5 * 40) and coverage == 1 / 41
+
+
 # -- the shipped classifier's metrics on digits ---------------------------------------------------
 def test_noise_is_far_above_the_real_floor_and_real_data_is_near_it(digits):
     X_train, _, X_test, y_test = digits
@@ -177,7 +204,11 @@ def test_noise_is_far_above_the_real_floor_and_real_data_is_near_it(digits):
     assert noise["fcd_floor"] == real["fcd_floor"] and noise["n_real"] == len(X_test) // 2
     table = metrics_table({"noise": noise, "train digits": real})
     assert table["noise FCD"] == f"{noise['fcd']:.4g} (floor {noise['fcd_floor']:.4g})"
-    assert len(table) == 2 * 5
+    assert len(table) == 2 * 7
+    # density and coverage (measured 0.26-0.34 and 0.18-0.19 for noise over seeds 0-2; floor
+    # about 1.0 and 0.96-0.98; training digits 1.01-1.05 and 0.97)
+    assert noise["density"] < 0.4 * noise["density_floor"] and noise["coverage"] < 0.25
+    assert real["density"] > 0.9 and real["coverage"] > 0.9
 
 
 def test_class_histogram_and_conditional_accuracy_on_real_digits(digits):
@@ -218,9 +249,13 @@ def test_bad_features_and_sizes_get_clear_errors():
         precision_recall(x, x[:, :2], identity)
     with pytest.raises(ValueError, match="at least 2 generated samples"):
         frechet_classifier_distance(x, x[:1], identity)
+    with pytest.raises(ValueError, match="at least 6 generated samples"):
+        density_coverage(x, x[:5], identity)
     with pytest.raises(ValueError, match="at least 4 real samples"):
         precision_recall(x[:3], x, identity, k=3)
-    with pytest.raises(ValueError, match="draw at least 5 samples"):
-        sample_metrics(x, x[:4], features=identity)
+    with pytest.raises(ValueError, match="draw at least 10 samples, got 4"):
+        sample_metrics(np.r_[x, x + 1], x[:4], features=identity)
+    with pytest.raises(ValueError, match="needs at least 12 real samples"):
+        sample_metrics(x, x, features=identity)
     with pytest.raises(ValueError, match="labels must be 1-D"):
         conditional_accuracy(np.zeros((4, 64)), [1, 2])
