@@ -55,8 +55,9 @@ def _as_features(x, features: Callable | None, name: str) -> np.ndarray:
     if features is None:
         return digits_features(as_digit_images(x, name))
     if not callable(features):
-        raise TypeError(f"features must be a callable mapping (N, ...) samples to (N, F) "
-                        f"features, or None for the digits classifier; got {type(features).__name__}.")
+        raise TypeError("features must be a callable mapping (N, ...) samples to (N, F) "
+                        "features, or None for the digits classifier; got "
+                        f"{type(features).__name__}.")
     n = _n_rows(x, name)
     f = features(x)
     if hasattr(f, "detach"):  # a torch tensor
@@ -149,7 +150,7 @@ def frechet_classifier_distance(real, generated, features: Callable | None = Non
 
 # -- kernel distance ----------------------------------------------------------------------------
 def _cubic_kernel(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """``k(a, b) = (a.b / d + 1)^3`` for all pairs: ``(..., m, d), (..., m', d) -> (..., m, m')``."""
+    """``k(a, b) = (a.b / d + 1)^3`` of all pairs: ``(..., m, d), (..., m', d) -> (..., m, m')``."""
     K = torch.matmul(A, B.transpose(-1, -2))  # inner products
     return K.div_(A.shape[-1]).add_(1.0).pow_(3)  # in place: the kernels are the memory peak
 
@@ -160,7 +161,8 @@ def _precompute_kernels(n_x: int, n_y: int, d: int, n_subsets: int, m: int) -> b
     ``(n_x^2 + n_y^2 + n_x n_y)(d + S)``, than the subsets' own blocks, ``3 S m^2 d`` (the
     subsets overlap when they cover the data several times, as the default 100 subsets do)."""
     fits = max(n_x, n_y) ** 2 <= _FULL_KERNEL_ENTRIES
-    return fits and (n_x * n_x + n_y * n_y + n_x * n_y) * (d + n_subsets) < 3 * n_subsets * m * m * d
+    full_cost = (n_x * n_x + n_y * n_y + n_x * n_y) * (d + n_subsets)
+    return fits and full_cost < 3 * n_subsets * m * m * d
 
 
 def _polynomial_mmd2(fx: np.ndarray, fy: np.ndarray, blocks_x, blocks_y) -> np.ndarray:
@@ -229,9 +231,10 @@ def kernel_classifier_distance(real, generated, features: Callable | None = None
                          f"{subset_size}.")
     if int(n_subsets) < 1:
         raise ValueError(f"n_subsets must be a positive integer, got {n_subsets}.")
+    n_subsets = int(n_subsets)
     rng = np.random.default_rng(seed)
     per_partition = n // m
-    n_partitions = -(-int(n_subsets) // per_partition)
+    n_partitions = -(-n_subsets // per_partition)
 
     def blocks(size):  # (n_subsets, m): blocks of repeated random partitions of range(size)
         parts = [rng.permutation(size)[:per_partition * m].reshape(per_partition, m)
@@ -239,7 +242,7 @@ def kernel_classifier_distance(real, generated, features: Callable | None = None
         return np.concatenate(parts)[:n_subsets]
 
     estimates = _polynomial_mmd2(fr, fg, blocks(len(fr)), blocks(len(fg)))  # (n_subsets,)
-    n_independent = min(int(n_subsets), per_partition)
+    n_independent = min(n_subsets, per_partition)
     se = estimates.std(ddof=1) / np.sqrt(n_independent) if n_independent > 1 else float("nan")
     return float(estimates.mean()), float(se)
 

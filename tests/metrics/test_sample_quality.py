@@ -230,7 +230,8 @@ def test_class_histogram_and_conditional_accuracy_on_real_digits(digits):
 @pytest.mark.parametrize("bad, match", [
     (np.zeros((5, 7, 7)), "must be 8x8 digits"),
     (np.full((5, 64), np.nan), "NaN"),
-    (np.full((5, 8, 8), 16.0), r"generated must have pixel values in \[0, 1\], got \[16, 16\]\. Divide"),
+    (np.full((5, 8, 8), 16.0),
+     r"generated must have pixel values in \[0, 1\], got \[16, 16\]\. Divide"),
     (np.zeros((0, 64)), "empty"),
     (np.full((5, 64), "a"), "must be an array of pixel values"),
 ])
