@@ -106,3 +106,34 @@ def test_evaluate_errors_are_one_clear_line(digits, gmm_file, tmp_path, capsys):
     assert main(["evaluate", "--model", str(blr), "--data", str(table)]) == 2
     err = capsys.readouterr().err
     assert "need --target" in err and len(err.strip().splitlines()) == 1
+
+
+def test_class_conditional_models_are_sampled_per_label(digits, capsys):
+    from bayesdl.cli.evaluate import _sample_quality
+    from bayesdl.metrics import digits_logits
+
+    X, y, keep, test = digits
+
+    class Conditional:  # a perfect class-conditional "model": real training digits of class y
+        classes_ = np.arange(10)
+
+        def get_params(self):
+            return {}
+
+        def sample(self, n, y=None):
+            rng = np.random.default_rng(0)
+            self.asked = y
+            return np.stack([X[keep][rng.choice(np.flatnonzero(labels == c))] for c in y])
+
+    labels = y[keep]
+    model = Conditional()
+
+    class Args:
+        n_samples, seed = None, 0
+
+    samples = _sample_quality(model, X[test], y[test], Args)
+    printed = _printed(capsys.readouterr().out)
+    # the labels asked for come from the held-out labels; the accuracy is the classifier's
+    assert len(model.asked) == len(test) and set(model.asked) <= set(y[test])
+    expected = (digits_logits(samples).argmax(1) == model.asked).mean()
+    assert printed["conditional accuracy"] == f"{expected:.3f}" and expected > 0.95
