@@ -248,6 +248,17 @@ def kernel_classifier_distance(real, generated, features: Callable | None = None
 
 
 # -- precision and recall -----------------------------------------------------------------------
+def _neighbour_inputs(real, generated, features, k, what: str):
+    """Both feature sets and ``k``, checked for a k-nearest-neighbour metric."""
+    fr = _as_features(real, features, "real")
+    fg = _as_features(generated, features, "generated")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}.")
+    _check_sizes(fr, fg, k + 1, f"{what} with k={k} (a k-th neighbour)")
+    return fr, fg, k
+
+
 def _knn_radii(f: np.ndarray, k: int) -> np.ndarray:
     """Squared distance from each row to its k-th nearest other row ``(N,)``."""
     radii = np.empty(len(f))
@@ -282,14 +293,10 @@ def precision_recall(real, generated, features: Callable | None = None,
 
     Pitfall: one real outlier has a wide ball, which can hold many poor samples, so precision
     can stay well above 0 for bad models (uniform noise scores 0.3-0.7 against 179 test
-    digits, whose floor is 0.9); recall is the more telling number there (Naeem et al. 2020).
+    digits, whose floor is 0.9); recall, and :func:`density_coverage` (Naeem et al. 2020),
+    are the more telling numbers there.
     """
-    fr = _as_features(real, features, "real")
-    fg = _as_features(generated, features, "generated")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}.")
-    _check_sizes(fr, fg, k + 1, f"precision and recall with k={k} (a k-th neighbour)")
+    fr, fg, k = _neighbour_inputs(real, generated, features, k, "precision and recall")
     precision = _coverage(fg, fr, _knn_radii(fr, k))
     recall = _coverage(fr, fg, _knn_radii(fg, k))
     return precision, recall
@@ -311,12 +318,7 @@ def density_coverage(real, generated, features: Callable | None = None,
 
     ``k`` = 5 is the paper's choice. Identical sets give coverage 1; sets far apart (0, 0).
     """
-    fr = _as_features(real, features, "real")
-    fg = _as_features(generated, features, "generated")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}.")
-    _check_sizes(fr, fg, k + 1, f"density and coverage with k={k} (a k-th neighbour)")
+    fr, fg, k = _neighbour_inputs(real, generated, features, k, "density and coverage")
     radii = _knn_radii(fr, k)  # (N,)
     counts = np.empty(len(fr))  # generated samples in each real ball
     for rows in _row_blocks(len(fr), len(fg)):
