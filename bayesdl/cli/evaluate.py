@@ -6,17 +6,17 @@ a labelled CSV. Classifiers (models with ``predict_proba``): accuracy, NLL, Brie
 ``predict_dist``): NLL, RMSE and the coverage of the central ``--interval``, and a
 coverage-calibration plot. For a density model on a table use ``bayesdl predict --score``.
 
-Generative models (any model with ``sample``) are evaluated without ``--target`` on images:
-``--data`` is ``digits`` or an image file/folder, as for ``bayesdl fit``, and the model is
-scored on the held-out test part of the same fixed split. Printed, where the model offers
-them: the IWAE log-likelihood (``log_likelihood(X, n_samples=--iwae-samples)``), the ELBO
-(``elbo``), the reconstruction error (``reconstruct``), the log-likelihood of
-``score_samples`` (AIS for an RBM; exact for a mixture), and the sample metrics of
-:func:`bayesdl.metrics.sample_metrics` (Fréchet and kernel classifier distances, precision
-and recall, density and coverage, the class histogram; the conditional accuracy for
-class-conditional models)
-beside their real-data floor. The sample metrics use the shipped 8x8 digits classifier, so
-they need 8x8 images in [0, 1].
+Generative models (any model with ``sample``, and autoencoders with ``reconstruct``) are
+evaluated without ``--target`` on images: ``--data`` is ``digits`` or an image file/folder,
+as for ``bayesdl fit``, and the model is scored on the held-out test part of the same fixed
+split. Printed, where the model offers them: the IWAE log-likelihood
+(``log_likelihood(X, n_samples=--iwae-samples)``), the ELBO (``elbo``), the reconstruction
+error (``reconstruct``), the log-likelihood of ``score_samples`` (AIS for an RBM; exact for
+a mixture), and the sample metrics of :func:`bayesdl.metrics.sample_metrics` (Fréchet and
+kernel classifier distances, precision and recall, density and coverage, the class
+histogram; the conditional accuracy for class-conditional models) beside their real-data
+floor. The sample metrics use the shipped 8x8 digits classifier, so they need 8x8 images in
+[0, 1].
 
 The figure is written to ``--figure`` (PNG; a grid of samples for generative models).
 """
@@ -216,14 +216,16 @@ def _evaluate_generative(args) -> int:
         raise ValueError(f"--iwae-samples must be at least 1, got {args.iwae_samples}.")
     model = load(args.model)
     name = type(model).__name__
-    if not hasattr(model, "sample"):
+    if not (hasattr(model, "sample") or hasattr(model, "reconstruct")):
         raise ValueError(f"{name} models need --target (the column to score predictions "
-                         "against); only generative models (with sample) are evaluated "
-                         "without one.")
+                         "against); only generative models (with sample or reconstruct) are "
+                         "evaluated without one.")
     X, images, y = _held_out_images(model, args.data)
     print(f"held-out images: {len(images)} (the test part of the split 'bayesdl fit' uses)")
     for key, value in _likelihoods(model, X, args).items():
         print(f"{key}: {value:.6g}")
+    if not hasattr(model, "sample"):  # an autoencoder: nothing to sample
+        return 0
     samples = _sample_quality(model, images, y, args)
     if samples.ndim >= 3:  # 64 of them at random (a mixture's come sorted by component)
         shown = np.random.default_rng(args.seed).permutation(len(samples))[:64]

@@ -137,3 +137,27 @@ def test_class_conditional_models_are_sampled_per_label(digits, capsys):
     assert len(model.asked) == len(test) and set(model.asked) <= set(y[test])
     expected = (digits_logits(samples).argmax(1) == model.asked).mean()
     assert printed["conditional accuracy"] == f"{expected:.3f}" and expected > 0.95
+
+
+def test_an_autoencoder_gets_its_reconstruction_error_and_no_samples(digits, tmp_path,
+                                                                       monkeypatch, capsys):
+    import bayesdl.io
+
+    X, _, _, test = digits
+
+    class HalfAutoencoder:  # reconstructs every image at half intensity
+        input_shape_ = (8, 8)
+
+        def reconstruct(self, images):
+            return 0.5 * images
+
+    monkeypatch.setattr(bayesdl.io, "load", lambda path: HalfAutoencoder())
+    figure = tmp_path / "f.png"
+    assert main(["evaluate", "--model", "ae.safetensors", "--data", "digits",
+                 "--figure", str(figure)]) == 0
+    printed = _printed(capsys.readouterr().out)
+    expected = np.mean((0.5 * X[test]) ** 2)
+    np.testing.assert_allclose(
+        float(printed["reconstruction error (mean squared error per pixel)"]), expected,
+        rtol=1e-5)
+    assert "FCD" not in printed and not figure.exists()
