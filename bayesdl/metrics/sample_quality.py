@@ -129,8 +129,9 @@ def frechet_classifier_distance(real, generated, features: Callable | None = Non
 
     computed by :func:`frechet_distance`. Features are the shipped digits classifier's
     penultimate layer unless ``features`` is given. The estimate is biased upwards for finite
-    samples (the bias shrinks like 1/N), so compare models only at equal sample sizes and
-    beside the real-data floor (:func:`sample_metrics`).
+    samples (the bias shrinks like 1/N; Chong & Forsyth 2020, "Effectively unbiased FID and
+    Inception score and where to find them"), so compare models only at equal sample sizes
+    and beside the real-data floor (:func:`sample_metrics`).
 
     Needs at least 2 samples per set; with no more samples than features (N <= F) the
     covariances are singular and the bias dominates, which is warned about: use N > F
