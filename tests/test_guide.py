@@ -94,7 +94,7 @@ def test_chapter_code_runs_and_writes_its_figures(chapter, tmp_path):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.name for c in CHAPTERS])
 def test_chapter_has_the_four_parts(chapter):
     text = chapter.read_text()
-    number = chapter.name.split("-")[0]
+    number = chapter.name.split("-")[0].lstrip("0")  # 01-... -> "# 1. Title"
     title = next(line for line in text.splitlines() if line.startswith("# "))
     assert title.startswith(f"# {number}. "), f"{chapter.name}: the title must start with '# {number}. '"
     headings = re.findall(r"^## (.+)$", text, re.M)
