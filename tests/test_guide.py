@@ -131,6 +131,13 @@ def test_a_failing_block_names_the_chapter_the_block_and_the_line(tmp_path):
     assert "z = y / 0" in done.stderr and "ZeroDivisionError" in done.stderr
 
 
+def test_only_a_chapter_that_starts_with_the_slow_mark_is_slow(tmp_path):
+    slow, fast = tmp_path / "98-slow.md", tmp_path / "99-fast.md"
+    slow.write_text(f"{SLOW_MARK}\n# 98. Slow\n")
+    fast.write_text(f"# 99. Fast\n\n{SLOW_MARK}\n")
+    assert is_slow(slow) and not is_slow(fast)
+
+
 def _write_figures(names: list[str]) -> None:
     """Run the named chapters (all when empty) and copy the figures they write into the guide."""
     chosen = [c for c in CHAPTERS if not names or c.name in names]
