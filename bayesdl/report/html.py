@@ -74,7 +74,8 @@ def _image_like(fig) -> bool:
         for c in ax.collections:
             if isinstance(c, (QuadMesh, TriMesh)):
                 return True
-            elements += len(c.get_paths()) if isinstance(c, PolyCollection) else len(c.get_offsets())
+            elements += (len(c.get_paths()) if isinstance(c, PolyCollection)
+                         else len(c.get_offsets()))
     return elements > _MANY_ELEMENTS
 
 
@@ -112,6 +113,9 @@ def figure_html(fig, caption: str, key: str) -> str:
         drawing = _svg(fig, key)
         if len(drawing) > MAX_SVG_BYTES:
             drawing = None
+        else:  # the caption is the drawing's accessible name, as alt is an <img>'s
+            label = f'<svg role="img" aria-label="{html.escape(caption)}"'
+            drawing = drawing.replace("<svg", label, 1)
     if drawing is None:
         drawing = f'<img src="data:image/png;base64,{_png(fig)}" alt="{html.escape(caption)}">'
     wide = " wide" if fig.get_figwidth() >= WIDE_INCHES else ""

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -113,10 +114,11 @@ def render(index_html) -> tuple[dict, list[str]]:
     # cannot be 3 or 4 themselves)
     to_r, from_w = (_above_9(fd) for fd in (to_r, from_w))
     redirect = f'exec "$0" "$@" 3<&{to_r} 4>&{from_w} {to_r}<&- {from_w}>&-'
+    profile = tempfile.TemporaryDirectory()  # a fresh browser profile, outside the report
     proc = subprocess.Popen(
-        [BASH, "-c", redirect, CHROMIUM, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-         "--no-first-run", "--disable-extensions", f"--window-size={WIDTH},{HEIGHT}",
-         f"--user-data-dir={index_html.parent / '.chromium'}", "about:blank"],
+        [BASH, "-c", redirect, CHROMIUM, "--headless", "--remote-debugging-pipe", "--no-sandbox",
+         "--disable-gpu", "--no-first-run", "--disable-extensions",
+         f"--window-size={WIDTH},{HEIGHT}", f"--user-data-dir={profile.name}", "about:blank"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         pass_fds=(to_r, from_w))
     os.close(to_r)
@@ -160,6 +162,7 @@ def render(index_html) -> tuple[dict, list[str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        profile.cleanup()
 
 
 def _check(page: dict, errors: list[str], n_figures: int) -> None:

@@ -31,7 +31,8 @@ def test_ab_and_density_legends_stay_off_the_curves_and_the_student_t_shows():
     assert problems(fig) == []
     x = np.concatenate([RNG.normal(55, 6, 100), RNG.normal(80, 6, 170)])
     # a Student-t that coincides with the Normal: drawn first, wider, so it is not hidden
-    fits = {"Student-t": StudentT(torch.tensor(300.0), torch.tensor(x.mean()), torch.tensor(x.std())),
+    fits = {"Student-t": StudentT(torch.tensor(300.0), torch.tensor(x.mean()),
+                                  torch.tensor(x.std())),
             "Normal": Normal(torch.tensor(x.mean()), torch.tensor(x.std()))}
     fig = distributions.plot_density_fits(x, fits, "minutes")
     assert problems(fig) == []

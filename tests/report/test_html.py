@@ -43,6 +43,7 @@ def test_one_file_with_every_figure_embedded_and_no_outside_reference(report):
     assert page.count("<figure") == 4
     # line plots are inline SVG with the text drawn as paths (no font to fetch) ...
     assert page.count("<svg") == 3 and "<text" not in page
+    assert page.count('<svg role="img" aria-label="') == 3 and 'alt="pixels"' in page
     # ... image-like figures a PNG data URI that decodes to a PNG
     pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(pngs) == 1 and base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -74,7 +74,8 @@ def test_ood_auroc_beats_chance_for_every_bayesian_method_with_image_scaling(qui
 
 def test_gap_regression_shows_the_split_the_text_claims(quick):
     experiments, section = quick
-    ensemble, dropout = (bdl._gap_summary(experiments["gap"], n) for n in experiments["gap"]["fits"])
+    gap = experiments["gap"]
+    ensemble, dropout = (bdl._gap_summary(gap, name) for name in gap["fits"])
     # the deep ensemble: aleatoric sd follows the true noise, epistemic sd rises in the gap
     assert ensemble["aleatoric_error"] < 0.15
     assert ensemble["gap_ratio"] > 2.0
