@@ -83,7 +83,8 @@ class Step:
         # places DistributedSampler gives its examples in the global batch
         full = sampler(n * self.world_size, *shape, generator=self._generator(),
                        dtype=dtype or torch.get_default_dtype())
-        return full[self.rank::self.world_size].to(device)
+        ours = full[self.rank::self.world_size]
+        return ours if device is None else ours.to(device)
 
     def randn(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
         """Standard normal noise ``(n, *shape)`` for this rank's ``n`` examples of the batch.

@@ -1,0 +1,181 @@
+"""GANs: the losses against closed forms and finite differences, the networks' sizes and
+initialisation, exact resumption and 2-process training through the Trainer's step hook."""
+
+import numpy as np
+import pytest
+import torch
+
+from bayesdl.generative.gan import (AdversarialNetworks, AdversarialStep, DCGANCritic,
+                                    DCGANGenerator, MLPCritic, MLPGenerator, discriminator_loss,
+                                    gradient_penalty, info_loss, minimax_generator_loss,
+                                    nonsaturating_generator_loss, update_ema_,
+                                    wasserstein_critic_loss)
+from bayesdl.train import Trainer, load_checkpoint
+from tests._distributed import assert_ranks_equal_single, fits_on_two_ranks
+
+
+# -- losses ----------------------------------------------------------------------------------
+def test_gradient_penalty_matches_a_finite_difference_gradient_norm():
+    torch.manual_seed(0)
+    critic = MLPCritic((5,), hidden=(7,)).double()
+    real, fake = torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
+    eps = torch.rand(4, dtype=torch.float64)
+    penalty = gradient_penalty(critic, real, fake, eps)
+
+    x_hat = eps[:, None] * real + (1 - eps[:, None]) * fake  # (4, 5)
+    h = 1e-6
+    norms = []
+    for i in range(4):  # central differences of f at x_hat_i, coordinate by coordinate
+        grad = [(critic(x_hat[i:i + 1] + h * e) - critic(x_hat[i:i + 1] - h * e)).item() / (2 * h)
+                for e in torch.eye(5, dtype=torch.float64)]
+        norms.append(np.linalg.norm(grad))
+    expected = np.mean((np.array(norms) - 1) ** 2)
+    assert penalty.item() == pytest.approx(expected, rel=1e-7)
+    # the penalty is differentiable in the critic's weights (it trains the critic; biases
+    # of a piecewise-linear net do not change its input gradient)
+    penalty.backward()
+    assert all(m.weight.grad.abs().sum() > 0 for m in critic.modules()
+               if isinstance(m, torch.nn.Linear))
+
+
+def test_nonsaturating_generator_loss_keeps_its_gradient_where_minimax_saturates():
+    # at logit a: d/da -log D = -(1 - D) -> -1 as D = sigmoid(a) -> 0; d/da log(1 - D) = -D -> 0
+    a = torch.tensor([-30.0, -10.0, -3.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (g_ns,) = torch.autograd.grad(nonsaturating_generator_loss(a) * len(a), a)
+    (g_mm,) = torch.autograd.grad(minimax_generator_loss(a) * len(a), a)
+    d = torch.sigmoid(a.detach())
+    torch.testing.assert_close(g_ns, -(1 - d), rtol=1e-12, atol=0)
+    torch.testing.assert_close(g_mm, -d, rtol=1e-12, atol=0)
+    assert g_ns[0].item() == pytest.approx(-1.0, abs=1e-12)  # D(G(z)) = 1e-13: full strength
+    assert abs(g_mm[0].item()) < 1e-12  # ... where the minimax gradient has vanished
+    # same fixed point: both push a up (D(G(z)) towards 1)
+    assert (g_ns < 0).all() and (g_mm < 0).all()
+
+
+def test_discriminator_and_wasserstein_losses_against_their_definitions():
+    real = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+    fake = torch.tensor([-0.3, 1.5], dtype=torch.float64)
+    d_real, d_fake = 1 / (1 + np.exp(-real.numpy())), 1 / (1 + np.exp(-fake.numpy()))
+    expected = -np.mean(np.log(d_real)) - np.mean(np.log(1 - d_fake))  # Goodfellow eq. 1
+    assert discriminator_loss(real, fake).item() == pytest.approx(expected, rel=1e-12)
+    assert minimax_generator_loss(fake).item() == pytest.approx(np.mean(np.log(1 - d_fake)))
+    assert nonsaturating_generator_loss(fake).item() == pytest.approx(-np.mean(np.log(d_fake)))
+    assert wasserstein_critic_loss(real, fake).item() == pytest.approx(0.6 - 0.5)
+
+
+def test_info_loss_is_the_negative_log_likelihood_of_the_codes():
+    torch.manual_seed(1)
+    q = torch.randn(6, 4 + 2, dtype=torch.float64)  # 4 categories, 2 continuous codes
+    cat, cont = torch.randint(0, 4, (6,)), torch.rand(6, 2, dtype=torch.float64) * 2 - 1
+    log_q = (torch.distributions.Categorical(logits=q[:, :4]).log_prob(cat)
+             + torch.distributions.Normal(q[:, 4:], 1.0).log_prob(cont).sum(1))
+    assert info_loss(q, cat, cont).item() == pytest.approx(-log_q.mean().item(), rel=1e-12)
+    assert info_loss(q[:, 4:], None, cont).item() == pytest.approx(
+        -torch.distributions.Normal(q[:, 4:], 1.0).log_prob(cont).sum(1).mean().item())
+
+
+def test_ema_update_against_the_formula_with_warm_up():
+    torch.manual_seed(0)
+    live, average = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = average.weight.detach().clone()
+    update_ema_(average, live, decay=0.999, n_updates=5)
+    d = min(0.999, 6 / 15)
+    torch.testing.assert_close(average.weight, d * before + (1 - d) * live.weight.detach())
+
+
+# -- networks ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 7, 7)])
+def test_dcgan_networks_fit_the_image_size(shape):
+    g, c = DCGANGenerator(16, shape, base_channels=8), DCGANCritic(shape, 10, base_channels=8)
+    x = g(torch.randn(3, 16))
+    assert x.shape == (3, *shape) and x.abs().max() <= 1
+    assert c(x, torch.zeros(3, 10)).shape == (3,)
+
+
+def test_dcgan_initialisation_is_normal_with_std_0_02():
+    g = DCGANGenerator(100, (3, 32, 32), base_channels=64)
+    w = torch.cat([m.weight.detach().ravel() for m in g.modules()
+                   if isinstance(m, (torch.nn.ConvTranspose2d, torch.nn.Linear))])
+    se = 0.02 / np.sqrt(2 * len(w))  # standard error of a normal sample's std
+    assert w.std().item() == pytest.approx(0.02, abs=5 * se)
+    assert abs(w.mean().item()) < 5 * 0.02 / np.sqrt(len(w))
+
+
+# -- training through the Trainer's step hook -----------------------------------------------------
+def _digit_like(n=48, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.tanh(torch.randn(n, 6, generator=g, dtype=dtype) + y[:, None].to(dtype))
+    return x, y
+
+
+def _gan(loss, **kw):
+    torch.manual_seed(0)
+    return AdversarialNetworks(MLPGenerator(4 + 3 + 2 + 1, (6,), hidden=(8,)),
+                               MLPCritic((6,), n_cond=3, hidden=(8,)), latent_dim=4, n_classes=3,
+                               n_categorical=2, n_continuous=1, **kw).double()
+
+
+def _trainer(model, loss, batch_size, **kw):
+    opt = (lambda ps: torch.optim.Adam(ps, 1e-3, betas=(0.0, 0.9)))
+    return Trainer(model, step_fn=AdversarialStep(loss, n_critic=2), progress=False, seed=1,
+                   optimizers={"critic": lambda m: opt([*m.critic.parameters(),
+                                                        *m.q_head.parameters()]),
+                               "generator": lambda m: opt(m.generator.parameters())},
+                   max_epochs=4, batch_size=batch_size, **kw)
+
+
+def test_gan_resumes_exactly_from_a_checkpoint(tmp_path):
+    data = _digit_like()
+    full = _gan("wasserstein-gp")
+    reference = _trainer(full, "wasserstein-gp", 12).fit(data)
+    assert {"critic_loss", "generator_loss", "wasserstein"} <= reference.history[0].keys()
+
+    step = AdversarialStep("wasserstein-gp", n_critic=2)
+
+    def interrupted(model, batch, s, optimizers):
+        if s.epoch == 2 and s.batch_index == 1:
+            raise KeyboardInterrupt
+        return step(model, batch, s, optimizers)
+
+    run = _trainer(_gan("wasserstein-gp"), "wasserstein-gp", 12, checkpoint_dir=tmp_path)
+    run.step_fn = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        run.fit(data)
+    tensors, meta = load_checkpoint(tmp_path / "last.safetensors")
+    assert meta["epoch"] == 1 and set(meta["optimizer"]) == {"critic", "generator"}
+    assert any(k.startswith("model.generator_ema.") for k in tensors)
+    resumed = _gan("wasserstein-gp")
+    torch.nn.init.zeros_(resumed.generator.net[0].weight)  # a fresh process's other weights
+    after = _trainer(resumed, "wasserstein-gp", 12, checkpoint_dir=tmp_path, resume=True)
+    after.fit(data)
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert after.history == reference.history
+
+
+def _fitted(model):
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _worker(rank, port, out):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        model = _gan("wasserstein-gp")
+        history = _trainer(model, "wasserstein-gp", 8).fit(_digit_like()).history
+        out[rank] = [_fitted(model), {k: np.array([h[k] for h in history])
+                                      for k in history[0]}]
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # spawning two torch processes takes ~30 s on 2 shared cores
+def test_two_process_gloo_run_equals_one_process_with_the_same_global_batch():
+    # conditional InfoGAN with a gradient penalty: labels, codes, double backward, EMA
+    model = _gan("wasserstein-gp")
+    history = _trainer(model, "wasserstein-gp", 16).fit(_digit_like()).history
+    single = [_fitted(model), {k: np.array([h[k] for h in history]) for k in history[0]}]
+    assert_ranks_equal_single(fits_on_two_ranks(_worker), single, rtol=1e-9, atol=1e-12)
