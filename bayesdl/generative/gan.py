@@ -25,11 +25,19 @@ moving average of the generator's weights; :class:`AdversarialStep` is the train
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
+from numbers import Integral, Real
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from ._base import _GenerativeEstimator
 
 LOSSES = ("minimax", "non-saturating", "wasserstein-clip", "wasserstein-gp")
 
@@ -106,8 +114,7 @@ def info_loss(q_output: torch.Tensor, categorical: torch.Tensor | None,
         nll = nll + F.cross_entropy(q_output[:, :k], categorical)
     if continuous is not None:
         mean = q_output[:, k:]  # (N, L)
-        log_q = -0.5 * (continuous - mean).pow(2) - 0.5 * torch.log(
-            torch.tensor(2 * torch.pi, dtype=mean.dtype, device=mean.device))
+        log_q = -0.5 * (continuous - mean).pow(2) - 0.5 * math.log(2 * math.pi)  # (N, L)
         nll = nll - log_q.sum(1).mean()
     return nll
 
@@ -157,7 +164,7 @@ class MLPGenerator(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        layers += [nn.Linear(width, int(torch.tensor(self.out_shape).prod())), nn.Tanh()]
+        layers += [nn.Linear(width, math.prod(self.out_shape)), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -170,7 +177,7 @@ class MLPCritic(nn.Module):
 
     def __init__(self, in_shape: tuple[int, ...], n_cond: int = 0, hidden=(256, 256)):
         super().__init__()
-        layers, width = [], int(torch.tensor(in_shape).prod()) + n_cond
+        layers, width = [], math.prod(in_shape) + n_cond
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
@@ -188,9 +195,9 @@ class MLPCritic(nn.Module):
 class DCGANGenerator(nn.Module):
     """z (N, in_features) -> images (N, C, H, W) in [-1, 1] (Radford et al. 2016, figure 1).
 
-    A linear projection to a (2^(S-1) b, H / 2^S, W / 2^S) block, then S stride-2 transposed
-    convolutions (kernel 4) halving the channels, batch norm and ReLU after all but the last,
-    tanh at the output; S from the image size (8x8: 2x2 -> 4x4 -> 8x8; 28x28: from 7x7; 32x32:
+    A linear projection to a (2^(S-1) b, H / 2^S, W / 2^S) block (batch norm, ReLU), then S
+    stride-2 transposed convolutions (kernel 4) halving the channels, batch norm and ReLU after
+    all but the last, tanh at the output; S from the image size (8x8: 2x2 -> 4x4 -> 8x8; 28x28: from 7x7; 32x32:
     from 4x4). ``base_channels`` b is the width of the last hidden block.
     """
 
@@ -200,10 +207,8 @@ class DCGANGenerator(nn.Module):
         stages = _n_stages(h, w)
         self.start = (base_channels * 2 ** max(stages - 1, 0), h >> stages, w >> stages)
         widths = [base_channels * 2 ** (stages - 1 - i) for i in range(stages)] or [base_channels]
-        self.project = nn.Sequential(nn.Linear(in_features, int(torch.tensor(self.start).prod())),
-                                     nn.BatchNorm1d(int(torch.tensor(self.start).prod())),
-                                     nn.ReLU())
-        layers = []
+        self.project = nn.Linear(in_features, math.prod(self.start))
+        layers = [nn.BatchNorm2d(self.start[0]), nn.ReLU()]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
         # the last stage maps to the image channels (a 3x3 convolution when no stage fits)
@@ -399,7 +404,321 @@ class AdversarialStep:
         return logged
 
 
+# -- estimators ------------------------------------------------------------------------------
+# the papers' optimisers and critic steps per loss: (Adam betas or None for RMSProp, lr, n_critic)
+_PAPER_SETTINGS = {
+    "minimax": ((0.5, 0.999), 2e-4, 1),  # Radford et al. 2016, section 4
+    "non-saturating": ((0.5, 0.999), 2e-4, 1),
+    "wasserstein-clip": (None, 5e-5, 5),  # Arjovsky et al. 2017, algorithm 1 (RMSProp)
+    "wasserstein-gp": ((0.0, 0.9), 1e-4, 5),  # Gulrajani et al. 2017, algorithm 1
+}
+
+
+class _AdversarialEstimator(_GenerativeEstimator):
+    """What :class:`GAN`, :class:`DCGAN` and :class:`WGANGP` share: the data mapped linearly
+    from [data_min_, data_max_] to the generator's [-1, 1], training through
+    :class:`AdversarialStep`, and :meth:`sample`."""
+
+    _parameter_constraints: dict = {
+        **_GenerativeEstimator._parameter_constraints,
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "conditional": ["boolean"],
+        "info_codes": [tuple, list, None],
+        "n_critic": [Interval(Integral, 1, None, closed="left"), None],
+        "gp_weight": [Interval(Real, 0, None, closed="left")],
+        "clip_value": [Interval(Real, 0, None, closed="neither")],
+        "info_weight": [Interval(Real, 0, None, closed="left")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
+    }
+
+    # -- what a subclass provides --------------------------------------------------------------
+    @property
+    def _loss(self) -> str:
+        return self.loss
+
+    def _networks(self, in_features: int, n_cond: int) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    def _net_shape(self) -> tuple[int, ...]:
+        """The per-sample shape the networks see (default: the data's)."""
+        return tuple(self.data_shape_)
+
+    # -- options ---------------------------------------------------------------------------------
+    def _codes(self) -> tuple[int, int]:
+        """InfoGAN's (number of categories, number of continuous codes)."""
+        if self.info_codes is None:
+            return 0, 0
+        codes = tuple(self.info_codes)
+        if len(codes) != 2 or not all(isinstance(c, Integral) and c >= 0 for c in codes) or (
+                codes[0] == 1):
+            raise ValueError(
+                f"info_codes must be (n_categories, n_continuous), two non-negative integers "
+                f"(n_categories 0 or at least 2), e.g. (10, 2) for InfoGAN's MNIST codes; got "
+                f"{self.info_codes!r}.")
+        return codes
+
+    def _settings(self) -> tuple:
+        betas, lr, n_critic = _PAPER_SETTINGS[self._loss]
+        return (betas, self.learning_rate if self.learning_rate is not None else lr,
+                self.n_critic if self.n_critic is not None else n_critic)
+
+    def _support(self):
+        return (0.0, 1.0)
+
+    def _check_support(self, X) -> None:
+        # images are intensities in [0, 1]; rows may take any real values (mapped linearly)
+        if X.ndim > 2:
+            super()._check_support(X)
+
+    # -- the model ---------------------------------------------------------------------------------
+    def _build_module(self) -> nn.Module:
+        n_cat, n_cont = self._codes()
+        n_classes = self.n_classes_ if self.conditional else 0
+        generator, critic = self._networks(self.latent_dim + n_classes + n_cat + n_cont,
+                                           n_classes)
+        return AdversarialNetworks(generator, critic, self.latent_dim, n_classes, n_cat, n_cont,
+                                   ema_decay=self.ema_decay)
+
+    def _to_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, *data_shape_) in [data_min_, data_max_] -> (N, *net shape) in [-1, 1]."""
+        span = max(self.data_max_ - self.data_min_, 1e-12)
+        return (2 * (x - self.data_min_) / span - 1).reshape(len(x), *self._net_shape())
+
+    def _from_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        span = max(self.data_max_ - self.data_min_, 1e-12)
+        return ((x + 1) / 2 * span + self.data_min_).reshape(len(x), *self.data_shape_)
+
+    def fit(self, X, y=None):
+        """Train the generator and critic on ``X`` (rows (N, D) or images (N, H, W) /
+        (N, C, H, W) in [0, 1]); ``y``: class labels, used (and needed) with
+        ``conditional=True``, ignored otherwise. Returns ``self``."""
+        self._validate_params()
+        self._codes()
+        if self.conditional and y is None:
+            raise ValueError(f"{type(self).__name__}(conditional=True) needs labels: fit(X, y).")
+        for name in ("classes_", "n_classes_"):  # a refit without labels forgets old ones
+            self.__dict__.pop(name, None)
+        x, codes = self._validate_data(X, y if self.conditional else None, reset=True)
+        self.module_ = self._new_module()
+        betas, lr, n_critic = self._settings()
+
+        def optimizer(params):
+            if betas is None:
+                return torch.optim.RMSprop(params, lr=lr)
+            return torch.optim.Adam(params, lr=lr, betas=betas)
+
+        step = AdversarialStep(self._loss, n_critic=n_critic, gp_weight=self.gp_weight,
+                               clip_value=self.clip_value, info_weight=self.info_weight)
+        data = (self._to_model_space(x),) + (() if codes is None else (codes,))
+        self._train(None, data, step_fn=step, optimizers={
+            "critic": lambda m: optimizer([*m.critic.parameters(), *(
+                m.q_head.parameters() if m.q_head is not None else ())]),
+            "generator": lambda m: optimizer(m.generator.parameters())})
+        return self
+
+    def sample(self, n: int, y=None, guidance=None, *, categorical=None, continuous=None,
+               random_state=None) -> np.ndarray:
+        """``n`` samples in the training data's shape and range.
+
+        ``y``: one label or ``n`` labels of a conditional model (default: classes drawn
+        uniformly); ``categorical`` / ``continuous``: InfoGAN codes to fix (one value or one
+        per sample; default drawn from their priors). GANs take no ``guidance`` (that is
+        classifier-free guidance, a diffusion-model notion). Uses the generator's moving
+        average when ``ema_decay`` is set.
+        """
+        check_is_fitted(self, "input_shape_")
+        name = type(self).__name__
+        if guidance is not None:
+            raise ValueError(f"{name} has no guidance weight: classifier-free guidance belongs to "
+                             "diffusion models (bayesdl.generative.DDPM). For samples of a class, "
+                             f"fit {name}(conditional=True) on (X, y) and pass y.")
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        module = self.module_
+        dev, dtype = self._torch_device, self._torch_dtype
+        gen = self._torch_generator(random_state)
+        z, cat, cont = module.draw_codes(
+            n, lambda k, *shape, **kw: torch.randn(k, *shape, generator=gen, **kw),
+            lambda k, *shape, **kw: torch.rand(k, *shape, generator=gen, **kw),
+            device=dev, dtype=dtype)
+        labels = None
+        if self.conditional:
+            labels = (torch.randint(0, self.n_classes_, (n,), generator=gen, device=dev)
+                      if y is None else self._encode_labels(_per_sample(y, n, "y")))
+        elif y is not None:
+            raise ValueError(f"this {name} is unconditional; fit {name}(conditional=True) on "
+                             "(X, y) to sample given labels.")
+        cat, cont = self._fixed_codes(n, cat, cont, categorical, continuous)
+        module.eval()
+        with torch.no_grad():
+            x = module.generate(z, labels, cat, cont)
+        return self._as_output(self._from_model_space(x))
+
+    def _fixed_codes(self, n, cat, cont, categorical, continuous):
+        n_cat, n_cont = self._codes()
+        if categorical is not None:
+            values = np.asarray(_per_sample(categorical, n, "categorical"))
+            if n_cat == 0 or not np.issubdtype(values.dtype, np.integer) or (
+                    values.min() < 0 or values.max() >= n_cat):
+                raise ValueError(f"categorical must be integers in [0, {n_cat}) for a model "
+                                 f"with info_codes={self.info_codes!r}.")
+            cat = torch.as_tensor(values, dtype=torch.long, device=self._torch_device)
+        if continuous is not None:
+            values = np.asarray(continuous, dtype=float)
+            if n_cont == 0 or values.shape[-1:] != (n_cont,) or values.ndim > 2 or (
+                    values.ndim == 2 and len(values) != n):
+                raise ValueError(f"continuous must have {n_cont} values (one code vector, or "
+                                 f"one per sample: shape ({n}, {n_cont})) for a model with "
+                                 f"info_codes={self.info_codes!r}.")
+            cont = self._to_torch(np.broadcast_to(values, (n, n_cont)).copy())
+        return cat, cont
+
+
+def _per_sample(values, n: int, name: str) -> np.ndarray:
+    """One value or ``n`` values -> an array of ``n``."""
+    values = np.asarray(values)
+    if values.ndim > 1 or (values.ndim == 1 and len(values) not in (1, n)):
+        raise ValueError(f"{name} must be one value or {n} values (one per sample), got shape "
+                         f"{values.shape}.")
+    return np.broadcast_to(values.reshape(-1), (n,))
+
+
+class GAN(_AdversarialEstimator):
+    """A generative adversarial network with multilayer-perceptron generator and critic
+    (Goodfellow et al. 2014), on rows (N, D) or images.
+
+    Parameters
+    ----------
+    loss : ``"non-saturating"`` (default), ``"minimax"``, ``"wasserstein-clip"`` (WGAN:
+        RMSProp, weights clipped to ``clip_value``) or ``"wasserstein-gp"`` (gradient penalty
+        ``gp_weight``); see :data:`LOSSES`.
+    latent_dim : the dimension of the generator's normal noise z.
+    hidden : widths of the hidden layers of both networks.
+    conditional : feed the class label to both networks (Mirza & Osindero 2014); ``fit`` then
+        needs ``y`` and ``sample`` takes it.
+    info_codes : InfoGAN's ``(n_categories, n_continuous)`` latent codes (Chen et al. 2016),
+        e.g. ``(10, 2)``; None for none.
+    n_critic : critic updates per generator update (None: the loss's paper value, 1 or 5).
+    learning_rate : None: the loss's paper value (Adam 2e-4 with betas (0.5, 0.999); RMSProp
+        5e-5; Adam 1e-4 with betas (0, 0.9) for WGAN-GP).
+    gp_weight, clip_value, info_weight : lambda of WGAN-GP, c of WGAN, lambda of InfoGAN.
+    ema_decay : decay of the moving average of the generator's weights used by ``sample``
+        (None: sample from the trained weights).
+    max_epochs, batch_size, checkpoint_dir, resume, verbose, device, dtype, random_state :
+        as every generative estimator (atomic per-epoch checkpoints, exact resume).
+
+    Attributes
+    ----------
+    module_ : :class:`AdversarialNetworks`; ``history_``: per-epoch ``critic_loss``,
+        ``generator_loss`` (and ``wasserstein``, the critic's distance estimate).
+    """
+
+    def __init__(self, loss="non-saturating", *, latent_dim=100, hidden=(256, 256),
+                 conditional=False, info_codes=None, n_critic=None, gp_weight=10.0,
+                 clip_value=0.01, info_weight=1.0, ema_decay=0.999, max_epochs=50,
+                 batch_size=64, learning_rate=None, checkpoint_dir=None, resume=False,
+                 verbose=False, device="cpu", dtype="float32", random_state=None):
+        self.loss, self.latent_dim, self.hidden = loss, latent_dim, hidden
+        self.conditional, self.info_codes, self.n_critic = conditional, info_codes, n_critic
+        self.gp_weight, self.clip_value, self.info_weight = gp_weight, clip_value, info_weight
+        self.ema_decay, self.max_epochs, self.batch_size = ema_decay, max_epochs, batch_size
+        self.learning_rate, self.checkpoint_dir, self.resume = learning_rate, checkpoint_dir, resume
+        self.verbose, self.device, self.dtype = verbose, device, dtype
+        self.random_state = random_state
+
+    _parameter_constraints: dict = {
+        **_AdversarialEstimator._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+        "hidden": [tuple, list],
+    }
+
+    def _networks(self, in_features, n_cond):
+        shape = self._net_shape()
+        return (MLPGenerator(in_features, shape, self.hidden),
+                MLPCritic(shape, n_cond, self.hidden))
+
+
+class DCGAN(_AdversarialEstimator):
+    """A deep convolutional GAN (Radford et al. 2016) for images (N, H, W) or (N, C, H, W).
+
+    Strided (transposed) convolutions sized from the image (8x8 digits, 28x28, 32x32, 64x64),
+    batch norm, ReLU in the generator and LeakyReLU(0.2) in the critic, N(0, 0.02)
+    initialisation, Adam 2e-4 with beta1 = 0.5. Rows (N, D) are read as 1 x D images.
+
+    Parameters
+    ----------
+    loss : as :class:`GAN` (``"non-saturating"`` by default).
+    base_channels : channels of the generator's last and the critic's first hidden block
+        (doubled per stage; the paper's 128 was for 64x64 images).
+    critic_norm : ``"auto"`` (batch norm, but layer norm with ``loss="wasserstein-gp"``:
+        the penalty is per sample), ``"batch"``, ``"layer"`` or None.
+    Others as :class:`GAN`.
+    """
+
+    def __init__(self, loss="non-saturating", *, latent_dim=100, base_channels=32,
+                 critic_norm="auto", conditional=False, info_codes=None, n_critic=None,
+                 gp_weight=10.0, clip_value=0.01, info_weight=1.0, ema_decay=0.999,
+                 max_epochs=50, batch_size=64, learning_rate=None, checkpoint_dir=None,
+                 resume=False, verbose=False, device="cpu", dtype="float32", random_state=None):
+        self.loss, self.latent_dim, self.base_channels = loss, latent_dim, base_channels
+        self.critic_norm, self.conditional, self.info_codes = critic_norm, conditional, info_codes
+        self.n_critic, self.gp_weight, self.clip_value = n_critic, gp_weight, clip_value
+        self.info_weight, self.ema_decay, self.max_epochs = info_weight, ema_decay, max_epochs
+        self.batch_size, self.learning_rate = batch_size, learning_rate
+        self.checkpoint_dir, self.resume, self.verbose = checkpoint_dir, resume, verbose
+        self.device, self.dtype, self.random_state = device, dtype, random_state
+
+    _parameter_constraints: dict = {
+        **_AdversarialEstimator._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+        "base_channels": [Interval(Integral, 1, None, closed="left")],
+        "critic_norm": [StrOptions({"auto", "batch", "layer"}), None],
+    }
+
+    def _net_shape(self):
+        return tuple(self.data_shape_) if len(self.data_shape_) == 3 else (1, 1,
+                                                                           *self.data_shape_)
+
+    def _networks(self, in_features, n_cond):
+        norm = self.critic_norm
+        if norm == "auto":
+            norm = "layer" if self._loss == "wasserstein-gp" else "batch"
+        shape = self._net_shape()
+        return (DCGANGenerator(in_features, shape, self.base_channels),
+                DCGANCritic(shape, n_cond, self.base_channels, norm))
+
+
+class WGANGP(DCGAN):
+    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017) on DCGAN-style networks:
+    lambda = 10, 5 critic steps per generator step, Adam 1e-4 with betas (0, 0.9), layer norm
+    (not batch norm) in the critic. ``history_["wasserstein"]`` is the critic's estimate of the
+    Wasserstein-1 distance, which falls as the samples improve. Parameters as :class:`DCGAN`
+    (without ``loss``; WGAN with weight clipping is ``DCGAN(loss="wasserstein-clip")``).
+    """
+
+    def __init__(self, *, latent_dim=100, base_channels=32, critic_norm="auto",
+                 conditional=False, info_codes=None, n_critic=5, gp_weight=10.0,
+                 info_weight=1.0, ema_decay=0.999, max_epochs=100, batch_size=64,
+                 learning_rate=1e-4, checkpoint_dir=None, resume=False, verbose=False,
+                 device="cpu", dtype="float32", random_state=None):
+        self.latent_dim, self.base_channels, self.critic_norm = latent_dim, base_channels, \
+            critic_norm
+        self.conditional, self.info_codes, self.n_critic = conditional, info_codes, n_critic
+        self.gp_weight, self.info_weight, self.ema_decay = gp_weight, info_weight, ema_decay
+        self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, \
+            learning_rate
+        self.checkpoint_dir, self.resume, self.verbose = checkpoint_dir, resume, verbose
+        self.device, self.dtype, self.random_state = device, dtype, random_state
+
+    _parameter_constraints: dict = {
+        k: v for k, v in DCGAN._parameter_constraints.items() if k not in ("loss", "clip_value")}
+    loss = "wasserstein-gp"  # fixed (not a parameter)
+    clip_value = 0.01  # unused by the gradient penalty
+
+
 __all__ = [
+    "DCGAN", "GAN", "WGANGP",
     "AdversarialNetworks", "AdversarialStep", "DCGANCritic", "DCGANGenerator", "LOSSES",
     "MLPCritic", "MLPGenerator", "clip_weights_", "dcgan_init_", "discriminator_loss",
     "gradient_penalty", "info_loss", "minimax_generator_loss", "nonsaturating_generator_loss",
