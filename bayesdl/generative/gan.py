@@ -581,7 +581,7 @@ def _per_sample(values, n: int, name: str) -> np.ndarray:
     if values.ndim > 1 or (values.ndim == 1 and len(values) not in (1, n)):
         raise ValueError(f"{name} must be one value or {n} values (one per sample), got shape "
                          f"{values.shape}.")
-    return np.broadcast_to(values.reshape(-1), (n,))
+    return np.broadcast_to(values.reshape(-1), (n,)).copy()
 
 
 class GAN(_AdversarialEstimator):

@@ -179,3 +179,97 @@ def test_two_process_gloo_run_equals_one_process_with_the_same_global_batch():
     history = _trainer(model, "wasserstein-gp", 16).fit(_digit_like()).history
     single = [_fitted(model), {k: np.array([h[k] for h in history]) for k in history[0]}]
     assert_ranks_equal_single(fits_on_two_ranks(_worker), single, rtol=1e-9, atol=1e-12)
+
+
+# -- estimators ---------------------------------------------------------------------------------
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import bayesdl  # noqa: E402
+from bayesdl.datasets.images import load_digits_images  # noqa: E402
+from bayesdl.generative import DCGAN, GAN, WGANGP  # noqa: E402
+from tests._estimators import small_instance  # noqa: E402
+
+
+@parametrize_with_checks([small_instance(GAN), small_instance(DCGAN), small_instance(WGANGP)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _digits(n=120):
+    X, y = load_digits_images()
+    return X[:n], y[:n]
+
+
+def _small(cls, **kw):
+    opts = dict(latent_dim=8, max_epochs=2, batch_size=32, random_state=0)
+    opts.update(kw)
+    return cls(**opts)
+
+
+def test_samples_have_the_training_shape_and_range():
+    X, y = _digits()
+    X = 0.2 + 0.4 * X  # (N, 8, 8) in [0.2, 0.6]
+    for est in (_small(GAN, hidden=(16,)), _small(DCGAN, base_channels=4)):
+        s = est.fit(X).sample(9)
+        assert s.shape == (9, 8, 8) and s.dtype == np.float32
+        assert s.min() >= 0.2 - 1e-6 and s.max() <= 0.6 + 1e-6
+    rows = np.random.default_rng(0).normal(3.0, 2.0, size=(60, 5))  # real rows: any range
+    est = _small(GAN, hidden=(16,)).fit(rows)
+    assert est.sample(4).shape == (4, 5)
+    # the linear map to the generator's [-1, 1] and back is the identity
+    x = est._to_torch(rows)
+    torch.testing.assert_close(est._from_model_space(est._to_model_space(x)), x)
+    assert est._to_model_space(x).min() == -1 and est._to_model_space(x).max() == 1
+
+
+def test_conditional_infogan_samples_and_round_trips_through_save(tmp_path):
+    X, y = _digits()
+    est = _small(DCGAN, base_channels=4, conditional=True, info_codes=(3, 2)).fit(X, y)
+    a = est.sample(6, y=[0, 1, 2, 3, 4, 5], categorical=2, continuous=[0.5, -0.5],
+                   random_state=1)
+    b = bayesdl.load(bayesdl.save(est, tmp_path / "gan.safetensors")).sample(
+        6, y=[0, 1, 2, 3, 4, 5], categorical=2, continuous=[0.5, -0.5], random_state=1)
+    np.testing.assert_array_equal(a, b)
+    # the label and the codes reach the generator: changing them changes the sample
+    c = est.sample(6, y=9, categorical=2, continuous=[0.5, -0.5], random_state=1)
+    assert not np.allclose(a, c)
+    assert est.history_[-1].keys() == {"epoch", "critic_loss", "generator_loss"}
+
+
+def test_estimator_resumes_exactly_from_its_checkpoint(tmp_path):
+    X, _ = _digits(96)
+    full = _small(WGANGP, base_channels=4, max_epochs=3, n_critic=2).fit(X)
+    _small(WGANGP, base_channels=4, max_epochs=1, n_critic=2, checkpoint_dir=tmp_path).fit(X)
+    resumed = _small(WGANGP, base_channels=4, max_epochs=3, n_critic=2, checkpoint_dir=tmp_path,
+                     resume=True).fit(X)
+    for (k, a), b in zip(full.module_.state_dict().items(),
+                         resumed.module_.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert resumed.history_ == full.history_
+
+
+def test_bad_input_gets_clear_errors():
+    X, y = _digits(60)
+    est = _small(GAN, hidden=(8,), conditional=True).fit(X, y)
+    with pytest.raises(ValueError, match="no guidance weight.*DDPM"):
+        est.sample(4, y=1, guidance=2.0)
+    with pytest.raises(ValueError, match=r"label\(s\) \[12\] are not among the classes"):
+        est.sample(4, y=12)
+    with pytest.raises(ValueError, match="one value or 4 values"):
+        est.sample(4, y=[1, 2])
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        est.sample(0)
+    with pytest.raises(ValueError, match="unconditional"):
+        _small(GAN, hidden=(8,)).fit(X, y).sample(3, y=1)
+    with pytest.raises(ValueError, match="needs labels"):
+        _small(GAN, conditional=True).fit(X)
+    with pytest.raises(ValueError, match="divide by 255"):
+        _small(GAN).fit(X * 255)
+    with pytest.raises(ValueError, match="info_codes must be"):
+        _small(GAN, info_codes=(1, 2)).fit(X)
+    with pytest.raises(ValueError, match="categorical must be integers in"):
+        _small(GAN, hidden=(8,), info_codes=(3, 0)).fit(X).sample(2, categorical=3)
+    with pytest.raises(ValueError, match="continuous must have 0 values"):
+        est.sample(2, y=1, continuous=[0.1])
+    with pytest.raises(ValueError, match="greyscale images"):
+        _small(DCGAN).fit(X[:, :, :, None, None])
