@@ -339,7 +339,14 @@ class Trainer:
         def prefixed(p):
             return {k[len(p):]: v.to(device) for k, v in tensors.items() if k.startswith(p)}
 
-        self.model.load_state_dict(prefixed("model."))
+        try:
+            self.model.load_state_dict(prefixed("model."))
+        except RuntimeError as e:  # another architecture or data shape wrote the checkpoint
+            raise ValueError(
+                f"the checkpoint in {self.checkpoint_dir} was written for another model (its "
+                "weights do not fit this one: different layer sizes or data shape). Resume "
+                "with the same model settings and data, or start afresh without resume=True."
+                f"\n{e}") from e
         optim_meta, sched_meta = meta["optimizer"], meta["scheduler"]
         if self.step_fn is None:
             optim_meta, sched_meta = {None: optim_meta}, {None: sched_meta}

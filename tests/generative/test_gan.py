@@ -273,3 +273,12 @@ def test_bad_input_gets_clear_errors():
         est.sample(2, y=1, continuous=[0.1])
     with pytest.raises(ValueError, match="greyscale images"):
         _small(DCGAN).fit(X[:, :, :, None, None])
+
+
+def test_resuming_on_images_of_another_size_is_refused(tmp_path):
+    X, _ = _digits(40)
+    _small(DCGAN, base_channels=4, max_epochs=1, checkpoint_dir=tmp_path).fit(X)
+    bigger = np.kron(X, np.ones((1, 2, 2)))  # (40, 16, 16)
+    with pytest.raises(ValueError, match="written for another model.*same model settings and "
+                                         "data"):
+        _small(DCGAN, base_channels=4, checkpoint_dir=tmp_path, resume=True).fit(bigger)
