@@ -154,15 +154,31 @@ def dcgan_init_(module: nn.Module) -> nn.Module:
     return module
 
 
-class MLPGenerator(nn.Module):
-    """z (N, in_features) -> samples (N, *out_shape) in [-1, 1]: ReLU hidden layers, tanh out."""
+class _BatchNorm1d(nn.BatchNorm1d):
+    """Batch norm that normalises a training batch of one sample (the last batch of an epoch
+    may hold one) with its running statistics instead of failing."""
 
-    def __init__(self, in_features: int, out_shape: tuple[int, ...], hidden=(256, 256)):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and len(x) == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                False, 0.0, self.eps)
+        return super().forward(x)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, in_features) -> samples (N, *out_shape) in [-1, 1]: hidden layers with batch norm
+    (DCGAN's rule; without it this MLP collapses onto one digit on the bundled digits) and ReLU,
+    tanh out. ``batch_norm=False`` drops the normalisation (per-sample outputs, e.g. for
+    multi-process runs that must equal one process)."""
+
+    def __init__(self, in_features: int, out_shape: tuple[int, ...], hidden=(256, 256),
+                 batch_norm: bool = True):
         super().__init__()
         self.out_shape = tuple(out_shape)
         layers, width = [], in_features
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), _BatchNorm1d(h) if batch_norm else nn.Identity(),
+                       nn.ReLU()]
             width = h
         layers += [nn.Linear(width, math.prod(self.out_shape)), nn.Tanh()]
         self.net = nn.Sequential(*layers)

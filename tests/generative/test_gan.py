@@ -92,6 +92,15 @@ def test_dcgan_networks_fit_the_image_size(shape):
     assert c(x, torch.zeros(3, 10)).shape == (3,)
 
 
+def test_mlp_generator_trains_on_a_batch_of_one_with_its_running_statistics():
+    torch.manual_seed(0)
+    g = MLPGenerator(4, (3,), hidden=(5,))
+    g(torch.randn(16, 4))  # training batches move the running statistics
+    z = torch.randn(1, 4)
+    one = g(z)  # a last batch of one sample: normalised by the running statistics
+    torch.testing.assert_close(one, g.eval()(z))
+
+
 def test_dcgan_initialisation_is_normal_with_std_0_02():
     g = DCGANGenerator(100, (3, 32, 32), base_channels=64)
     w = torch.cat([m.weight.detach().ravel() for m in g.modules()
@@ -111,7 +120,7 @@ def _digit_like(n=48, seed=0, dtype=torch.float64):
 
 def _gan(loss, **kw):
     torch.manual_seed(0)
-    return AdversarialNetworks(MLPGenerator(4 + 3 + 2 + 1, (6,), hidden=(8,)),
+    return AdversarialNetworks(MLPGenerator(4 + 3 + 2 + 1, (6,), hidden=(8,), batch_norm=False),
                                MLPCritic((6,), n_cond=3, hidden=(8,)), latent_dim=4, n_classes=3,
                                n_categorical=2, n_continuous=1, **kw).double()
 
@@ -282,3 +291,24 @@ def test_resuming_on_images_of_another_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="written for another model.*same model settings and "
                                          "data"):
         _small(DCGAN, base_channels=4, checkpoint_dir=tmp_path, resume=True).fit(bigger)
+
+
+@pytest.mark.slow
+def test_conditional_dcgan_on_digits_draws_the_asked_digits_far_better_than_noise():
+    from bayesdl.datasets.images import split_images
+    from bayesdl.metrics import frechet_classifier_distance, sample_metrics
+
+    X, y = load_digits_images()
+    train, val, test = split_images(X, y)
+    fit = np.concatenate([train, val])
+    model = DCGAN(latent_dim=32, base_channels=16, learning_rate=1e-3, max_epochs=18,
+                  conditional=True, random_state=0).fit(X[fit], y[fit])
+    labels = np.arange(1000) % 10
+    samples = model.sample(1000, y=labels)
+    noise = np.random.default_rng(0).uniform(size=(1000, 8, 8))
+    noise_fcd = frechet_classifier_distance(X[test], noise)
+    m = sample_metrics(X[test], samples, labels=labels)
+    assert m["fcd"] < noise_fcd / 4, (m["fcd"], noise_fcd)
+    # the label reaches the generator: the shipped classifier reads the asked digit (chance 0.1)
+    assert m["conditional_accuracy"] > 0.6, m["conditional_accuracy"]
+    assert (m["class_histogram"] > 0.05).all()  # every class is drawn
