@@ -22,7 +22,7 @@ def test_full_run_trains_gans_to_digits_and_the_wasserstein_estimate_falls():
     run = gan.train_gans(quick=False, seed=0)
     noise, floor = run["noise_fcd"], run["floor_fcd"]
     models = run["models"]
-    for name in ("DCGAN", "WGAN-GP"):  # well below noise; the FCD falls during training
+    for name in models:  # well below noise; the FCD falls during training
         fcd = models[name]["curve"][1]
         assert fcd[-1] < noise / 2 and fcd[-1] < fcd[0] / 3, (name, fcd)
         assert models[name]["metrics"]["recall"] > 0.3
@@ -30,6 +30,6 @@ def test_full_run_trains_gans_to_digits_and_the_wasserstein_estimate_falls():
     # the WGAN-GP critic's estimate falls from its peak as the samples improve
     w = np.array([h["wasserstein"] for h in models["WGAN-GP"]["model"].history_])
     assert w[-1] < 0.5 * w.max() and np.argmax(w) < len(w) // 2
-    # mode collapse of the MLP GAN: few classes, low recall, as the text says
-    mlp = models["GAN (MLP)"]["metrics"]
-    assert mlp["recall"] < 0.1 and (mlp["class_histogram"] > 0.05).sum() <= 6
+    # every model draws every digit (no mode collapse in these runs)
+    for name, m in models.items():
+        assert (m["metrics"]["class_histogram"] > 0.03).all(), name

@@ -92,10 +92,10 @@ def build(quick: bool = False, seed: int = 0) -> Section:
             "classifier's features, lower is better) of its samples to held-out digits falls "
             "with it; the dashed lines are the FCD of as many training digits (the floor a "
             "perfect model reaches) and that of uniform noise; the table's floors compare two "
-            "halves of the test digits (sample_metrics), hence their higher values. The MLP GAN shows mode "
-            "collapse: its samples cover few of the data's modes, which its low recall "
-            "(Kynkäänniemi et al. 2019) measures while its precision stays high. Judge GANs "
-            "by such numbers as well as by pictures."
+            "halves of the test digits (sample_metrics), hence their higher values. Precision and recall (Kynkäänniemi et al. "
+            "2019) separate the two ways to fail: unrealistic samples (low precision) and "
+            "missing modes, i.e. mode collapse (low recall); the class histogram shows which "
+            "digits a model draws. Judge GANs by such numbers as well as by pictures."
         ),
     )
     section.figures.append((
