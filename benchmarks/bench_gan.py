@@ -44,9 +44,10 @@ def main(quick: bool, only=None) -> None:
     X_train, X_test = X[np.concatenate([train, val])], X[test]
     rng = np.random.default_rng(0)
     print(machine())
-    print(f"FCD of uniform noise: {frechet_classifier_distance(X_test, rng.uniform(size=(1000, 8, 8))):.1f}; "
-          f"of 1,000 training digits: "
-          f"{frechet_classifier_distance(X_test, X_train[rng.choice(len(X_train), 1000, replace=False)]):.1f}")
+    noise = rng.uniform(size=(1000, 8, 8))
+    real = X_train[rng.choice(len(X_train), 1000, replace=False)]
+    print(f"FCD of uniform noise: {frechet_classifier_distance(X_test, noise):.1f}; of 1,000 "
+          f"training digits: {frechet_classifier_distance(X_test, real):.1f}")
     print("| model | epochs | FCD (floor) | KID ± se (floor) | precision (floor) | recall (floor) "
           "| train s wall / CPU | sample 1,000 s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -61,7 +62,8 @@ def main(quick: bool, only=None) -> None:
         sample_s = median_time(lambda: model.sample(1000), repeats=5)
         m = sample_metrics(X_test, model.sample(1000, random_state=1))
         print(f"| {name} | {epochs} | {m['fcd']:.1f} ({m['fcd_floor']:.1f}) "
-              f"| {m['kid']:.0f} ± {m['kid_se']:.0f} ({m['kid_floor']:.0f} ± {m['kid_se_floor']:.0f}) "
+              f"| {m['kid']:.0f} ± {m['kid_se']:.0f} "
+              f"({m['kid_floor']:.0f} ± {m['kid_se_floor']:.0f}) "
               f"| {m['precision']:.2f} ({m['precision_floor']:.2f}) "
               f"| {m['recall']:.2f} ({m['recall_floor']:.2f}) | {wall:.1f} / {cpu:.1f} "
               f"| {sample_s:.3f} |", flush=True)

@@ -213,8 +213,9 @@ class DCGANGenerator(nn.Module):
 
     A linear projection to a (2^(S-1) b, H / 2^S, W / 2^S) block (batch norm, ReLU), then S
     stride-2 transposed convolutions (kernel 4) halving the channels, batch norm and ReLU after
-    all but the last, tanh at the output; S from the image size (8x8: 2x2 -> 4x4 -> 8x8; 28x28: from 7x7; 32x32:
-    from 4x4). ``base_channels`` b is the width of the last hidden block.
+    all but the last, tanh at the output; S from the image size (8x8: 2x2 -> 4x4 -> 8x8;
+    28x28: from 7x7; 32x32: from 4x4). ``base_channels`` b is the width of the last hidden
+    block.
     """
 
     def __init__(self, in_features: int, out_shape: tuple[int, int, int], base_channels=32):
