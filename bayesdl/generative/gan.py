@@ -355,7 +355,9 @@ class AdversarialStep:
     the generator (Arjovsky et al. 2017 algorithm 1, Gulrajani et al. 2017 algorithm 1: each
     critic step sees a new real batch). ``loss``: one of :data:`LOSSES`. Logs
     ``critic_loss``, ``generator_loss`` and, for the Wasserstein losses, ``wasserstein``:
-    E f(x) - E f(G(z)), the critic's estimate of the distance (without the penalty).
+    E f(x) - E f(G(z)), the critic's estimate of the distance (without the penalty); for
+    InfoGAN ``info_loss`` (:func:`info_loss` on the critic step's samples: the bound on the
+    mutual information is H(c) - info_loss).
     """
 
     loss: str = "non-saturating"
@@ -373,11 +375,13 @@ class AdversarialStep:
                                         dtype=like.dtype)
         return model.generate(z, y, cat, cont, ema=False), cat, cont
 
-    def _info(self, model, fake, y, cat, cont):
+    def _info(self, model, loss, fake, y, cat, cont):
+        """``loss`` plus InfoGAN's weighted term; returns (total, info_loss or None)."""
         if model.q_head is None:
-            return 0.0
+            return loss, None
         q = model.q_head(model.critic.features(fake, model.condition(y, fake)))  # (N, K + L)
-        return self.info_weight * info_loss(q, cat, cont)
+        info = info_loss(q, cat, cont)
+        return loss + self.info_weight * info, info
 
     def __call__(self, model: AdversarialNetworks, batch, step, optimizers) -> dict:
         x = batch[0]  # (N, *shape)
@@ -395,13 +399,15 @@ class AdversarialStep:
             cond = model.condition(y, x)
             critic_loss = critic_loss + self.gp_weight * gradient_penalty(
                 lambda v: model.critic(v, cond), x, fake, eps)
-        critic_total = critic_loss + self._info(model, fake, y, cat, cont)
+        critic_total, info = self._info(model, critic_loss, fake, y, cat, cont)
         optimizers["critic"].zero_grad()
         critic_total.backward()
         optimizers["critic"].step()
         if self.loss == "wasserstein-clip":
             clip_weights_(model.critic, self.clip_value)
         logged = {"critic_loss": critic_loss.item()}
+        if info is not None:
+            logged["info_loss"] = info.item()
         if wasserstein:
             logged["wasserstein"] = (real_s.mean() - fake_s.mean()).item()
         if (step.iteration + 1) % self.n_critic == 0:
@@ -411,7 +417,7 @@ class AdversarialStep:
                               "non-saturating": nonsaturating_generator_loss}.get(
                 self.loss, wasserstein_generator_loss)(scores)
             optimizers["generator"].zero_grad()
-            (generator_loss + self._info(model, fake, y, cat, cont)).backward()
+            self._info(model, generator_loss, fake, y, cat, cont)[0].backward()
             optimizers["generator"].step()
             if model.generator_ema is not None:
                 update_ema_(model.generator_ema, model.generator, model.ema_decay,

@@ -242,7 +242,7 @@ def test_conditional_infogan_samples_and_round_trips_through_save(tmp_path):
     # the label and the codes reach the generator: changing them changes the sample
     c = est.sample(6, y=9, categorical=2, continuous=[0.5, -0.5], random_state=1)
     assert not np.allclose(a, c)
-    assert est.history_[-1].keys() == {"epoch", "critic_loss", "generator_loss"}
+    assert est.history_[-1].keys() == {"epoch", "critic_loss", "generator_loss", "info_loss"}
 
 
 def test_estimator_resumes_exactly_from_its_checkpoint(tmp_path):
@@ -312,3 +312,19 @@ def test_conditional_dcgan_on_digits_draws_the_asked_digits_far_better_than_nois
     # the label reaches the generator: the shipped classifier reads the asked digit (chance 0.1)
     assert m["conditional_accuracy"] > 0.6, m["conditional_accuracy"]
     assert (m["class_histogram"] > 0.05).all()  # every class is drawn
+
+
+@pytest.mark.slow
+def test_infogan_codes_carry_their_information_and_pick_up_the_digit_class():
+    from bayesdl.metrics import class_histogram
+
+    X, _ = load_digits_images()
+    model = GAN(latent_dim=16, hidden=(128, 128), learning_rate=1e-3, info_codes=(10, 0),
+                max_epochs=15, random_state=0).fit(X)
+    # the variational bound I(c; G(z, c)) >= H(c) - info_loss nearly reaches H(c) = ln 10
+    first, last = model.history_[0]["info_loss"], model.history_[-1]["info_loss"]
+    assert first > 0.8 * np.log(10) and last < 0.1 * np.log(10), (first, last)
+    # without labels, the categorical code picks up the digit: most codes mean most one class
+    majority = [class_histogram(model.sample(200, categorical=c, random_state=c)).argmax()
+                for c in range(10)]
+    assert len(set(majority)) >= 7, majority
