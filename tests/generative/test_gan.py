@@ -328,3 +328,25 @@ def test_infogan_codes_carry_their_information_and_pick_up_the_digit_class():
     majority = [class_histogram(model.sample(200, categorical=c, random_state=c)).argmax()
                 for c in range(10)]
     assert len(set(majority)) >= 7, majority
+
+
+@pytest.mark.parametrize("make, optimiser, lr, betas, n_critic", [
+    (lambda: DCGAN(), "Adam", 2e-4, (0.5, 0.999), 1),  # Radford et al. 2016
+    (lambda: DCGAN("wasserstein-clip"), "RMSprop", 5e-5, None, 5),  # Arjovsky et al. 2017
+    (lambda: WGANGP(), "Adam", 1e-4, (0.0, 0.9), 5),  # Gulrajani et al. 2017
+])
+def test_each_loss_trains_with_its_papers_optimiser_and_critic_steps(tmp_path, make, optimiser,
+                                                                     lr, betas, n_critic):
+    X, _ = _digits(96)
+    est = make().set_params(latent_dim=8, base_channels=4, max_epochs=2, batch_size=32,
+                            random_state=0, checkpoint_dir=tmp_path).fit(X)
+    _, meta = load_checkpoint(tmp_path / "last.safetensors")
+    for name in ("critic", "generator"):
+        group = meta["optimizer"][name]["param_groups"][0]
+        assert group["lr"] == lr and ("alpha" in group) == (optimiser == "RMSprop")
+        if betas is not None:
+            assert tuple(group["betas"]) == betas
+    # 2 epochs of 3 batches: one generator (and EMA) update every n_critic critic updates
+    assert int(est.module_.ema_updates) == 6 // n_critic
+    if optimiser == "RMSprop":  # WGAN's weight clipping after every critic step
+        assert max(p.abs().max().item() for p in est.module_.critic.parameters()) <= 0.01
