@@ -9,3 +9,7 @@ rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
 __all__: list[str] = []
+
+from .gan import DCGAN, GAN, WGANGP  # noqa: E402
+
+__all__ += ["DCGAN", "GAN", "WGANGP"]
