@@ -120,16 +120,25 @@ def _standard_normal_log_prob(v: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + v**2).sum(-1)
 
 
-def _reparameterise(mu, log_var, n_samples: int, generator):
-    """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling eq. 10): (eps, z), (S, N, L)."""
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                      device=mu.device)
-    return eps, mu + torch.exp(0.5 * log_var) * eps
+def _reparameterise(mu, log_var, eps):
+    """z = mu + sigma * eps (Kingma & Welling eq. 10): (S, N, L) from eps (S, N or 1, L)."""
+    return mu + torch.exp(0.5 * log_var) * eps
 
 
-def _log_weights(model, x, y, mu, log_var, n_samples, generator):
-    """log p(x, z_i) - log q(z_i | x) for S draws z_i ~ q: (S, N)."""
-    eps, z = _reparameterise(mu, log_var, n_samples, generator)
+def _draws(mu, n_samples: int, generator, eps):
+    """eps ~ N(0, I): (S, N, L) fresh draws, or the given (S, L) shared by every row."""
+    if eps is not None:
+        if eps.dim() != 2 or eps.shape[1] != mu.shape[-1]:
+            raise ValueError(f"eps must have shape (n_samples, latent_dim={mu.shape[-1]}), got "
+                             f"{tuple(eps.shape)}.")
+        return eps.to(mu)[:, None, :]  # (S, 1, L): common random numbers for all rows
+    return torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype,
+                       device=mu.device)
+
+
+def _log_weights(model, x, y, mu, log_var, eps):
+    """log p(x, z_i) - log q(z_i | x) for the draws z_i = mu + sigma eps_i: (S, N)."""
+    z = _reparameterise(mu, log_var, eps)
     # log q(z | x) = sum_j log N(z_j | mu_j, sigma_j^2) with (z_j - mu_j) / sigma_j = eps_j
     log_q = _standard_normal_log_prob(eps) - 0.5 * log_var.sum(-1)
     return model.log_likelihood(x, z, y) + _standard_normal_log_prob(z) - log_q
@@ -137,30 +146,34 @@ def _log_weights(model, x, y, mu, log_var, n_samples, generator):
 
 def elbo(model: VAENetwork, x: torch.Tensor, y: torch.Tensor | None = None, *,
          n_samples: int = 1, kl: str = "analytic", beta: float = 1.0,
-         generator: torch.Generator | None = None, return_terms: bool = False):
+         generator: torch.Generator | None = None, eps: torch.Tensor | None = None,
+         return_terms: bool = False):
     """The evidence lower bound per example (N,), estimated with ``n_samples`` draws of z.
 
     ``kl="analytic"``: L = 1/S sum_s log p(x | z_s) - beta KL(q || p) (SGVB-B, Kingma &
     Welling eq. 7); ``kl="mc"``: L = 1/S sum_s [log p(x | z_s) - beta (log q(z_s | x) -
-    log p(z_s))] (SGVB-A, eq. 6). ``beta`` weighs the KL (1: the ELBO itself). With
+    log p(z_s))] (SGVB-A, eq. 6). ``beta`` weighs the KL (1: the ELBO itself). ``eps``
+    (S, L): standard-normal draws shared by every row instead of fresh ones (common random
+    numbers: a row's estimate then does not depend on the other rows). With
     ``return_terms`` returns ``(elbo, expected log-likelihood, KL)``, each (N,).
     """
     if kl not in ("analytic", "mc"):
         raise ValueError(f"kl must be 'analytic' or 'mc', got {kl!r}.")
     mu, log_var = model.encode(x, y)  # (N, L) each
-    eps, z = _reparameterise(mu, log_var, int(n_samples), generator)  # (S, N, L)
+    eps = _draws(mu, int(n_samples), generator, eps)  # (S, N or 1, L)
+    z = _reparameterise(mu, log_var, eps)  # (S, N, L)
     log_px = model.log_likelihood(x, z, y).mean(0)  # (N,)
     if kl == "analytic":
         kl_term = gaussian_kl(mu, log_var)
     else:
-        log_q = _standard_normal_log_prob(eps) - 0.5 * log_var.sum(-1)  # (S, N)
+        log_q = _standard_normal_log_prob(eps) - 0.5 * log_var.sum(-1)  # (S, N or 1) - (N,)
         kl_term = (log_q - _standard_normal_log_prob(z)).mean(0)
     value = log_px - beta * kl_term
     return (value, log_px, kl_term) if return_terms else value
 
 
 def iwae_bound(model: VAENetwork, x: torch.Tensor, y: torch.Tensor | None = None, *, k: int,
-               generator: torch.Generator | None = None,
+               generator: torch.Generator | None = None, eps: torch.Tensor | None = None,
                max_elements: int = _IWAE_MAX_ELEMENTS) -> torch.Tensor:
     """The importance-weighted bound L_k per example (N,) (Burda et al. 2015, eq. 8).
 
@@ -168,17 +181,22 @@ def iwae_bound(model: VAENetwork, x: torch.Tensor, y: torch.Tensor | None = None
     log-mean-exp of the log-weights, L_1 = the ELBO's one-sample estimate, L_k <= L_{k+1}
     in expectation and L_k -> log p(x). The k draws go through the decoder in chunks of at
     most ``max_elements`` decoder outputs and the chunks' log-sum-exps combine with
-    ``logaddexp``, so memory does not grow with k.
+    ``logaddexp``, so memory does not grow with k. ``eps`` (k, L): standard-normal draws
+    shared by every row (common random numbers), as in :func:`elbo`.
     """
     k = int(k)
     if k < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {k}.")
+    if eps is not None and len(eps) != k:
+        raise ValueError(f"eps holds {len(eps)} draws but k = {k}.")
     mu, log_var = model.encode(x, y)  # (N, L)
     per_draw = x.numel() * model.likelihood.n_params  # decoder outputs for one z per row
     chunk = max(1, min(k, int(max_elements) // max(per_draw, 1)))
     total = None
     for start in range(0, k, chunk):
-        log_w = _log_weights(model, x, y, mu, log_var, min(chunk, k - start), generator)
+        size = min(chunk, k - start)
+        draws = _draws(mu, size, generator, None if eps is None else eps[start:start + size])
+        log_w = _log_weights(model, x, y, mu, log_var, draws)
         part = torch.logsumexp(log_w, dim=0)  # (N,)
         total = part if total is None else torch.logaddexp(total, part)
     return total - math.log(k)

@@ -210,3 +210,18 @@ def test_conditional_network_needs_labels():
     y = torch.tensor([0, 1, 2, 1])
     assert elbo(vae, x, y).shape == (4,)
     assert iwae_bound(vae, x, y, k=3, max_elements=1).shape == (4,)
+
+
+def test_shared_draws_make_a_rows_estimate_independent_of_the_other_rows():
+    vae, x = _random_vae(), _binary_rows(6)
+    eps = torch.randn(40, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        full = iwae_bound(vae, x, k=40, eps=eps, max_elements=100)
+        alone = iwae_bound(vae, x[2:3], k=40, eps=eps)
+        torch.testing.assert_close(full[2:3], alone)
+        # nor does its ELBO depend on the order of the rows
+        e_full = elbo(vae, x, n_samples=40, eps=eps)
+        e_rev = elbo(vae, x.flip(0), n_samples=40, eps=eps)
+        torch.testing.assert_close(e_full, e_rev.flip(0))
+    with pytest.raises(ValueError, match="eps holds 40 draws but k = 5"):
+        iwae_bound(vae, x, k=5, eps=eps)
