@@ -24,16 +24,23 @@ The objectives are functions beside the module:
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from .autoencoder import _EncoderDecoderEstimator
 from .likelihoods import LOG_2PI, PixelLikelihood
 
 # elements of decoder output held at once by iwae_bound (k-chunk x N x pixels x P)
 _IWAE_MAX_ELEMENTS = 2**22
+# draws of z for the ELBO that picks a conditional VAE's label when none is given
+_LABEL_SAMPLES = 10
 
 
 class VAENetwork(nn.Module):
@@ -210,4 +217,303 @@ def kl_warmup_weight(epoch: int, batch_index: int, n_batches: int, warmup_epochs
     return min(1.0, (epoch + (batch_index + 1) / n_batches) / warmup_epochs)
 
 
-__all__ = ["VAENetwork", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
+
+
+# -- estimators -------------------------------------------------------------------------------
+class VAE(_EncoderDecoderEstimator):
+    """A variational autoencoder (Kingma & Welling 2014) as an estimator.
+
+    Parameters
+    ----------
+    latent_dim : size L of z (2 draws the Kingma & Welling Figure 4 manifold).
+    architecture, hidden_sizes : ``"mlp"`` with these hidden widths (the decoder mirrors them;
+        ``()`` is the linear VAE, which with a Gaussian decoder is probabilistic PCA, Lucas et
+        al. 2019), or ``"conv"`` (images of at least 8x8).
+    decoder : p(x | z): ``"bernoulli"`` (binary data; grey levels in [0, 1] are accepted, but
+        its log-likelihood is then not a normalised density), ``"continuous_bernoulli"``
+        (grey levels in [0, 1]), ``"gaussian"`` (real data, any range) or ``"categorical"``
+        (``n_levels`` intensity levels in [0, 1]). See :mod:`bayesdl.generative.likelihoods`.
+    gaussian_variance : ``"learned"`` (one variance), ``"per_pixel"`` (the decoder's) or a
+        fixed positive float.
+    n_levels : levels of the categorical decoder (17: the bundled digits, k / 16).
+    kl : ``"analytic"`` (SGVB-B) or ``"mc"`` (SGVB-A) KL term while training.
+    beta : weight of the KL (beta-VAE; 1 = the ELBO).
+    kl_warmup : epochs over which the KL weight rises linearly from 0 to ``beta``
+        (Sonderby et al. 2016); 0: none.
+    n_importance_samples : k of the training bound: 1 trains on the ELBO, k > 1 on the IWAE
+        bound L_k (Burda et al. 2015; then ``beta`` must be 1 and ``kl_warmup`` 0).
+    binarize : ``"static"`` (threshold 1/2, in training and scoring), ``"dynamic"`` (a fresh
+        Bernoulli draw of every pixel at every training step; score binary data) or None.
+        Bernoulli decoder only.
+    n_score_samples : k of the importance-weighted estimate that :meth:`score_samples` returns.
+    max_epochs, batch_size, learning_rate, checkpoint_dir, resume, verbose, device, dtype,
+    random_state : training through :class:`bayesdl.train.Trainer` (Adam); ``random_state``
+        also seeds every evaluation (the same draws for every row: a row's estimate does not
+        depend on the other rows).
+
+    Attributes
+    ----------
+    module_ : the trained :class:`VAENetwork` (encoder, decoder and likelihood modules).
+    history_, n_iter_ : per-epoch training records (negative training objective) and epochs.
+
+    Examples
+    --------
+    >>> from bayesdl.datasets import load_digits_images
+    >>> from bayesdl.generative import VAE
+    >>> X, y = load_digits_images()
+    >>> vae = VAE(latent_dim=2, max_epochs=5, random_state=0).fit(X)
+    >>> Z = vae.transform(X)                   # posterior means (1797, 2)
+    >>> images = vae.sample(16)                # (16, 8, 8) in [0, 1]
+    >>> ll = vae.log_likelihood(X[:10], n_samples=100)  # IWAE estimates of log p(x)
+    """
+
+    _parameter_constraints: dict = {
+        **_EncoderDecoderEstimator._parameter_constraints,
+        "kl": [StrOptions({"analytic", "mc"})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Real, 0, None, closed="left")],
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_score_samples": [Interval(Integral, 1, None, closed="left")],
+    }
+    _conditional = False
+
+    def __init__(self, latent_dim=10, *, architecture="mlp", hidden_sizes=(256, 128),
+                 decoder="bernoulli", gaussian_variance="learned", n_levels=17, kl="analytic",
+                 beta=1.0, kl_warmup=0.0, n_importance_samples=1, binarize=None,
+                 n_score_samples=1000, max_epochs=50, batch_size=128, learning_rate=1e-3,
+                 checkpoint_dir=None, resume=False, verbose=False, device="cpu",
+                 dtype="float32", random_state=None):
+        self.latent_dim = latent_dim
+        self.architecture = architecture
+        self.hidden_sizes = hidden_sizes
+        self.decoder = decoder
+        self.gaussian_variance = gaussian_variance
+        self.n_levels = n_levels
+        self.kl = kl
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.n_importance_samples = n_importance_samples
+        self.binarize = binarize
+        self.n_score_samples = n_score_samples
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- model and training ----------------------------------------------------------------
+    def _n_classes(self) -> int:
+        return 0
+
+    def _build_module(self) -> VAENetwork:
+        likelihood = self._likelihood()
+        n_classes = self._n_classes()
+        encoder, decoder = self._networks(likelihood, 2 * self.latent_dim, n_classes)
+        return VAENetwork(encoder, decoder, likelihood, self.latent_dim, n_classes)
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        if self.n_importance_samples > 1 and (self.beta != 1 or self.kl_warmup > 0):
+            raise ValueError("the IWAE bound (n_importance_samples > 1) has no KL term to weigh: "
+                             "use beta=1 and kl_warmup=0 with it.")
+
+    def _loss(self, model, batch, step):
+        x = self._training_batch(batch[0])
+        y = batch[1] if len(batch) > 1 else None
+        if self.n_importance_samples > 1:
+            return -model(x, y, k=self.n_importance_samples).mean()
+        weight = kl_warmup_weight(step.epoch, step.batch_index, step.n_batches, self.kl_warmup)
+        return -model(x, y, beta=self.beta * weight, kl=self.kl).mean()
+
+    def fit(self, X, y=None):
+        """Train on images (N, H, W) / (N, C, H, W) or rows (N, D) by maximising the ELBO
+        (or the IWAE bound); ``y`` is ignored (see :class:`ConditionalVAE`)."""
+        return self._fit(X, None)
+
+    def _fit(self, X, y):
+        self._validate_params()
+        self._check_options()
+        x, codes = self._validate_data(X, y, reset=True)
+        self.module_ = self._build_module()
+        data = (self._input(x),) if codes is None else (self._input(x), codes)
+        self._train(self._loss, data)
+        return self
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _data(self, X, y=None):
+        """Validated (x as the model sees it, class codes or None)."""
+        check_is_fitted(self)
+        x, _ = self._validate_data(X, reset=False)
+        return self._input(x), None
+
+    def _eps(self, n_samples: int) -> torch.Tensor:
+        """(n_samples, L) standard-normal draws from ``random_state``, shared by all rows."""
+        return torch.randn((int(n_samples), self.latent_dim), generator=self._generator(),
+                           dtype=self._torch_dtype, device=self._torch_device)
+
+    def _bound(self, x, codes, bound) -> torch.Tensor:
+        """``bound(x_chunk, codes_chunk)`` (N,) over chunks of rows."""
+        return self._rows(bound, x, codes)
+
+    def _posterior_codes(self, x, codes):
+        """The class codes to encode ``x`` under (None for an unconditional VAE)."""
+        return codes
+
+    def encode(self, X, y=None) -> Independent:
+        """The posterior q(z | x) as a torch distribution, batch (N,), event (L,)."""
+        x, codes = self._data(X, y)
+        codes = self._posterior_codes(x, codes)
+        self.module_.eval()
+        with torch.no_grad():
+            return self.module_.posterior(x, codes)
+
+    def transform(self, X, y=None):
+        """The posterior means E_q[z | x] (N, L)."""
+        x, codes = self._data(X, y)
+        codes = self._posterior_codes(x, codes)
+        return self._to_numpy(self._rows(lambda xb, yb: self.module_.encode(xb, yb)[0], x, codes))
+
+    def decode(self, Z, y=None, *, noise: bool = False):
+        """E[x | z] for codes ``Z`` (N, L) in the training data's shape and range; with
+        ``noise=True`` a draw x ~ p(x | z) instead (binary pixels for a Bernoulli decoder)."""
+        Z = self._codes(Z)
+        codes = self._labels_for(len(Z), y)
+        lik, gen = self.module_.likelihood, self._generator()
+
+        def fn(zb, yb):
+            params = self.module_.decode(zb, yb)
+            return lik.sample(params, gen) if noise else lik.mean(params)
+
+        return self._as_output(self._rows(fn, Z, codes))
+
+    def _labels_for(self, n: int, y) -> None:
+        if y is not None:
+            raise ValueError(f"a {type(self).__name__} is unconditional: pass no y.")
+        return None
+
+    def reconstruct(self, X, y=None):
+        """E[x | z = E_q[z | x]]: the decoded posterior mean, in the data's shape and range."""
+        x, codes = self._data(X, y)
+        codes = self._posterior_codes(x, codes)
+
+        def fn(xb, yb):
+            return self.module_.likelihood.mean(self.module_.decode(self.module_.encode(xb, yb)[0], yb))
+
+        return self._as_output(self._rows(fn, x, codes))
+
+    def sample(self, n: int, y=None, *, noise: bool = False):
+        """``n`` new images/rows: z ~ p(z) = N(0, I), decoded to E[x | z] (or, with
+        ``noise=True``, a draw x ~ p(x | z)); the training data's shape and range."""
+        check_is_fitted(self)
+        z = torch.randn((int(n), self.latent_dim), generator=self._generator(),
+                        dtype=self._torch_dtype, device=self._torch_device)
+        return self.decode(self._to_numpy(z), y, noise=noise)
+
+    def elbo(self, X, y=None, *, n_samples: int = 100):
+        """The ELBO per row (N,) (analytic KL, ``n_samples`` draws of z), in nats."""
+        x, codes = self._data(X, y)
+        eps = self._eps(n_samples)
+        return self._to_numpy(self._bound(
+            x, codes, lambda xb, yb: elbo(self.module_, xb, yb, n_samples=n_samples, eps=eps)))
+
+    def log_likelihood(self, X, y=None, *, n_samples: int = 1000):
+        """The importance-weighted estimate L_k of log p(x) per row (N,) with k = ``n_samples``
+        (Burda et al. 2015): a lower bound in expectation that tightens as k grows."""
+        x, codes = self._data(X, y)
+        eps = self._eps(n_samples)
+        return self._to_numpy(self._bound(
+            x, codes, lambda xb, yb: iwae_bound(self.module_, xb, yb, k=n_samples, eps=eps)))
+
+    def score_samples(self, X):
+        """The IWAE estimate of log p(x) per row with k = ``n_score_samples`` (see
+        :meth:`log_likelihood`)."""
+        return self.log_likelihood(X, n_samples=self.n_score_samples)
+
+    def score(self, X, y=None):
+        """The mean IWAE log-likelihood estimate of the rows of ``X``."""
+        return float(np.mean(self.score_samples(X)))
+
+
+class ConditionalVAE(VAE):
+    """A conditional VAE (Sohn et al. 2015): q(z | x, y), p(x | z, y), p(z) = N(0, I), with y
+    a class label fed to both networks one-hot.
+
+    Parameters are those of :class:`VAE`. ``fit(X, y)`` needs the labels; ``sample(n, y)``
+    draws images of class ``y`` (one label for all, or one per sample; None: labels drawn from
+    the training class frequencies ``class_prior_``). Methods that take ``y`` use it when
+    given; without it:
+
+    - :meth:`elbo`, :meth:`log_likelihood` and :meth:`score_samples` marginalise the label,
+      log p(x) = log sum_y p(y) p(x | y) with p(y) = ``class_prior_`` (each class's bound
+      computed with the same draws);
+    - :meth:`transform`, :meth:`encode` and :meth:`reconstruct` use the label that maximises
+      log p(y) + ELBO(x, y) (Bayes' rule with the ELBO for log p(x | y)).
+
+    Attributes: those of :class:`VAE`, plus ``classes_``, ``n_classes_`` and ``class_prior_``.
+    """
+
+    _conditional = True
+
+    def fit(self, X, y):
+        """Train on images or rows ``X`` with their class labels ``y`` (N,)."""
+        if y is None:
+            raise ValueError("ConditionalVAE.fit needs the class labels y; use VAE without them.")
+        self._fit(X, y)
+        codes = self._encode_labels(y)
+        self.class_prior_ = self._to_numpy(
+            torch.bincount(codes, minlength=self.n_classes_).double() / len(codes))
+        return self
+
+    def _n_classes(self) -> int:
+        return int(self.n_classes_)
+
+    def _data(self, X, y=None):
+        x, _ = super()._data(X)
+        if y is None:
+            return x, None
+        codes = self._encode_labels(y)
+        if len(codes) != len(x):
+            raise ValueError(f"y has {len(codes)} labels for {len(x)} rows of X.")
+        return x, codes
+
+    def _per_class(self, x, bound) -> torch.Tensor:
+        """``bound`` (N,) under every class c = 0..K-1, stacked: (K, N)."""
+        return torch.stack([self._rows(bound, x, torch.full((len(x),), c, dtype=torch.long,
+                                                             device=x.device))
+                            for c in range(self.n_classes_)])
+
+    def _log_prior(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.log(self.class_prior_), dtype=like.dtype, device=like.device)
+
+    def _bound(self, x, codes, bound):
+        if codes is not None:
+            return self._rows(bound, x, codes)
+        per_class = self._per_class(x, bound)  # (K, N)
+        # log p(x) = log sum_y p(y) p(x | y), each p(x | y) by its bound
+        return torch.logsumexp(per_class + self._log_prior(per_class)[:, None], dim=0)
+
+    def _posterior_codes(self, x, codes):
+        if codes is not None:
+            return codes
+        eps = self._eps(_LABEL_SAMPLES)
+        per_class = self._per_class(
+            x, lambda xb, yb: elbo(self.module_, xb, yb, n_samples=_LABEL_SAMPLES, eps=eps))
+        return (per_class + self._log_prior(per_class)[:, None]).argmax(0)
+
+    def _labels_for(self, n: int, y):
+        if y is None:  # y ~ p(y), the training class frequencies
+            gen = self._generator()
+            prior = torch.as_tensor(self.class_prior_, device=gen.device)
+            return torch.multinomial(prior, n, replacement=True, generator=gen)
+        y = np.asarray(y)
+        codes = self._encode_labels(np.full(n, y.item()) if y.ndim == 0 else y)
+        if len(codes) != n:
+            raise ValueError(f"y must be one label or {n} labels, got {len(codes)}.")
+        return codes
+
+
+__all__ = ["ConditionalVAE", "VAE", "VAENetwork", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
