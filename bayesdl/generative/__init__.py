@@ -1,12 +1,21 @@
-"""Deep generative models: autoencoders and VAEs (and their objectives)."""
+"""Deep generative models: autoencoders and VAEs, RBMs, GANs and diffusion models.
 
-from .autoencoder import AutoencoderNetwork, corrupt
+The networks (``nn.Module``) and their objectives (plain functions: the ELBO, the IWAE bound,
+CD-k, the GAN losses, the diffusion loss) are public, so a user may pair any architecture with
+any objective. Estimator wrappers (``fit(X, y=None)``, ``sample(n)``, ``score_samples``, ...)
+train them through :class:`bayesdl.train.Trainer` for users who do not want to write a loop;
+they share the plumbing in :mod:`bayesdl.generative._base` and read images ``(N, H, W)`` or
+rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
+"""
+
+from .autoencoder import AutoEncoder, AutoencoderNetwork, corrupt
 from .likelihoods import (BernoulliLikelihood, CategoricalLikelihood, ContinuousBernoulliLikelihood,
                           GaussianLikelihood)
 from .networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from .vae import VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
+from .vae import ConditionalVAE, VAE, VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
 
-__all__ = ["AutoencoderNetwork", "BernoulliLikelihood", "CategoricalLikelihood",
-           "ContinuousBernoulliLikelihood", "ConvDecoder", "ConvEncoder", "GaussianLikelihood",
-           "MLPDecoder", "MLPEncoder", "VAENetwork", "corrupt", "elbo", "gaussian_kl",
-           "iwae_bound", "kl_warmup_weight"]
+__all__: list[str] = []
+__all__ += ["AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "CategoricalLikelihood",
+            "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder", "ConvEncoder",
+            "GaussianLikelihood", "MLPDecoder", "MLPEncoder", "VAE", "VAENetwork", "corrupt",
+            "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]

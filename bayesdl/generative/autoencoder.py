@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._base import _host
@@ -234,7 +234,7 @@ class AutoEncoder(_EncoderDecoderEstimator):
         self._check_options()
         x, _ = self._validate_data(X, reset=True)
         x = self._input(x)
-        self.module_ = self._build_module()
+        self.module_ = self._new_module()
         self._train(self._loss, (x,))
         codes = self._rows(lambda xb, _: self.module_.encode(xb), x).double()  # (N, L)
         self.code_mean_ = self._to_numpy(codes.mean(0))
@@ -261,7 +261,7 @@ class AutoEncoder(_EncoderDecoderEstimator):
         check_is_fitted(self)
         if y is not None:
             raise ValueError("an AutoEncoder is unconditional: sample(n) takes no y.")
-        gen = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        gen = np.random.default_rng(self._seed())
         Z = gen.multivariate_normal(self.code_mean_, self.code_covariance_, size=int(n))
         return self.decode(Z)
 

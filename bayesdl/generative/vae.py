@@ -338,7 +338,7 @@ class VAE(_EncoderDecoderEstimator):
         self._validate_params()
         self._check_options()
         x, codes = self._validate_data(X, y, reset=True)
-        self.module_ = self._build_module()
+        self.module_ = self._new_module()
         data = (self._input(x),) if codes is None else (self._input(x), codes)
         self._train(self._loss, data)
         return self
@@ -352,7 +352,7 @@ class VAE(_EncoderDecoderEstimator):
 
     def _eps(self, n_samples: int) -> torch.Tensor:
         """(n_samples, L) standard-normal draws from ``random_state``, shared by all rows."""
-        return torch.randn((int(n_samples), self.latent_dim), generator=self._generator(),
+        return torch.randn((int(n_samples), self.latent_dim), generator=self._torch_generator(),
                            dtype=self._torch_dtype, device=self._torch_device)
 
     def _bound(self, x, codes, bound) -> torch.Tensor:
@@ -381,16 +381,19 @@ class VAE(_EncoderDecoderEstimator):
         """E[x | z] for codes ``Z`` (N, L) in the training data's shape and range; with
         ``noise=True`` a draw x ~ p(x | z) instead (binary pixels for a Bernoulli decoder)."""
         Z = self._codes(Z)
-        codes = self._labels_for(len(Z), y)
-        lik, gen = self.module_.likelihood, self._generator()
+        gen = self._torch_generator()
+        return self._decode(Z, self._labels_for(len(Z), y, gen), noise, gen)
+
+    def _decode(self, z: torch.Tensor, codes, noise: bool, gen) -> np.ndarray:
+        lik = self.module_.likelihood
 
         def fn(zb, yb):
             params = self.module_.decode(zb, yb)
             return lik.sample(params, gen) if noise else lik.mean(params)
 
-        return self._as_output(self._rows(fn, Z, codes))
+        return self._as_output(self._rows(fn, z, codes))
 
-    def _labels_for(self, n: int, y) -> None:
+    def _labels_for(self, n: int, y, gen) -> None:
         if y is not None:
             raise ValueError(f"a {type(self).__name__} is unconditional: pass no y.")
         return None
@@ -409,9 +412,10 @@ class VAE(_EncoderDecoderEstimator):
         """``n`` new images/rows: z ~ p(z) = N(0, I), decoded to E[x | z] (or, with
         ``noise=True``, a draw x ~ p(x | z)); the training data's shape and range."""
         check_is_fitted(self)
-        z = torch.randn((int(n), self.latent_dim), generator=self._generator(),
-                        dtype=self._torch_dtype, device=self._torch_device)
-        return self.decode(self._to_numpy(z), y, noise=noise)
+        gen = self._torch_generator()
+        z = torch.randn((int(n), self.latent_dim), generator=gen, dtype=self._torch_dtype,
+                        device=self._torch_device)
+        return self._decode(z, self._labels_for(int(n), y, gen), noise, gen)
 
     def elbo(self, X, y=None, *, n_samples: int = 100):
         """The ELBO per row (N,) (analytic KL, ``n_samples`` draws of z), in nats."""
@@ -504,9 +508,8 @@ class ConditionalVAE(VAE):
             x, lambda xb, yb: elbo(self.module_, xb, yb, n_samples=_LABEL_SAMPLES, eps=eps))
         return (per_class + self._log_prior(per_class)[:, None]).argmax(0)
 
-    def _labels_for(self, n: int, y):
+    def _labels_for(self, n: int, y, gen):
         if y is None:  # y ~ p(y), the training class frequencies
-            gen = self._generator()
             prior = torch.as_tensor(self.class_prior_, device=gen.device)
             return torch.multinomial(prior, n, replacement=True, generator=gen)
         y = np.asarray(y)
