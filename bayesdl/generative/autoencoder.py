@@ -22,6 +22,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -92,7 +93,7 @@ class AutoencoderNetwork(nn.Module):
 _EVAL_ROWS = 1024  # rows per forward pass when encoding/scoring many rows
 
 
-class _EncoderDecoderEstimator(_GenerativeEstimator):
+class _EncoderDecoderEstimator(TransformerMixin, _GenerativeEstimator):
     """What the autoencoder and VAE estimators share: the networks, the decoder likelihood
     (which sets the data range), binarisation and batched evaluation."""
 
@@ -107,6 +108,11 @@ class _EncoderDecoderEstimator(_GenerativeEstimator):
         "n_levels": [Interval(Integral, 2, None, closed="left")],
         "binarize": [StrOptions({"static", "dynamic"}), None],
     }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = [self.dtype]  # codes in the model's dtype
+        return tags
 
     def _support(self):
         return LIKELIHOODS[self.decoder].support
@@ -149,7 +155,7 @@ class _EncoderDecoderEstimator(_GenerativeEstimator):
         """Mean squared error per row between ``X`` (as the model sees it) and
         :meth:`reconstruct` (N,)."""
         X_hat = self.reconstruct(X) if y is None else self.reconstruct(X, y)
-        x = self._to_numpy(self._input(self._validate_data(X, reset=False)[0]))
+        x = self._to_numpy(self._input(self._validate_data(X, reset=False, min_samples=1)[0]))
         return ((x.reshape(len(x), -1) - X_hat.reshape(len(x), -1)) ** 2).mean(1)
 
     def _codes(self, Z) -> torch.Tensor:
@@ -243,7 +249,7 @@ class AutoEncoder(_EncoderDecoderEstimator):
 
     def transform(self, X):
         """The codes f(x) (N, L)."""
-        x = self._input(self._validate_data(X, reset=False)[0])
+        x = self._input(self._validate_data(X, reset=False, min_samples=1)[0])
         return self._to_numpy(self._rows(lambda xb, _: self.module_.encode(xb), x))
 
     def decode(self, Z):

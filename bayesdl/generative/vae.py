@@ -347,7 +347,7 @@ class VAE(_EncoderDecoderEstimator):
     def _data(self, X, y=None):
         """Validated (x as the model sees it, class codes or None)."""
         check_is_fitted(self)
-        x, _ = self._validate_data(X, reset=False)
+        x, _ = self._validate_data(X, reset=False, min_samples=1)
         return self._input(x), None
 
     def _eps(self, n_samples: int) -> torch.Tensor:
@@ -465,7 +465,8 @@ class ConditionalVAE(VAE):
     def fit(self, X, y):
         """Train on images or rows ``X`` with their class labels ``y`` (N,)."""
         if y is None:
-            raise ValueError("ConditionalVAE.fit needs the class labels y; use VAE without them.")
+            raise ValueError("ConditionalVAE requires y to be passed, but the target y is None: "
+                             "fit(X, y) needs the class labels (use VAE without them).")
         self._fit(X, y)
         codes = self._encode_labels(y)
         self.class_prior_ = self._to_numpy(
@@ -474,6 +475,11 @@ class ConditionalVAE(VAE):
 
     def _n_classes(self) -> int:
         return int(self.n_classes_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
 
     def _data(self, X, y=None):
         x, _ = super()._data(X)
