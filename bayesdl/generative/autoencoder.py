@@ -141,14 +141,15 @@ class _EncoderDecoderEstimator(TransformerMixin, _GenerativeEstimator):
         # global RNG (the Trainer checkpoints it, so a resumed run draws the same images)
         return torch.bernoulli(x) if self.binarize == "dynamic" else x
 
-    def _rows(self, fn, x: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
-        """``fn(x_chunk, codes_chunk)`` over chunks of rows, without gradients, concatenated."""
+    def _rows(self, fn, x: torch.Tensor, codes: torch.Tensor | None = None,
+              rows: int = _EVAL_ROWS) -> torch.Tensor:
+        """``fn(x_chunk, codes_chunk)`` over chunks of ``rows`` rows, without gradients,
+        concatenated."""
         self.module_.eval()
         out = []
         with torch.no_grad():
-            for s in range(0, len(x), _EVAL_ROWS):
-                out.append(fn(x[s:s + _EVAL_ROWS],
-                              None if codes is None else codes[s:s + _EVAL_ROWS]))
+            for s in range(0, len(x), rows):
+                out.append(fn(x[s:s + rows], None if codes is None else codes[s:s + rows]))
         return torch.cat(out)
 
     def reconstruction_error(self, X, y=None):

@@ -23,6 +23,7 @@ The objectives are functions beside the module:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from numbers import Integral, Real
 
@@ -34,13 +35,15 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .autoencoder import _EncoderDecoderEstimator
+from .autoencoder import _EVAL_ROWS, _EncoderDecoderEstimator
 from .likelihoods import LOG_2PI, PixelLikelihood
 
 # elements of decoder output held at once by iwae_bound (k-chunk x N x pixels x P)
 _IWAE_MAX_ELEMENTS = 2**22
 # draws of z for the ELBO that picks a conditional VAE's label when none is given
 _LABEL_SAMPLES = 10
+# standard-normal draws (k x rows x L) an estimator holds at once while scoring
+_DRAW_ELEMENTS = 2**22
 
 
 class VAENetwork(nn.Module):
@@ -133,14 +136,18 @@ def _reparameterise(mu, log_var, eps):
 
 
 def _draws(mu, n_samples: int, generator, eps):
-    """eps ~ N(0, I): (S, N, L) fresh draws, or the given (S, L) shared by every row."""
-    if eps is not None:
-        if eps.dim() != 2 or eps.shape[1] != mu.shape[-1]:
-            raise ValueError(f"eps must have shape (n_samples, latent_dim={mu.shape[-1]}), got "
-                             f"{tuple(eps.shape)}.")
+    """eps ~ N(0, I): (S, N, L) fresh draws, the given (S, N, L), or the given (S, L)
+    shared by every row."""
+    if eps is None:
+        return torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype,
+                           device=mu.device)
+    n, latent = mu.shape
+    if eps.dim() == 2 and eps.shape[1] == latent:
         return eps.to(mu)[:, None, :]  # (S, 1, L): common random numbers for all rows
-    return torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype,
-                       device=mu.device)
+    if eps.dim() == 3 and eps.shape[1:] == (n, latent):
+        return eps.to(mu)
+    raise ValueError(f"eps must have shape (n_samples, {latent}) or (n_samples, {n}, {latent}) "
+                     f"(draws, [rows,] latent_dim), got {tuple(eps.shape)}.")
 
 
 def _log_weights(model, x, y, mu, log_var, eps):
@@ -161,7 +168,8 @@ def elbo(model: VAENetwork, x: torch.Tensor, y: torch.Tensor | None = None, *,
     Welling eq. 7); ``kl="mc"``: L = 1/S sum_s [log p(x | z_s) - beta (log q(z_s | x) -
     log p(z_s))] (SGVB-A, eq. 6). ``beta`` weighs the KL (1: the ELBO itself). ``eps``
     (S, L): standard-normal draws shared by every row instead of fresh ones (common random
-    numbers: a row's estimate then does not depend on the other rows). With
+    numbers: a row's estimate then does not depend on the other rows), or (S, N, L) draws
+    for each row. With
     ``return_terms`` returns ``(elbo, expected log-likelihood, KL)``, each (N,).
     """
     if kl not in ("analytic", "mc"):
@@ -188,8 +196,8 @@ def iwae_bound(model: VAENetwork, x: torch.Tensor, y: torch.Tensor | None = None
     log-mean-exp of the log-weights, L_1 = the ELBO's one-sample estimate, L_k <= L_{k+1}
     in expectation and L_k -> log p(x). The k draws go through the decoder in chunks of at
     most ``max_elements`` decoder outputs and the chunks' log-sum-exps combine with
-    ``logaddexp``, so memory does not grow with k. ``eps`` (k, L): standard-normal draws
-    shared by every row (common random numbers), as in :func:`elbo`.
+    ``logaddexp``, so memory does not grow with k. ``eps`` (k, L) or (k, N, L): given
+    standard-normal draws, as in :func:`elbo`.
     """
     k = int(k)
     if k < 1:
@@ -248,8 +256,9 @@ class VAE(_EncoderDecoderEstimator):
     n_score_samples : k of the importance-weighted estimate that :meth:`score_samples` returns.
     max_epochs, batch_size, learning_rate, checkpoint_dir, resume, verbose, device, dtype,
     random_state : training through :class:`bayesdl.train.Trainer` (Adam); ``random_state``
-        also seeds every evaluation (the same draws for every row: a row's estimate does not
-        depend on the other rows).
+        also seeds every evaluation: a row's draws of z come from ``random_state`` and the
+        row's values, so they are independent across rows, yet a row's estimate does not
+        depend on the other rows scored with it.
 
     Attributes
     ----------
@@ -350,14 +359,27 @@ class VAE(_EncoderDecoderEstimator):
         x, _ = self._validate_data(X, reset=False, min_samples=1)
         return self._input(x), None
 
-    def _eps(self, n_samples: int) -> torch.Tensor:
-        """(n_samples, L) standard-normal draws from ``random_state``, shared by all rows."""
-        return torch.randn((int(n_samples), self.latent_dim), generator=self._torch_generator(),
-                           dtype=self._torch_dtype, device=self._torch_device)
+    def _row_draws(self, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """(n_samples, N, L) standard-normal draws, those of row n from a generator seeded by
+        ``random_state`` and the row's values: independent across rows, yet a row's estimate
+        does not depend on which other rows are scored with it, or in which order."""
+        key = self._seed().to_bytes(8, "little")
+        rows = x.reshape(len(x), -1).cpu().numpy()
+        eps = torch.empty((int(n_samples), len(x), self.latent_dim), dtype=self._torch_dtype)
+        gen = torch.Generator()
+        for n, row in enumerate(rows):
+            digest = hashlib.blake2b(row.tobytes(), digest_size=8, key=key).digest()
+            gen.manual_seed(int.from_bytes(digest, "little") >> 1)
+            eps[:, n] = torch.randn((int(n_samples), self.latent_dim), generator=gen,
+                                    dtype=self._torch_dtype)
+        return eps.to(self._torch_device)
 
-    def _bound(self, x, codes, bound) -> torch.Tensor:
-        """``bound(x_chunk, codes_chunk)`` (N,) over chunks of rows."""
-        return self._rows(bound, x, codes)
+    def _bound(self, x, codes, bound, n_samples: int) -> torch.Tensor:
+        """``bound(x_chunk, codes_chunk, eps_chunk)`` (N,) over chunks of rows, with per-row
+        draws (:meth:`_row_draws`) and at most ``_DRAW_ELEMENTS`` draws held at once."""
+        rows = max(1, min(_EVAL_ROWS, _DRAW_ELEMENTS // (n_samples * self.latent_dim)))
+        return self._rows(lambda xb, yb: bound(xb, yb, self._row_draws(xb, n_samples)),
+                          x, codes, rows)
 
     def _posterior_codes(self, x, codes):
         """The class codes to encode ``x`` under (None for an unconditional VAE)."""
@@ -420,17 +442,16 @@ class VAE(_EncoderDecoderEstimator):
     def elbo(self, X, y=None, *, n_samples: int = 100):
         """The ELBO per row (N,) (analytic KL, ``n_samples`` draws of z), in nats."""
         x, codes = self._data(X, y)
-        eps = self._eps(n_samples)
         return self._to_numpy(self._bound(
-            x, codes, lambda xb, yb: elbo(self.module_, xb, yb, n_samples=n_samples, eps=eps)))
+            x, codes, lambda xb, yb, eps: elbo(self.module_, xb, yb, eps=eps), n_samples))
 
     def log_likelihood(self, X, y=None, *, n_samples: int = 1000):
         """The importance-weighted estimate L_k of log p(x) per row (N,) with k = ``n_samples``
         (Burda et al. 2015): a lower bound in expectation that tightens as k grows."""
         x, codes = self._data(X, y)
-        eps = self._eps(n_samples)
         return self._to_numpy(self._bound(
-            x, codes, lambda xb, yb: iwae_bound(self.module_, xb, yb, k=n_samples, eps=eps)))
+            x, codes, lambda xb, yb, eps: iwae_bound(self.module_, xb, yb, k=n_samples, eps=eps),
+            n_samples))
 
     def score_samples(self, X):
         """The IWAE estimate of log p(x) per row with k = ``n_score_samples`` (see
@@ -462,8 +483,8 @@ class ConditionalVAE(VAE):
 
     _conditional = True
 
-    def fit(self, X, y):
-        """Train on images or rows ``X`` with their class labels ``y`` (N,)."""
+    def fit(self, X, y=None):
+        """Train on images or rows ``X`` with their class labels ``y`` (N,) (required)."""
         if y is None:
             raise ValueError("ConditionalVAE requires y to be passed, but the target y is None: "
                              "fit(X, y) needs the class labels (use VAE without them).")
@@ -490,28 +511,27 @@ class ConditionalVAE(VAE):
             raise ValueError(f"y has {len(codes)} labels for {len(x)} rows of X.")
         return x, codes
 
-    def _per_class(self, x, bound) -> torch.Tensor:
-        """``bound`` (N,) under every class c = 0..K-1, stacked: (K, N)."""
-        return torch.stack([self._rows(bound, x, torch.full((len(x),), c, dtype=torch.long,
-                                                             device=x.device))
+    def _per_class(self, x, bound, n_samples: int) -> torch.Tensor:
+        """``bound`` (N,) under every class c = 0..K-1 (the same draws), stacked: (K, N)."""
+        return torch.stack([VAE._bound(self, x, torch.full((len(x),), c, dtype=torch.long,
+                                                           device=x.device), bound, n_samples)
                             for c in range(self.n_classes_)])
 
     def _log_prior(self, like: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.log(self.class_prior_), dtype=like.dtype, device=like.device)
 
-    def _bound(self, x, codes, bound):
+    def _bound(self, x, codes, bound, n_samples):
         if codes is not None:
-            return self._rows(bound, x, codes)
-        per_class = self._per_class(x, bound)  # (K, N)
+            return super()._bound(x, codes, bound, n_samples)
+        per_class = self._per_class(x, bound, n_samples)  # (K, N)
         # log p(x) = log sum_y p(y) p(x | y), each p(x | y) by its bound
         return torch.logsumexp(per_class + self._log_prior(per_class)[:, None], dim=0)
 
     def _posterior_codes(self, x, codes):
         if codes is not None:
             return codes
-        eps = self._eps(_LABEL_SAMPLES)
         per_class = self._per_class(
-            x, lambda xb, yb: elbo(self.module_, xb, yb, n_samples=_LABEL_SAMPLES, eps=eps))
+            x, lambda xb, yb, eps: elbo(self.module_, xb, yb, eps=eps), _LABEL_SAMPLES)
         return (per_class + self._log_prior(per_class)[:, None]).argmax(0)
 
     def _labels_for(self, n: int, y, gen):
