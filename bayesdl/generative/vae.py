@@ -284,7 +284,6 @@ class VAE(_EncoderDecoderEstimator):
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
     }
-    _conditional = False
 
     def __init__(self, latent_dim=10, *, architecture="mlp", hidden_sizes=(256, 128),
                  decoder="bernoulli", gaussian_variance="learned", n_levels=17, kl="analytic",
@@ -480,8 +479,6 @@ class ConditionalVAE(VAE):
 
     Attributes: those of :class:`VAE`, plus ``classes_``, ``n_classes_`` and ``class_prior_``.
     """
-
-    _conditional = True
 
     def fit(self, X, y=None):
         """Train on images or rows ``X`` with their class labels ``y`` (N,) (required)."""

@@ -2,7 +2,6 @@
 
 import matplotlib.image
 import numpy as np
-import pytest
 
 from bayesdl import load
 from bayesdl.cli import main

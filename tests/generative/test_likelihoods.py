@@ -66,10 +66,8 @@ def test_continuous_bernoulli_samples_follow_its_cdf():
         if e == 0.0 or abs(e) < 1e-6:
             cdf = stats.uniform.cdf
         else:
-            lam = 1 / (1 + math.exp(-e))
-
             # Loaiza-Ganem & Cunningham: F(x) = (lam^x (1-lam)^(1-x) + lam - 1) / (2 lam - 1),
-            # written with logs so that it stays exact for |eta| = 30
+            # divided through by 1 - lam: (e^(eta x) - 1) / (e^eta - 1), exact for |eta| = 30
             def cdf(v, e=e):
                 return np.expm1(v * e) / math.expm1(e)
         assert stats.kstest(draws, cdf).pvalue > 1e-3
