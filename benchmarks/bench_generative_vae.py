@@ -126,8 +126,8 @@ def throughput(epochs: int = 10, batch: int = 64, repeats: int = 9) -> None:
         wall = statistics.median(t[1] for t in ts)
         med[name] = (cpu, wall)
         print(f"| {name} | {images / cpu:.0f} | {images / wall:.0f} |")
-    print(f"Trainer overhead over the plain loop: CPU {100 * (med['Trainer'][0] / med['plain loop'][0] - 1):+.1f}%, "
-          f"wall {100 * (med['Trainer'][1] / med['plain loop'][1] - 1):+.1f}%")
+    cpu, wall = (100 * (med["Trainer"][i] / med["plain loop"][i] - 1) for i in (0, 1))
+    print(f"Trainer overhead over the plain loop: CPU {cpu:+.1f}%, wall {wall:+.1f}%")
 
 
 if __name__ == "__main__":

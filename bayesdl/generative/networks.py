@@ -47,8 +47,9 @@ def _with_context(h: torch.Tensor, context: torch.Tensor | None, n_context: int)
 
 def _check_input(x: torch.Tensor, data_shape: tuple, what: str) -> None:
     if tuple(x.shape[1:]) != tuple(data_shape):
-        raise ValueError(f"this {what} was built for inputs of shape (N, {', '.join(map(str, data_shape))}) "
-                         f"but got {tuple(x.shape)}: resize the data to the size it was fitted on.")
+        shape = ", ".join(map(str, data_shape))
+        raise ValueError(f"this {what} was built for inputs of shape (N, {shape}) but got "
+                         f"{tuple(x.shape)}: resize the data to the size it was fitted on.")
 
 
 def check_image_shape(data_shape: tuple) -> None:
@@ -81,7 +82,8 @@ class MLPDecoder(nn.Module):
     def __init__(self, latent_dim: int, data_shape, n_params: int = 1, hidden_sizes=(128, 256),
                  n_context: int = 0):
         super().__init__()
-        self.data_shape, self.n_params, self.n_context = tuple(data_shape), int(n_params), int(n_context)
+        self.data_shape, self.n_params = tuple(data_shape), int(n_params)
+        self.n_context = int(n_context)
         self.net = _mlp([int(latent_dim) + self.n_context, *hidden_sizes,
                          math.prod(self.data_shape) * self.n_params])
 
@@ -121,7 +123,8 @@ class ConvDecoder(nn.Module):
                  channels=_CONV_CHANNELS):
         super().__init__()
         check_image_shape(tuple(data_shape))
-        self.data_shape, self.n_params, self.n_context = tuple(data_shape), int(n_params), int(n_context)
+        self.data_shape, self.n_params = tuple(data_shape), int(n_params)
+        self.n_context = int(n_context)
         c, h, w = self.data_shape
         c1, c2 = channels
         self.base = (c2, math.ceil(h / 4), math.ceil(w / 4))

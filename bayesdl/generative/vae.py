@@ -425,7 +425,8 @@ class VAE(_EncoderDecoderEstimator):
         codes = self._posterior_codes(x, codes)
 
         def fn(xb, yb):
-            return self.module_.likelihood.mean(self.module_.decode(self.module_.encode(xb, yb)[0], yb))
+            mu = self.module_.encode(xb, yb)[0]  # (N, L)
+            return self.module_.likelihood.mean(self.module_.decode(mu, yb))
 
         return self._as_output(self._rows(fn, x, codes))
 
@@ -542,4 +543,5 @@ class ConditionalVAE(VAE):
         return codes
 
 
-__all__ = ["ConditionalVAE", "VAE", "VAENetwork", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
+__all__ = ["ConditionalVAE", "VAE", "VAENetwork", "elbo", "gaussian_kl", "iwae_bound",
+           "kl_warmup_weight"]

@@ -21,8 +21,11 @@ def latent_manifold(images, z1, z2, title: str):
     n2, n1, h, w = images.shape
     fig = image_grid(images[::-1].reshape(n1 * n2, h, w), nrow=n1, title=title, scale=0.38)
     ax = fig.axes[0]
-    ax.set_xticks(np.arange(n1) * (w + 1) + (w - 1) / 2, [f"{round(v, 1) + 0.0:.1f}" for v in z1])
-    ax.set_yticks(np.arange(n2) * (h + 1) + (h - 1) / 2, [f"{round(v, 1) + 0.0:.1f}" for v in z2[::-1]])
+    def labels(values):  # one decimal, and no "-0.0" for a value within round-off of 0
+        return [f"{round(v, 1) + 0.0:.1f}" for v in values]
+
+    ax.set_xticks(np.arange(n1) * (w + 1) + (w - 1) / 2, labels(z1))
+    ax.set_yticks(np.arange(n2) * (h + 1) + (h - 1) / 2, labels(z2[::-1]))
     ax.tick_params(labelsize=7, length=2)
     ax.set(xlabel="z_1", ylabel="z_2")
     return fig
