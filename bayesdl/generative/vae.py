@@ -459,8 +459,9 @@ class VAE(_EncoderDecoderEstimator):
         return self.log_likelihood(X, n_samples=self.n_score_samples)
 
     def score(self, X, y=None):
-        """The mean IWAE log-likelihood estimate of the rows of ``X``."""
-        return float(np.mean(self.score_samples(X)))
+        """The mean IWAE log-likelihood estimate (k = ``n_score_samples``) of the rows of
+        ``X`` (a conditional VAE's given the labels ``y`` when they are passed)."""
+        return float(np.mean(self.log_likelihood(X, y, n_samples=self.n_score_samples)))
 
 
 class ConditionalVAE(VAE):
