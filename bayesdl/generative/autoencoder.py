@@ -87,8 +87,6 @@ class AutoencoderNetwork(nn.Module):
         return self.likelihood.log_prob(self.decode(self.encode(x_tilde)), x)  # (N,)
 
 
-
-
 # -- estimators -------------------------------------------------------------------------------
 _EVAL_ROWS = 1024  # rows per forward pass when encoding/scoring many rows
 
