@@ -16,8 +16,11 @@ networks and answer with a predictive distribution:
 Regression networks predict a mean and a noise variance: one learnt noise level for all
 inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
 Classifiers with ``heteroscedastic=True`` predict a variance for each logit and train with
-the logit-noise loss (Kendall & Gal eq. 12). Inputs (and regression targets) are
-standardised internally. Predictions average ``n_samples`` sampled networks (each applied to
+the logit-noise loss (Kendall & Gal eq. 12). Inputs are standardised internally, each
+feature on its own (``input_scaling="feature"``, for tables) or all features with one mean
+and one scale (``"global"``, for images: a pixel that is always blank in training stays
+near zero when a new image puts ink there, instead of being divided by its tiny spread);
+regression targets are standardised too. Predictions average ``n_samples`` sampled networks (each applied to
 the whole batch, so a row's prediction does not depend on the other rows) drawn from a
 generator seeded by ``random_state``.
 
@@ -119,6 +122,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "input_scaling": [StrOptions({"feature", "global"})],
         "verbose": ["boolean"],
     }
 
@@ -126,8 +130,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                  activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.05,
                  length_scale=1e-2, n_estimators=5, max_steps=2000, max_epochs=None,
                  batch_size=128, learning_rate=1e-2, early_stopping=True,
-                 validation_fraction=0.1, patience=300, n_samples=50, verbose=False,
-                 device="cpu", dtype="float64", random_state=None):
+                 validation_fraction=0.1, patience=300, n_samples=50, input_scaling="feature",
+                 verbose=False, device="cpu", dtype="float64", random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
         self.heteroscedastic = heteroscedastic
@@ -145,6 +149,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.n_samples = n_samples
+        self.input_scaling = input_scaling
         self.verbose = verbose
         self.device = device
         self.dtype = dtype
@@ -224,8 +229,10 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
 
     def _fit_network(self, X: np.ndarray, y: torch.Tensor) -> None:
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.x_mean_ = X.mean(axis=0)
-        scale = X.std(axis=0)
+        # (D,) per feature, or one mean and scale over every entry repeated D times
+        axis = 0 if self.input_scaling == "feature" else None
+        self.x_mean_ = np.broadcast_to(X.mean(axis=axis), X.shape[1:]).copy()
+        scale = np.broadcast_to(X.std(axis=axis), X.shape[1:])
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
         train, held_out = self._split(X.shape[0], seed)
         n = len(train)
@@ -366,6 +373,8 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
         few rows to hold any out) training stops when the training loss has not improved for
         ``patience`` steps, with its last weights.
     n_samples : sampled networks per prediction (BBB, MC dropout).
+    input_scaling : ``"feature"`` (default) standardises each input column on its own;
+        ``"global"`` uses one mean and one standard deviation over all entries, as for pixels.
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
 
