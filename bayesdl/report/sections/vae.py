@@ -62,12 +62,14 @@ def build(quick: bool = False, seed: int = 0) -> Section:
     shown = X_test[:12]
     recon_fig = image_grid(np.concatenate([shown, vae.reconstruct(shown)]), nrow=12,
                            titles=["data", "reconstruction"], title="test digits")
+    recon_fig.axes[0].set_ylabel("image")
     samples = vae.sample(len(X_test))
     labels = np.repeat(cvae.classes_, int(np.ceil(len(X_test) / 10)))[: len(X_test)]
     cvae_samples = cvae.sample(len(labels), y=labels)
     per_class = np.concatenate([cvae_samples[labels == c][:10] for c in cvae.classes_])
     cvae_fig = image_grid(per_class, nrow=10, titles=[str(c) for c in cvae.classes_],
                           title="conditional VAE: 10 samples per class")
+    cvae_fig.axes[0].set_ylabel("requested class")
     samples_fig = image_grid(samples[:40], nrow=10, title="VAE: E[x | z], z ~ N(0, I)")
 
     ks = [1, 10, 100, 500] if quick else [1, 10, 100, 1000, 5000]
