@@ -59,7 +59,8 @@ def test_every_estimator_refuses_sparse_input(cls):
             args = [y] if supervised and method in ("score", "partial_fit") else []
             _assert_refused(lambda: getattr(fitted, method)(Xs, *args), fix, ours)
             tried += 1
-    assert tried >= 3
+    # every X-taking method was tried (a GAN's only one is fit: sample takes no data)
+    assert tried >= 3 or not any(hasattr(fitted, m) for m in METHODS)
 
 
 def test_sparse_target_is_named_as_y():

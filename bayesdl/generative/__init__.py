@@ -19,3 +19,7 @@ __all__ += ["AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "Categor
             "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder", "ConvEncoder",
             "GaussianLikelihood", "MLPDecoder", "MLPEncoder", "VAE", "VAENetwork", "corrupt",
             "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
+
+from .gan import DCGAN, GAN, WGANGP  # noqa: E402
+
+__all__ += ["DCGAN", "GAN", "WGANGP"]

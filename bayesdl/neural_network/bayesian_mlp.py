@@ -10,8 +10,9 @@ networks and answer with a predictive distribution:
 - ``method="ensemble"``: a deep ensemble (Lakshminarayanan et al. 2017) of ``n_estimators``
   networks;
 - ``method="laplace"``: a MAP network (weight decay of the prior N(0, prior_sigma^2)) with a
-  post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN,
-  prior precision by the evidence); predictions sample its linearised outputs.
+  post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN);
+  its prior precision is tuned on the held-out rows' predictive NLL when there are any, else
+  on the evidence (``laplace_prior``); predictions sample its linearised outputs.
 
 Regression networks predict a mean and a noise variance: one learnt noise level for all
 inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
@@ -123,6 +124,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "input_scaling": [StrOptions({"feature", "global"})],
+        "laplace_prior": [StrOptions({"auto", "marglik", "val_nll"})],
         "verbose": ["boolean"],
     }
 
@@ -131,7 +133,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                  length_scale=1e-2, n_estimators=5, max_steps=2000, max_epochs=None,
                  batch_size=128, learning_rate=1e-2, early_stopping=True,
                  validation_fraction=0.1, patience=300, n_samples=50, input_scaling="feature",
-                 verbose=False, device="cpu", dtype="float64", random_state=None):
+                 laplace_prior="auto", verbose=False, device="cpu", dtype="float64",
+                 random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
         self.heteroscedastic = heteroscedastic
@@ -150,6 +153,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.patience = patience
         self.n_samples = n_samples
         self.input_scaling = input_scaling
+        self.laplace_prior = laplace_prior
         self.verbose = verbose
         self.device = device
         self.dtype = dtype
@@ -274,10 +278,32 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                 "may not have converged. Raise max_steps (or max_epochs, or learning_rate).",
                 ConvergenceWarning)
         if self.method == "laplace":  # the Laplace at the MAP, over the rows the MAP was fitted on
-            self._laplace = self._make_laplace().fit(Xs[train], y[train])
+            self._laplace = self._make_laplace(self._laplace_prior(val_data)).fit(
+                Xs[train], y[train], **({} if val_data is None else
+                                        {"X_val": val_data[0], "y_val": val_data[1]}))
             self.prior_precision_ = self._laplace.prior_precision_
 
-    def _make_laplace(self) -> Laplace:
+    def _laplace_prior(self, val_data) -> str:
+        """How to tune the Laplace's prior precision: ``"auto"`` is the held-out NLL when rows
+        were held out, else the evidence.
+
+        The evidence of a last-layer Laplace at a MAP that fits its training rows closely
+        sees a near-zero GGN there (softmax outputs near one-hot) and so picks a small prior
+        precision: a wide posterior and an under-confident predictive (on the bundled digits
+        ECE 14% against the MAP's 2%). The held-out NLL judges the predictive itself, and its
+        search includes the MAP's limit (a very large precision), so it is never worse than
+        the MAP network on the held-out rows (Daxberger et al. 2021, section 3).
+        """
+        choice = self.laplace_prior
+        if choice == "auto":
+            return "marglik" if val_data is None else "val_nll"
+        if choice == "val_nll" and val_data is None:
+            raise ValueError("laplace_prior='val_nll' needs held-out rows: set "
+                             "early_stopping=True and validation_fraction > 0, or use "
+                             "laplace_prior='marglik'.")
+        return choice
+
+    def _make_laplace(self, prior_precision: str = "marglik") -> Laplace:
         if self.heteroscedastic:
             raise ValueError("method='laplace' needs heteroscedastic=False (the Laplace "
                              "linearises the network's mean only).")
@@ -285,7 +311,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         model = _MeanOutput(self._net) if regression else self._net
         noise = float((0.5 * self._net.log_noise).exp()) if regression else None
         return Laplace(model, "regression" if regression else "classification",
-                       prior_precision="marglik", sigma_noise=noise)
+                       prior_precision=prior_precision, sigma_noise=noise)
 
     def _loss(self, model, batch, step):
         X, y = batch
@@ -375,6 +401,9 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     n_samples : sampled networks per prediction (BBB, MC dropout).
     input_scaling : ``"feature"`` (default) standardises each input column on its own;
         ``"global"`` uses one mean and one standard deviation over all entries, as for pixels.
+    laplace_prior : how ``method="laplace"`` tunes its prior precision: ``"val_nll"`` (the
+        held-out rows' predictive NLL), ``"marglik"`` (the Laplace evidence) or ``"auto"``
+        (default: ``"val_nll"`` when early stopping holds rows out, else ``"marglik"``).
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
 
