@@ -19,6 +19,7 @@ import importlib
 FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", "hmm", "lds",
                          "gpr", "bnn",
                          "gan", "dcgan", "wgan-gp"]
+FIT_MODELS += ["vae"]
 
 
 def add_torch_options(p, dtype: bool = True) -> None:

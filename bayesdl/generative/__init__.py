@@ -8,7 +8,17 @@ they share the plumbing in :mod:`bayesdl.generative._base` and read images ``(N,
 rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
+from .autoencoder import AutoEncoder, AutoencoderNetwork, corrupt
+from .likelihoods import (BernoulliLikelihood, CategoricalLikelihood, ContinuousBernoulliLikelihood,
+                          GaussianLikelihood)
+from .networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from .vae import ConditionalVAE, VAE, VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
+
 __all__: list[str] = []
+__all__ += ["AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "CategoricalLikelihood",
+            "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder", "ConvEncoder",
+            "GaussianLikelihood", "MLPDecoder", "MLPEncoder", "VAE", "VAENetwork", "corrupt",
+            "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
 
 from .gan import DCGAN, GAN, WGANGP  # noqa: E402
 

@@ -370,3 +370,23 @@ def test_step_function_settings_are_checked():
     with pytest.raises(ValueError, match="needs val_metric"):
         Trainer(nn.Linear(1, 1), step_fn=_two_player_step, optimizers=opt,
                 progress=False).fit(_data(), _data())
+
+
+@pytest.mark.parametrize("world, rank", [(1, 0), (2, 1)])
+def test_tensor_batches_are_the_dataloader_batches(world, rank):
+    """The Trainer's TensorDataset fast path yields what DataLoader + BatchSampler yields."""
+    from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
+
+    from bayesdl.train.trainer import _TensorBatches
+
+    data = TensorDataset(torch.arange(23.0), torch.arange(23) * 2)
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=3)
+    sampler.set_epoch(2)
+    expected = list(DataLoader(data, batch_size=None,
+                               sampler=BatchSampler(sampler, 5, drop_last=False)))
+    ours = _TensorBatches(data, sampler, 5)
+    assert len(ours) == len(expected)
+    for got, want in zip(ours, expected, strict=True):
+        assert type(got) is type(want)
+        for a, b in zip(got, want, strict=True):
+            assert torch.equal(a, b)
