@@ -1,7 +1,7 @@
 """Deep latent-variable generative models: nn.Modules, their objectives, estimator wrappers."""
 
-from .rbm import (BernoulliRBM, GaussianBernoulliRBM, LogPartition, ais_schedule, cd_loss,
+from .rbm import (RBM, BernoulliRBM, GaussianBernoulliRBM, LogPartition, ais_schedule, cd_loss,
                   pcd_loss)
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "LogPartition", "ais_schedule", "cd_loss",
-           "pcd_loss"]
+__all__ = ["RBM", "BernoulliRBM", "GaussianBernoulliRBM", "LogPartition", "ais_schedule",
+           "cd_loss", "pcd_loss"]

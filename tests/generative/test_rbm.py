@@ -170,7 +170,7 @@ def _train(m, X, loss, epochs, **kwargs):
 
 
 def _mean_log_likelihood(m, X):
-    return float(-m.free_energy(X).mean()) - m.log_partition("exact").value
+    return float(-m.free_energy(X).detach().mean()) - m.log_partition("exact").value
 
 
 def test_cd1_on_digits_increases_the_exact_log_likelihood():
