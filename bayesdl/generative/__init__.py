@@ -1,7 +1,15 @@
-"""Deep latent-variable generative models: nn.Modules, their objectives, estimator wrappers."""
+"""Deep generative models: autoencoders and VAEs, RBMs, GANs and diffusion models.
+
+The networks (``nn.Module``) and their objectives (plain functions: the ELBO, the IWAE bound,
+CD-k, the GAN losses, the diffusion loss) are public, so a user may pair any architecture with
+any objective. Estimator wrappers (``fit(X, y=None)``, ``sample(n)``, ``score_samples``, ...)
+train them through :class:`bayesdl.train.Trainer` for users who do not want to write a loop;
+they share the plumbing in :mod:`bayesdl.generative._base` and read images ``(N, H, W)`` or
+rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
+"""
 
 from .rbm import (RBM, BernoulliRBM, GaussianBernoulliRBM, LogPartition, ais_schedule, cd_loss,
                   pcd_loss)
 
-__all__ = ["RBM", "BernoulliRBM", "GaussianBernoulliRBM", "LogPartition", "ais_schedule",
-           "cd_loss", "pcd_loss"]
+__all__: list[str] = ["RBM", "BernoulliRBM", "GaussianBernoulliRBM", "LogPartition",
+                      "ais_schedule", "cd_loss", "pcd_loss"]
