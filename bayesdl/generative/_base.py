@@ -90,7 +90,8 @@ class _GenerativeEstimator(TorchEstimatorMixin, BaseEstimator):
         ``dtype``; ``codes`` the labels as class indices 0..K-1 (a long tensor) or None.
         """
         X = _host(X)
-        if np.ndim(X) == 2:
+        # np.asarray: array-likes that refuse numpy's function protocol (scikit-learn's checks)
+        if np.asarray(X).ndim == 2:
             # rows: scikit-learn's checks (NaN, feature count, feature names, too few rows)
             X = validate_data(self, X, reset=reset, dtype=self._numpy_dtype,
                               ensure_min_samples=min_samples)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
@@ -102,18 +103,17 @@ class _RBMModule(nn.Module):
         :func:`pcd_loss`; 0 for none. They live in the ``state_dict``, so checkpoints and
         ``bayesdl.save`` keep them. Fill them with data rows before training (zeros otherwise).
 
-    Weights start from N(0, 0.01^2), biases at 0 (Hinton 2010, sec. 8), drawn from
-    ``generator`` (a CPU ``torch.Generator``; None: the global RNG). ``forward(v)`` is the free
-    energy, so a ``DistributedDataParallel`` wrapper sees the one call the objectives make.
+    Weights start from N(0, 0.01^2), biases at 0 (Hinton 2010, sec. 8), drawn from the global
+    torch RNG. ``forward(v)`` is the free energy, so a ``DistributedDataParallel`` wrapper
+    sees the one call the objectives make.
     """
 
-    def __init__(self, n_visible: int, n_hidden: int, n_chains: int = 0, *, generator=None):
+    def __init__(self, n_visible: int, n_hidden: int, n_chains: int = 0):
         super().__init__()
         if int(n_visible) < 1 or int(n_hidden) < 1 or int(n_chains) < 0:
             raise ValueError(f"n_visible and n_hidden must be positive and n_chains >= 0, got "
                              f"{n_visible}, {n_hidden} and {n_chains}.")
-        weight = 0.01 * torch.randn(int(n_visible), int(n_hidden), generator=generator)
-        self.weight = nn.Parameter(weight)  # (D, H)
+        self.weight = nn.Parameter(0.01 * torch.randn(int(n_visible), int(n_hidden)))  # (D, H)
         self.visible_bias = nn.Parameter(torch.zeros(int(n_visible)))  # (D,)
         self.hidden_bias = nn.Parameter(torch.zeros(int(n_hidden)))  # (H,)
         self.register_buffer("chains", torch.zeros(int(n_chains), int(n_visible)))
@@ -364,7 +364,7 @@ def pcd_loss(model, v: torch.Tensor, k: int = 1, *, generator=None) -> torch.Ten
 
 
 # -- estimator ------------------------------------------------------------------------------
-class RBM(_GenerativeEstimator):
+class RBM(TransformerMixin, _GenerativeEstimator):
     """A restricted Boltzmann machine as an estimator: ``fit`` on images or rows.
 
     Parameters
@@ -436,17 +436,19 @@ class RBM(_GenerativeEstimator):
         self.dtype = dtype
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = [self.dtype]  # computes in self.dtype
+        return tags
+
     # -- hooks of the generative base ----------------------------------------------------------
     def _support(self):
         return (0.0, 1.0) if self.visible == "bernoulli" else None
 
     def _build_module(self) -> _RBMModule:
         cls = BernoulliRBM if self.visible == "bernoulli" else GaussianBernoulliRBM
-        n_chains = self.batch_size if self.persistent else 0
-        generator = torch.Generator().manual_seed(int(check_random_state(self.random_state)
-                                                      .randint(np.iinfo(np.int32).max)))
-        module = cls(self.n_features_in_, self.n_components, n_chains, generator=generator)
-        return module.to(device=self._torch_device, dtype=self._torch_dtype)
+        return cls(self.n_features_in_, self.n_components,
+                   self.batch_size if self.persistent else 0)
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -465,10 +467,11 @@ class RBM(_GenerativeEstimator):
             self.mean_, self.scale_ = self._to_numpy(mean), self._to_numpy(scale)
             rows = (rows - mean) / scale
         self.base_rate_ = self._to_numpy(rows.mean(0))
-        self.module_ = self._build_module()
+        self.module_ = self._new_module()
         if self.persistent:
-            start = torch.randint(rows.shape[0], (self.batch_size,), generator=self._generator())
-            self.module_.chains.copy_(rows[start.to(rows.device)])
+            start = torch.randint(rows.shape[0], (self.batch_size,), device=rows.device,
+                                  generator=self._torch_generator())
+            self.module_.chains.copy_(rows[start])
         objective = pcd_loss if self.persistent else cd_loss
         m = self.module_
         # weight decay on W only (Hinton 2010, sec. 10)
@@ -493,18 +496,18 @@ class RBM(_GenerativeEstimator):
         default to ``n_betas`` and ``n_ais_runs``; the generator is seeded by ``random_state``
         (default: the estimator's). ``"exact"`` enumerates the hidden states (H <= 20).
         """
-        check_is_fitted(self, "module_")
+        check_is_fitted(self)
         return self.module_.log_partition(
             method, data=self._to_torch(self.base_rate_)[None],
             n_betas=self.n_betas if n_betas is None else n_betas,
             n_runs=self.n_ais_runs if n_runs is None else n_runs,
-            generator=self._generator(random_state))
+            generator=self._torch_generator(random_state))
 
     # -- inference -----------------------------------------------------------------------------
     def _rows(self, X) -> torch.Tensor:
         """Validated X as (N, D) rows on the model's scale."""
-        check_is_fitted(self, "module_")
-        x, _ = self._validate_data(X, reset=False)
+        check_is_fitted(self)
+        x, _ = self._validate_data(X, reset=False, min_samples=1)
         rows = x.reshape(x.shape[0], -1)
         if self.visible == "gaussian":
             rows = (rows - self._to_torch(self.mean_)) / self._to_torch(self.scale_)
@@ -529,7 +532,7 @@ class RBM(_GenerativeEstimator):
     @torch.no_grad()
     def gibbs(self, X, k: int = 1, random_state=None) -> np.ndarray:
         """One draw after ``k`` Gibbs sweeps from each row of X, in X's shape."""
-        v = self.module_.gibbs(self._rows(X), k, generator=self._generator(random_state))
+        v = self.module_.gibbs(self._rows(X), k, generator=self._torch_generator(random_state))
         return self._as_data(v)
 
     @torch.no_grad()
@@ -541,13 +544,13 @@ class RBM(_GenerativeEstimator):
         the noise-free mean for Gaussian ones, Hinton 2010 sec. 13.2), else a draw of v.
         Returns numpy (n, *input shape) in the training data's range.
         """
-        check_is_fitted(self, "module_")
+        check_is_fitted(self)
         if y is not None:
             raise ValueError("the RBM is unconditional: call sample(n) without y.")
         if int(n) < 1:
             raise ValueError(f"n must be a positive number of samples, got {n}.")
         v = self.module_.sample(int(n), self.n_gibbs if n_gibbs is None else int(n_gibbs),
-                                generator=self._generator(random_state), mean=mean)
+                                generator=self._torch_generator(random_state), mean=mean)
         return self._as_data(v)
 
     @torch.no_grad()
