@@ -468,6 +468,9 @@ class RBM(TransformerMixin, _GenerativeEstimator):
             rows = (rows - mean) / scale
         self.base_rate_ = self._to_numpy(rows.mean(0))
         self.module_ = self._new_module()
+        with torch.no_grad():
+            # visible biases at the base rates, log p_i / (1 - p_i) (Hinton 2010, sec. 8)
+            self.module_.visible_bias.copy_(self.module_._natural_from_mean(rows.mean(0)))
         if self.persistent:
             start = torch.randint(rows.shape[0], (self.batch_size,), device=rows.device,
                                   generator=self._torch_generator())

@@ -16,6 +16,8 @@ SECTIONS: list[str] = [
     "hmm",
     "gaussian_process",
     "optimize",
+    "vae",
+    "rbm",
     "bdl",
 ]
 
