@@ -49,6 +49,10 @@ def test_section_numbers(section):
     # after 5 epochs CD-1 is clearly better than independent pixels; PCD-1 is no worse
     assert floor + 1 < log_lik("CD-1") < 0, (floor, log_lik("CD-1"))
     assert floor - 1 < log_lik("PCD-1") < 0, (floor, log_lik("PCD-1"))
+    # the samples' Frechet classifier distance is above the floor of two real halves
+    for name in ("CD-1 samples:", "PCD-1 samples:", "independent-pixel samples:"):
+        fcd, floor_text = t[f"{name} FCD"].split(" (floor ")
+        assert float(fcd) > float(floor_text.rstrip(")")) > 0
     # the largest K's AIS estimate is within 3 of its standard errors of the exact log Z
     last = [v for k, v in t.items() if k.startswith("12-unit RBM: AIS log Z - exact")][-1]
     gap, stderr = float(last.split()[0]), float(last.split()[1].strip("()"))
