@@ -377,7 +377,8 @@ class RBM(TransformerMixin, _GenerativeEstimator):
     persistent : persistent CD (Tieleman 2008) with ``batch_size`` fantasy particles started
         at random training rows, instead of CD-k restarted at the data.
     learning_rate, momentum, weight_decay : SGD with momentum; the L2 weight decay applies to
-        the weights only, not the biases (Hinton 2010, secs. 9-10).
+        the weights only, not the biases (Hinton 2010, secs. 9-10). The visible biases start
+        at the training data's base rates, log p_i / (1 - p_i) (sec. 8).
     partition : how ``fit`` computes log Z for :meth:`score_samples`: ``"ais"`` (annealed
         importance sampling with ``n_betas`` intermediate distributions and ``n_ais_runs``
         runs from the training data's base-rate model), ``"exact"`` (enumeration, for
@@ -477,11 +478,13 @@ class RBM(TransformerMixin, _GenerativeEstimator):
             self.module_.chains.copy_(rows[start])
         objective = pcd_loss if self.persistent else cd_loss
         m = self.module_
-        # weight decay on W only (Hinton 2010, sec. 10)
-        optimizer = lambda params: torch.optim.SGD(  # noqa: E731
-            [{"params": [m.weight], "weight_decay": self.weight_decay},
-             {"params": [m.visible_bias, m.hidden_bias], "weight_decay": 0.0}],
-            lr=self.learning_rate, momentum=self.momentum)
+
+        def optimizer(params):  # weight decay on W only (Hinton 2010, sec. 10)
+            return torch.optim.SGD(
+                [{"params": [m.weight], "weight_decay": self.weight_decay},
+                 {"params": [m.visible_bias, m.hidden_bias], "weight_decay": 0.0}],
+                lr=self.learning_rate, momentum=self.momentum)
+
         self._train(lambda model, batch, step: objective(model, batch[0], self.cd_k), rows,
                     optimizer=optimizer)
         method = self.partition

@@ -121,14 +121,17 @@ def test_clear_errors(digits):
     RBM(4, visible="gaussian", max_epochs=1).fit(digits[:50] * 16 - 3)
 
 
-def test_save_load_round_trip_keeps_the_model_and_the_persistent_chains(tmp_path, digits):
-    m = RBM(8, persistent=True, max_epochs=2, random_state=0).fit(digits[:200])
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_save_load_round_trip_keeps_the_model_and_the_persistent_chains(tmp_path, digits,
+                                                                         visible):
+    m = RBM(8, visible=visible, persistent=True, max_epochs=2, random_state=0).fit(digits[:200])
     path = bayesdl.save(m, tmp_path / "rbm.safetensors")
     loaded = bayesdl.load(path)
     assert type(loaded) is RBM and loaded.get_params() == m.get_params()
     for name, value in m.module_.state_dict().items():
         assert torch.equal(loaded.module_.state_dict()[name], value), name
     assert loaded.module_.chains.shape == (20, 64)
+    assert not torch.equal(m.module_.chains, torch.zeros_like(m.module_.chains))
     np.testing.assert_array_equal(loaded.score_samples(digits[:10]), m.score_samples(digits[:10]))
     np.testing.assert_array_equal(loaded.sample(3, n_gibbs=5), m.sample(3, n_gibbs=5))
 
