@@ -24,7 +24,10 @@ The objectives are functions beside the models (:func:`cd_loss`, :func:`pcd_loss
 losses whose gradient is the contrastive-divergence gradient, so the models train through
 :class:`bayesdl.train.Trainer`. :meth:`BernoulliRBM.log_partition` estimates log Z by annealed
 importance sampling (Salakhutdinov & Murray 2008) with a standard error, or computes it exactly
-by enumerating the hidden states when there are at most 20.
+by enumerating the hidden states when there are at most 20. :class:`RBM` wraps them as an
+estimator: ``fit`` on images or rows, ``transform`` (hidden probabilities), ``sample`` (Gibbs
+chains), ``score_samples`` (log-likelihood with the AIS or exact log Z) and
+``pseudo_likelihood`` (what scikit-learn's ``BernoulliRBM.score_samples`` reports).
 """
 
 from __future__ import annotations
