@@ -356,6 +356,9 @@ def pcd_loss(model, v: torch.Tensor, k: int = 1, *, generator=None) -> torch.Ten
     sweeps (updated in place, so they persist across batches, epochs and checkpoints) instead
     of restarting at the data: with small learning rates the chains stay close to the model's
     distribution and the gradient is that of the log-likelihood, not of CD's objective.
+    Under ``DistributedDataParallel`` (which broadcasts buffers from rank 0 at every forward
+    call by default) each rank uses its own advanced chains for the step, and all ranks then
+    continue from rank 0's.
     """
     rbm = getattr(model, "module", model)
     if rbm.chains.shape[0] == 0:
