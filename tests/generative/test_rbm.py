@@ -228,3 +228,32 @@ def test_pcd_loss_needs_chains_and_exact_log_z_needs_few_hidden_units():
         BernoulliRBM(4, 2).log_partition("brute")
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         BernoulliRBM(4, 2).log_partition("ais", data=torch.zeros(3, 5))
+
+
+def _pcd_on_rank(rank, port, out):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        torch.set_num_threads(1)
+        X = _digits()[:200]
+        torch.manual_seed(0)
+        m = BernoulliRBM(64, 8, n_chains=10).double()
+        m.chains.copy_(X[:10])
+        _train(m, X, pcd_loss, 2)
+        out[rank] = {k: v.numpy().copy() for k, v in m.state_dict().items()}
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_persistent_cd_trains_under_ddp_with_one_forward_per_step():
+    """Two gloo ranks: DDP averages the gradients, so both end with the same weights; its
+    buffer broadcast leaves both with rank 0's chains (as pcd_loss's docstring says)."""
+    from tests._distributed import fits_on_two_ranks
+
+    results = fits_on_two_ranks(_pcd_on_rank)
+    for name in results[0]:
+        np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
+    assert not np.array_equal(results[0]["chains"], _digits()[:10].numpy())
