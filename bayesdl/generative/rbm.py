@@ -68,7 +68,7 @@ class LogPartition(NamedTuple):
 def ais_schedule(n_betas: int, *, dtype=torch.float64) -> torch.Tensor:
     """Inverse temperatures 0 = beta_0 < ... < beta_K = 1 for AIS, K = ``n_betas``.
 
-    Salakhutdinov & Murray (2008, sec. 4.2) spend 500 of their 14,500 steps on [0, 0.5], 4,000
+    Salakhutdinov & Murray (2008) spend 500 of their 14,500 steps on [0, 0.5], 4,000
     on [0.5, 0.9] and 10,000 on [0.9, 1]: the distributions change fastest near beta = 1. This
     keeps those proportions for any K >= 3.
     """
@@ -185,11 +185,11 @@ class _RBMModule(nn.Module):
 
         At beta = 1 this is the RBM's own block Gibbs sweep.
         """
-        # p_beta(h_j = 1 | v) = sigmoid(beta (c_j + v'W_j))   (S&M 2008, eq. 15)
+        # p_beta(h_j = 1 | v) = sigmoid(beta (c_j + v'W_j))   (S&M 2008, the annealed RBM)
         h = _bernoulli(torch.sigmoid(beta * self.hidden_logits(v)), generator)
         eta = beta * self.visible_natural(h)  # (N, D)
         if base_bias is not None:
-            # visible natural parameter (1 - beta) b_A + beta (b + W h)   (S&M 2008, eq. 16)
+            # visible natural parameter (1 - beta) b_A + beta (b + W h)   (S&M 2008)
             eta = eta + (1.0 - beta) * base_bias
         return self._sample_visible(eta, generator)
 
@@ -232,7 +232,7 @@ class _RBMModule(nn.Module):
         ``method="ais"`` is annealed importance sampling (Salakhutdinov & Murray 2008) with
         ``n_runs`` independent runs through ``n_betas`` intermediate distributions
         (:func:`ais_schedule`) from the base-rate model: an RBM with W = 0 whose visible
-        biases b_A give ``data``'s mean visible vector (its sec. 4.2; None: b_A = b). It returns
+        biases b_A give ``data``'s mean visible vector (None: b_A = b). It returns
         log Z_A + log mean_m w_m and the delta-method standard error of that log-mean.
         """
         if method == "exact":
@@ -272,7 +272,7 @@ class _RBMModule(nn.Module):
         log_w = torch.zeros(int(n_runs), dtype=torch.float64, device=v.device)
         for k in range(1, len(betas)):
             logits = self.hidden_logits(v)  # (M, H)
-            # log p*_k(v) - log p*_{k-1}(v), where (S&M 2008, eq. 14 with W_A = 0)
+            # log p*_k(v) - log p*_{k-1}(v), where (S&M 2008, with W_A = 0)
             # log p*_beta(v) = -g(v) + v'((1 - beta) b_A + beta b) + sum_j softplus(beta x_j)
             step = ((betas[k] - betas[k - 1]) * (v @ (self.visible_bias - base_bias))
                     + (nn.functional.softplus(betas[k] * logits)
