@@ -31,9 +31,12 @@ def small_instance(cls):
 
 
 def example_inputs(cls, X: np.ndarray) -> np.ndarray:
-    """``X`` made valid for ``cls``: symbols for a CategoricalHMM, counts for a PoissonHMM."""
+    """``X`` made valid for ``cls``: symbols for a CategoricalHMM, counts for a PoissonHMM,
+    values in [0, 1] for an RBM."""
     if cls.__name__ == "CategoricalHMM":
         return (X[:, :1] > 0).astype(int) + (X[:, :1] > 2)
     if cls.__name__ == "PoissonHMM":
         return np.abs(np.round(X))
+    if cls.__name__ == "RBM":  # Bernoulli visible units by default: values in [0, 1]
+        return 1 / (1 + np.exp(-X))
     return X

@@ -17,9 +17,7 @@ from __future__ import annotations
 import importlib
 
 FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", "hmm", "lds",
-                         "gpr", "bnn",
-                         "gan", "dcgan", "wgan-gp"]
-FIT_MODELS += ["vae"]
+                         "gpr", "bnn", "vae", "rbm", "gan", "dcgan", "wgan-gp"]
 
 
 def add_torch_options(p, dtype: bool = True) -> None:

@@ -9,17 +9,18 @@ rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
 from .autoencoder import AutoEncoder, AutoencoderNetwork, corrupt
+from .gan import DCGAN, GAN, WGANGP
 from .likelihoods import (BernoulliLikelihood, CategoricalLikelihood, ContinuousBernoulliLikelihood,
                           GaussianLikelihood)
 from .networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from .vae import ConditionalVAE, VAE, VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
+from .rbm import (RBM, BernoulliRBM, GaussianBernoulliRBM, LogPartition, ais_schedule, cd_loss,
+                  pcd_loss)
+from .vae import VAE, ConditionalVAE, VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
 
-__all__: list[str] = []
-__all__ += ["AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "CategoricalLikelihood",
-            "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder", "ConvEncoder",
-            "GaussianLikelihood", "MLPDecoder", "MLPEncoder", "VAE", "VAENetwork", "corrupt",
-            "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight"]
-
-from .gan import DCGAN, GAN, WGANGP  # noqa: E402
-
-__all__ += ["DCGAN", "GAN", "WGANGP"]
+__all__ = [
+    "AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "BernoulliRBM",
+    "CategoricalLikelihood", "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder",
+    "ConvEncoder", "DCGAN", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood", "LogPartition",
+    "MLPDecoder", "MLPEncoder", "RBM", "VAE", "VAENetwork", "WGANGP", "ais_schedule", "cd_loss",
+    "corrupt", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight", "pcd_loss",
+]

@@ -17,6 +17,7 @@ SECTIONS: list[str] = [
     "gaussian_process",
     "optimize",
     "vae",
+    "rbm",
     "gan",
     "bdl",
 ]
