@@ -111,11 +111,14 @@ def test_every_command_has_useful_help(capsys):
 
 
 def test_demo_quick_writes_the_report_with_the_blr_section(tmp_path, capsys):
+    """The demo end to end on the two sections no other default test builds (each other
+    section has its own test; the whole quick demo runs in the slow browser test)."""
     out = tmp_path / "report"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--only", "linear_model", "hmm", "--out", str(out)]) == 0
     assert str((out / "index.html").resolve()) in capsys.readouterr().out
     html = (out / "index.html").read_text()
     assert "Bayesian linear regression" in html and "class=\"error\"" not in html
+    assert '<h2 id="hmm">' in html
     # one self-contained file: the five figures of the section are embedded in it
     blr = html.split('<h2 id="linear_model">')[1].split("<h2 ")[0]
     assert blr.count("<figure") == 5 and blr.count("<svg") + blr.count('src="data:image/png') == 5

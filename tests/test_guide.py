@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ CHAPTERS = sorted(p for p in GUIDE.glob("*.md") if p != INDEX)
 PARTS = ("The idea", "Code", "The figure", "Pitfalls")  # the level-2 headings, in this order
 SLOW_MARK = "<!-- guide: slow -->"
 TIMEOUT_S = 900  # catches a hang; a default chapter takes seconds
+# Chapters run two at a time: each is one single-threaded subprocess, and the test process
+# itself mostly waits, so the suite's second core is used instead of idling.
+PARALLEL_CHAPTERS = 2
 
 # Runs the blocks (a JSON list) of one chapter in one namespace; on an exception it prints the
 # traceback, with each block registered in linecache so the traceback shows the block's lines.
@@ -82,12 +86,29 @@ def _chapter_params():
     return [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if is_slow(c) else []) for c in CHAPTERS]
 
 
+@pytest.fixture(scope="module")
+def chapter_runs(request, tmp_path_factory):
+    """The run of every chapter this session selected, started at once and executed
+    ``PARALLEL_CHAPTERS`` at a time: ``{chapter: (future of its CompletedProcess, workdir)}``."""
+    chosen = [item.callspec.params["chapter"] for item in request.session.items
+              if getattr(item, "originalname", None) == "test_chapter_code_runs_and_writes_its_figures"]
+    with ThreadPoolExecutor(PARALLEL_CHAPTERS) as pool:
+        runs = {}
+        for chapter in chosen:
+            workdir = tmp_path_factory.mktemp(chapter.stem)
+            runs[chapter] = (pool.submit(run_chapter, chapter, workdir), workdir)
+        yield runs
+        for future, _ in runs.values():
+            future.cancel()
+
+
 @pytest.mark.parametrize("chapter", _chapter_params())
-def test_chapter_code_runs_and_writes_its_figures(chapter, tmp_path):
-    done = run_chapter(chapter, tmp_path)
+def test_chapter_code_runs_and_writes_its_figures(chapter, chapter_runs):
+    future, workdir = chapter_runs[chapter]
+    done = future.result()
     assert done.returncode == 0, f"{chapter.name} failed:\n{done.stderr[-6000:]}"
     for link in figure_links(chapter.read_text()):
-        assert (tmp_path / Path(link).name).is_file(), (
+        assert (workdir / Path(link).name).is_file(), (
             f"{chapter.name} shows {link} but its code does not write {Path(link).name}")
 
 
