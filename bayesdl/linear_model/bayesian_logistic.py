@@ -147,6 +147,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             raise ValueError("sample_weight must be non-negative with a positive sum.")
         self.classes_, codes = np.unique(y, return_inverse=True)
         self._check_classes()
+        weighted = np.unique(codes[sw > 0])
+        if len(weighted) < 2:  # the MAP would push the one class's probability to 1
+            raise ValueError(f"only one class ({self.classes_[weighted[0]].tolist()!r}) has a positive "
+                             "sample_weight; BayesianLogisticRegression needs at least 2 classes "
+                             "with weight.")
         rows = np.column_stack([X, codes.astype(self._numpy_dtype), sw])  # (N, D + 2)
         return DataSource(rows, dtype=self._torch_dtype, device=self._torch_device,
                           chunk_size=self.chunk_size, chunk_elements=_CHUNK_ELEMENTS)
@@ -272,12 +277,16 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                 converged = True
                 break
             t = 1.0
-            while True:  # backtracking (Armijo) line search on the log posterior
+            while t >= 1e-10:  # backtracking (Armijo) line search on the log posterior
                 W_new = W + t * step
                 stats_new, ll_new = self._pass(data, W_new)
-                if self._neg_log_posterior(ll_new, W_new, prec) <= f - 1e-4 * t * decrement or t < 1e-10:
+                f_new = self._neg_log_posterior(ll_new, W_new, prec)
+                if f_new < f and f_new <= f - 1e-4 * t * decrement:
                     break
                 t /= 2
+            else:  # no step along the Newton direction lowers f: W is optimal to f's rounding
+                converged = True
+                break
             W, stats, ll = W_new, stats_new, ll_new
             if unidentified and -ll <= 1e-9 * float(stats["n"]):
                 raise ValueError(

@@ -1,9 +1,12 @@
 """BayesianLogisticRegression against statsmodels, scikit-learn, autograd and Monte Carlo."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -142,3 +145,28 @@ def test_bad_input_errors():
         BayesianLogisticRegression().fit(np.array([[0.0], [np.nan], [1.0]]), [0, 1, 0])
     with pytest.raises(ValueError, match="alpha must be"):
         BayesianLogisticRegression(alpha=[1.0, 2.0]).fit(X, [0, 1, 0, 1])
+
+
+def test_newton_stops_where_no_step_lowers_the_posterior_any_more():
+    """On nearly separable data the MAP is flat to rounding: the line search then finds no
+    decrease, which is convergence (it once looped to max_iter with a warning, at 30x the
+    time), and the MAP still has a zero gradient to the data's resolution."""
+    from sklearn.datasets import make_blobs
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_blobs(n_samples=300, random_state=0)
+    X, y = StandardScaler().fit_transform(X), (y == 2).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = BayesianLogisticRegression().fit(X, y)
+    assert clf.n_iter_ <= 5
+    # the gradient of the log posterior at the MAP (PRML 4.91 plus the prior's -alpha w)
+    p = 1 / (1 + np.exp(-(X @ clf.coef_.ravel() + clf.intercept_[0])))
+    grad = X.T @ (y - p) - clf.alpha_ * clf.coef_.ravel()
+    assert np.abs(grad).max() < 1e-6
+
+
+def test_one_class_with_positive_weight_is_refused():
+    X, y = np.random.default_rng(0).normal(size=(20, 2)), np.repeat([0, 1], 10)
+    with pytest.raises(ValueError, match=r"only one class \(1\) has a positive sample_weight"):
+        BayesianLogisticRegression(alpha=1.0).fit(X, y, sample_weight=(y == 1).astype(float))
