@@ -25,11 +25,18 @@ mean without noise (Ho Algorithm 2: z = 0 at the last step).
 
 from __future__ import annotations
 
+import copy
 import math
+from numbers import Integral, Real
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
+
+from ._base import _GenerativeEstimator
 
 PREDICTIONS = ("epsilon", "x0", "v")
 
@@ -243,7 +250,9 @@ class NoiseSchedule:
         the first step clipped to beta~_2, as in Ho's code, where beta~_1 = 0). With
         ``timesteps=None`` every term is computed (T network calls); with an integer k the
         sum over t is estimated without bias from k timesteps drawn uniformly with
-        replacement. Divide by D ln 2 for bits per dimension (:func:`nats_to_bits_per_dim`).
+        replacement. Each term draws one noise image shared by all rows, so a row's bound does
+        not depend on the other rows. Divide by D ln 2 for bits per dimension
+        (:func:`nats_to_bits_per_dim`).
         """
         n, T = len(x0), self.n_timesteps
         x0 = x0.double()
@@ -262,8 +271,8 @@ class NoiseSchedule:
             weight = T / int(timesteps)
         terms = torch.zeros(n, dtype=torch.float64, device=x0.device)
         for t in ts.tolist():
-            noise = torch.randn(x0.shape, generator=generator, dtype=torch.float64).to(x0.device)
-            x_t = self.add_noise(x0, noise, t)
+            noise = torch.randn((1, *x0.shape[1:]), generator=generator, dtype=torch.float64)
+            x_t = self.add_noise(x0, noise.to(x0.device).expand_as(x0), t)
             x0_hat, _ = self._x0_eps(denoise(x_t, t).double(), x_t, t)
             mean, _ = self.posterior(x0_hat, x_t, t)
             if t == 0:
@@ -359,7 +368,7 @@ class _Conditioning(nn.Module):
         self.label = nn.Embedding(n_classes + 1, dim) if n_classes else None
 
     def forward(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        emb = self.time(timestep_embedding(t, self.base))  # (N, dim)
+        emb = self.time(timestep_embedding(t, self.base).to(self.time[0].weight.dtype))  # (N, dim)
         if self.label is not None:
             if y is None:  # unconditional: the null class
                 y = torch.full_like(t, self.n_classes)
@@ -491,3 +500,255 @@ class DenoisingMLP(nn.Module):
         for block in self.blocks:
             h = h + block(h + emb)
         return self.out(h)
+
+
+# -- the estimator ----------------------------------------------------------------------------
+def _example_draws(index: torch.Tensor, epoch: int, seed: int, shape, n_timesteps: int,
+                   p_uncond: float, device, dtype):
+    """(t, noise, drop) for each training example, a function of (seed, epoch, example index)
+    alone: a data-parallel run then draws exactly what one process draws for the same examples,
+    and a resumed run what the uninterrupted one drew."""
+    g = torch.Generator()
+    ts, noises, drops = [], [], []
+    for i in index.tolist():
+        # SeedSequence hashes the triple into a well-mixed 63-bit seed
+        key = np.random.SeedSequence((seed, epoch, i)).generate_state(1, np.uint64)[0]
+        g.manual_seed(int(key >> np.uint64(1)))
+        ts.append(torch.randint(0, n_timesteps, (1,), generator=g))
+        noises.append(torch.randn(tuple(shape), generator=g, dtype=torch.float64))
+        drops.append(torch.rand(1, generator=g, dtype=torch.float64) < p_uncond)
+    return (torch.cat(ts).to(device), torch.stack(noises).to(device=device, dtype=dtype),
+            torch.cat(drops).to(device))
+
+
+class DDPM(_GenerativeEstimator):
+    """Denoising diffusion probabilistic model (Ho et al. 2020) as an estimator.
+
+    ``fit(X, y=None)`` learns to denoise images (N, H, W) / (N, C, H, W) with a :class:`UNet`,
+    or rows (N, D) with a :class:`DenoisingMLP`; the data range [data_min_, data_max_] is mapped
+    linearly to [-1, 1] inside. With labels ``y`` the model is class-conditional and trained
+    with label dropout ``p_uncond`` for classifier-free guidance (Ho & Salimans 2022).
+    ``sample(n, y=None, guidance=None, steps=None)`` runs the reverse chain (ancestral over
+    all T steps, or DDIM over ``steps``) and returns arrays in the training data's shape and
+    range. ``score_samples(X)`` is the variational lower bound on log p(x) in nats of
+    discretised data (Ho sec. 3.3) and ``bits_per_dim(X)`` the matching negative bound in bits
+    per dimension.
+
+    Parameters
+    ----------
+    n_timesteps : T, the length of the diffusion (Ho et al.: 1000).
+    schedule : ``"linear"`` (Ho et al.: beta 1e-4 .. 0.02) or ``"cosine"`` (Nichol & Dhariwal).
+    prediction : ``"epsilon"`` (Ho et al.), ``"x0"`` or ``"v"`` (Salimans & Ho 2022).
+    base_channels : the U-Net's width at full resolution (the MLP's width is 4x this).
+    channel_mults : the width multiplier of each U-Net level (None: (1, 2, ...) by image
+        size, :func:`default_channel_mults`).
+    n_res_blocks : residual blocks per U-Net level.
+    p_uncond : probability of training on the null label when labels are given.
+    sampling_steps : None samples with ancestral DDPM steps over all T timesteps; an integer
+        samples with that many DDIM steps (Song et al. 2021) with noise ``eta``.
+    eta : DDIM's noise level (0: deterministic, 1: DDPM-like).
+    clip_sample : clip the predicted x_0 to the data range while sampling.
+    max_epochs, batch_size, learning_rate, grad_clip, checkpoint_dir, resume, verbose,
+    device, dtype, random_state : training through :class:`bayesdl.train.Trainer` (Adam).
+
+    Attributes
+    ----------
+    module_ : the trained network (its schedule is ``NoiseSchedule.<schedule>(n_timesteps)``);
+    history_, n_iter_ : the Trainer's per-epoch losses and the number of epochs run;
+    input_shape_, data_shape_, n_features_in_, data_min_, data_max_, classes_, n_classes_ :
+    what was fitted (classes only with labels).
+    """
+
+    _parameter_constraints: dict = {
+        **_GenerativeEstimator._parameter_constraints,
+        "n_timesteps": [Interval(Integral, 1, None, closed="left")],
+        "schedule": [StrOptions({"linear", "cosine"})],
+        "prediction": [StrOptions(set(PREDICTIONS))],
+        "base_channels": [Interval(Integral, 1, None, closed="left")],
+        "channel_mults": [tuple, list, None],
+        "n_res_blocks": [Interval(Integral, 1, None, closed="left")],
+        "p_uncond": [Interval(Real, 0, 1, closed="left")],
+        "sampling_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "eta": [Interval(Real, 0, None, closed="left")],
+        "clip_sample": ["boolean"],
+        "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, n_timesteps: int = 1000, schedule: str = "linear",
+                 prediction: str = "epsilon", base_channels: int = 32, channel_mults=None,
+                 n_res_blocks: int = 1, p_uncond: float = 0.1, sampling_steps: int | None = None,
+                 eta: float = 0.0, clip_sample: bool = True, max_epochs: int = 30,
+                 batch_size: int = 64, learning_rate: float = 2e-3, grad_clip: float | None = 1.0,
+                 checkpoint_dir=None, resume: bool = False, verbose: bool = False,
+                 device="cpu", dtype: str = "float32", random_state=None):
+        self.n_timesteps, self.schedule, self.prediction = n_timesteps, schedule, prediction
+        self.base_channels, self.channel_mults = base_channels, channel_mults
+        self.n_res_blocks, self.p_uncond = n_res_blocks, p_uncond
+        self.sampling_steps, self.eta, self.clip_sample = sampling_steps, eta, clip_sample
+        self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
+        self.grad_clip, self.checkpoint_dir, self.resume = grad_clip, checkpoint_dir, resume
+        self.verbose, self.device, self.dtype = verbose, device, dtype
+        self.random_state = random_state
+
+    def _support(self):
+        return None  # any range: [data_min_, data_max_] is mapped to [-1, 1]
+
+    def _schedule(self) -> NoiseSchedule:
+        return getattr(NoiseSchedule, self.schedule)(self.n_timesteps, prediction=self.prediction,
+                                                    clip_sample=self.clip_sample)
+
+    def _conditional(self) -> bool:
+        return getattr(self, "n_classes_", None) is not None
+
+    def _build_module(self) -> nn.Module:
+        n_classes = self.n_classes_ if self._conditional() else None
+        if len(self.data_shape_) == 1:
+            return DenoisingMLP(self.data_shape_[0], 4 * self.base_channels, n_classes=n_classes)
+        c, h, w = self.data_shape_
+        mults = tuple(self.channel_mults or default_channel_mults(min(h, w)))
+        factor = 2 ** (len(mults) - 1)
+        if h % factor or w % factor:
+            raise ValueError(f"images of {h}x{w} pixels cannot be halved {len(mults) - 1} times "
+                             f"by channel_mults={mults}; use fewer levels or pad the images to a "
+                             f"multiple of {factor}.")
+        return UNet(c, self.base_channels, mults, self.n_res_blocks, n_classes)
+
+    # the data range <-> [-1, 1]
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self._range()
+        return (x - lo) / (hi - lo) * 2 - 1
+
+    def _unscale(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self._range()
+        return (x + 1) / 2 * (hi - lo) + lo
+
+    def _range(self):
+        lo = torch.as_tensor(self.data_min_, dtype=self._torch_dtype, device=self._torch_device)
+        hi = torch.as_tensor(self.data_max_, dtype=self._torch_dtype, device=self._torch_device)
+        return lo, torch.where(hi > lo, hi, lo + 1)  # a constant feature maps to -1
+
+    def fit(self, X, y=None):
+        """Train the denoiser on X (images or rows), class-conditional when ``y`` is given."""
+        self._validate_params()
+        x, codes = self._validate_data(X, y, reset=True)
+        seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the initial weights follow random_state
+            self.module_ = self._build_module().to(device=self._torch_device,
+                                                   dtype=self._torch_dtype)
+        x = self._scale(x)
+        schedule = self._schedule()
+        null = self.n_classes_ if codes is not None else None
+
+        def loss_fn(model, batch, step):
+            if codes is None:
+                xb, index = batch
+                yb = None
+            else:
+                xb, index, yb = batch
+            t, noise, drop = _example_draws(index, step.epoch, seed, xb.shape[1:],
+                                            schedule.n_timesteps, self.p_uncond, xb.device,
+                                            xb.dtype)
+            if yb is not None:
+                # classifier-free guidance: train on the null class with probability p_uncond
+                yb = torch.where(drop, torch.full_like(yb, null), yb)
+            return diffusion_loss(model, schedule, xb, t, noise, yb)
+
+        index = torch.arange(len(x), device=x.device)
+        data = (x, index) if codes is None else (x, index, codes)
+        self._train(loss_fn, data, grad_clip=self.grad_clip)
+        return self
+
+    def _denoiser(self, y: torch.Tensor | None, guidance: float | None):
+        model, null = self.module_, (self.n_classes_ if self._conditional() else None)
+
+        def denoise(x, t):
+            t = torch.full((len(x),), int(t), device=x.device)
+            if y is None:
+                return model(x, t)
+            if guidance is None or guidance == 0:
+                return model(x, t, y)
+            return guided_output(model, x, t, y, float(guidance), null)
+        return denoise
+
+    def _sample_codes(self, n: int, y, guidance):
+        if y is None:
+            if guidance is not None:
+                raise ValueError("guidance needs labels: pass y (one label, or n labels) to "
+                                 "sample with classifier-free guidance.")
+            return None
+        if not self._conditional():
+            raise ValueError("this DDPM was fitted without labels, so it cannot sample given a "
+                             "label or guidance; fit(X, y) trains a class-conditional model.")
+        y = np.asarray(y)
+        if y.ndim == 0:
+            y = np.full(n, y.item())
+        if len(y) != n:
+            raise ValueError(f"y has {len(y)} labels for n = {n} samples; pass one label or n.")
+        return self._encode_labels(y)
+
+    def sample(self, n: int, y=None, guidance: float | None = None, steps: int | None = None,
+               eta: float | None = None, random_state=None, return_chain: bool = False):
+        """Draw ``n`` samples in the training data's shape and range.
+
+        ``y``: one label or ``n`` labels (class-conditional models; None samples the
+        unconditional model through the null class). ``guidance``: the classifier-free
+        guidance weight w of Ho & Salimans (2022) eq. 6 (0 = the plain conditional model;
+        needs ``y``). ``steps``: DDIM steps (default ``sampling_steps``; None = ancestral DDPM
+        over all T). ``return_chain``: also return the states x_T .. x_0 of the reverse chain
+        as a list of arrays in the data's shape and range.
+        """
+        check_is_fitted(self, "module_")
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive number of samples, got {n}.")
+        if guidance is not None and not (np.isfinite(guidance) and guidance >= 0):
+            raise ValueError(f"guidance must be a weight >= 0, got {guidance}.")
+        if guidance is not None and not self._conditional():
+            raise ValueError("guidance needs a class-conditional model: this DDPM was fitted "
+                             "without labels; fit(X, y) to use classifier-free guidance.")
+        codes = self._sample_codes(int(n), y, guidance)
+        steps = self.sampling_steps if steps is None else steps
+        eta = self.eta if eta is None else eta
+        self.module_.eval()
+        with torch.no_grad():
+            x, chain = self._schedule().sample(
+                self._denoiser(codes, guidance), (int(n), *self.data_shape_), steps=steps,
+                method="ddpm" if steps is None else "ddim", eta=eta,
+                generator=self._generator(random_state), device=self._torch_device,
+                dtype=self._torch_dtype, return_chain=True)
+        out = self._as_output(self._unscale(x))
+        if return_chain:
+            return out, [self._as_output(self._unscale(c)) for c in chain]
+        return out
+
+    def score_samples(self, X, n_bins: int = 256, timesteps: int | None = None):
+        """The variational lower bound on log p(x) per sample, in nats (Ho sec. 3.3).
+
+        X is treated as discretised data: its range [data_min_, data_max_] holds ``n_bins``
+        equally spaced levels (256 for 8-bit images). ``timesteps=None`` evaluates all T terms
+        (T network passes); an integer k estimates their sum without bias from k random
+        timesteps. The network runs in float64 here, so a row's bound does not depend on the
+        other rows.
+        """
+        check_is_fitted(self, "module_")
+        x, _ = self._validate_data(X, reset=False)
+        lo, hi = self._range()
+        flat = x.reshape(len(x), *lo.shape) if lo.dim() else x
+        if bool((flat < lo).any() or (flat > hi).any()):
+            raise ValueError(
+                f"X has values outside the training data's range [{self.data_min_}, "
+                f"{self.data_max_}], on which the discretised likelihood is defined; scale X "
+                "as the training data was scaled.")
+        x = self._scale(x).double()
+        model = copy.deepcopy(self.module_).double().eval()
+        with torch.no_grad():
+            bound = self._schedule().vlb(lambda xt, t: model(xt, torch.full((len(xt),), t,
+                                                                          device=xt.device)),
+                                       x, n_bins=n_bins, timesteps=timesteps,
+                                       generator=self._generator(self.random_state))
+        return -bound.cpu().numpy()
+
+    def bits_per_dim(self, X, n_bins: int = 256, timesteps: int | None = None) -> float:
+        """The mean negative variational bound in bits per dimension (lower is better)."""
+        nats = -self.score_samples(X, n_bins=n_bins, timesteps=timesteps).mean()
+        return float(nats_to_bits_per_dim(torch.tensor(nats), int(np.prod(self.data_shape_))))
