@@ -15,13 +15,25 @@ Bundled (CSV inside the package, no download):
 Synthetic: :func:`make_sinusoidal` (PRML section 1.1) and :func:`make_gaussian_blobs`.
 
 Loaders: :func:`load_csv`, :func:`load_npy`, :func:`load_npz`, :func:`load_idx`.
+
+Images (the generative models): :func:`load_digits_images`, :func:`load_images` (digits, .npy,
+.npz, IDX, a folder), :func:`to_unit_interval`, :func:`binarize`, :func:`dynamic_binarize` and
+:func:`split_images` (in :mod:`bayesdl.datasets.images`).
 """
 
 from ._bundled import load_co2, load_digits, load_faithful, load_geyser, load_mcycle, load_nile
 from ._loaders import load_csv, load_idx, load_npy, load_npz
 from ._synthetic import make_gaussian_blobs, make_sinusoidal
+from .images import (binarize, dynamic_binarize, load_digits_images, load_images, split_images,
+                     to_unit_interval)
 
 __all__ = [
+    "binarize",
+    "dynamic_binarize",
+    "load_digits_images",
+    "load_images",
+    "split_images",
+    "to_unit_interval",
     "load_co2",
     "load_csv",
     "load_digits",
