@@ -19,7 +19,7 @@ def registered_estimators() -> list[type]:
 def small_instance(cls):
     """``cls`` with few epochs, samples, components and restarts, where it has them."""
     small = dict(max_epochs=2, n_samples=10, n_components=2, n_clusters=2, n_init=1,
-                 random_state=0)
+                 random_state=0, n_timesteps=10)
     params = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in small.items() if k in params})
 

@@ -8,4 +8,6 @@ they share the plumbing in :mod:`bayesdl.generative._base` and read images ``(N,
 rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
-__all__: list[str] = []
+from .diffusion import DDPM
+
+__all__: list[str] = ["DDPM"]

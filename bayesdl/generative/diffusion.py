@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import _GenerativeEstimator
@@ -598,7 +598,7 @@ class DDPM(_GenerativeEstimator):
                                                     clip_sample=self.clip_sample)
 
     def _conditional(self) -> bool:
-        return getattr(self, "n_classes_", None) is not None
+        return getattr(self, "classes_", None) is not None
 
     def _build_module(self) -> nn.Module:
         n_classes = self.n_classes_ if self._conditional() else None
@@ -622,20 +622,16 @@ class DDPM(_GenerativeEstimator):
         lo, hi = self._range()
         return (x + 1) / 2 * (hi - lo) + lo
 
-    def _range(self):
-        lo = torch.as_tensor(self.data_min_, dtype=self._torch_dtype, device=self._torch_device)
-        hi = torch.as_tensor(self.data_max_, dtype=self._torch_dtype, device=self._torch_device)
-        return lo, torch.where(hi > lo, hi, lo + 1)  # a constant feature maps to -1
+    def _range(self) -> tuple[float, float]:
+        lo, hi = self.data_min_, self.data_max_
+        return lo, (hi if hi > lo else lo + 1)  # constant data maps to -1
 
     def fit(self, X, y=None):
         """Train the denoiser on X (images or rows), class-conditional when ``y`` is given."""
         self._validate_params()
         x, codes = self._validate_data(X, y, reset=True)
-        seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # the initial weights follow random_state
-            self.module_ = self._build_module().to(device=self._torch_device,
-                                                   dtype=self._torch_dtype)
+        self.module_ = self._new_module()
+        seed = self._seed()
         x = self._scale(x)
         schedule = self._schedule()
         null = self.n_classes_ if codes is not None else None
@@ -698,7 +694,7 @@ class DDPM(_GenerativeEstimator):
         over all T). ``return_chain``: also return the states x_T .. x_0 of the reverse chain
         as a list of arrays in the data's shape and range.
         """
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, "input_shape_")
         if int(n) < 1:
             raise ValueError(f"n must be a positive number of samples, got {n}.")
         if guidance is not None and not (np.isfinite(guidance) and guidance >= 0):
@@ -714,7 +710,7 @@ class DDPM(_GenerativeEstimator):
             x, chain = self._schedule().sample(
                 self._denoiser(codes, guidance), (int(n), *self.data_shape_), steps=steps,
                 method="ddpm" if steps is None else "ddim", eta=eta,
-                generator=self._generator(random_state), device=self._torch_device,
+                generator=self._torch_generator(random_state), device=self._torch_device,
                 dtype=self._torch_dtype, return_chain=True)
         out = self._as_output(self._unscale(x))
         if return_chain:
@@ -730,11 +726,9 @@ class DDPM(_GenerativeEstimator):
         timesteps. The network runs in float64 here, so a row's bound does not depend on the
         other rows.
         """
-        check_is_fitted(self, "module_")
-        x, _ = self._validate_data(X, reset=False)
-        lo, hi = self._range()
-        flat = x.reshape(len(x), *lo.shape) if lo.dim() else x
-        if bool((flat < lo).any() or (flat > hi).any()):
+        check_is_fitted(self, "input_shape_")
+        x, _ = self._validate_data(X, reset=False, min_samples=1)
+        if bool((x < self.data_min_).any() or (x > self.data_max_).any()):
             raise ValueError(
                 f"X has values outside the training data's range [{self.data_min_}, "
                 f"{self.data_max_}], on which the discretised likelihood is defined; scale X "
@@ -745,7 +739,7 @@ class DDPM(_GenerativeEstimator):
             bound = self._schedule().vlb(lambda xt, t: model(xt, torch.full((len(xt),), t,
                                                                           device=xt.device)),
                                        x, n_bins=n_bins, timesteps=timesteps,
-                                       generator=self._generator(self.random_state))
+                                       generator=self._torch_generator())
         return -bound.cpu().numpy()
 
     def bits_per_dim(self, X, n_bins: int = 256, timesteps: int | None = None) -> float:
