@@ -19,7 +19,7 @@ DATA = "images"
 def add_arguments(p) -> None:
     from .fit import add_generative_options
 
-    add_generative_options(p)
+    add_generative_options(p, epochs=30, batch_size=64, lr=2e-3)
     p.add_argument("--conditional", action="store_true",
                    help="train on the data's labels (needed for --label/--guidance when "
                         "sampling)")
