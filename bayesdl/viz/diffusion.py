@@ -12,8 +12,9 @@ def chains_figure(forward, reverse, timesteps, lo: float = 0.0, hi: float = 1.0)
     """Two rows of images at the same timesteps: the forward process noising one image
     (x_0 -> x_T, top) and the reverse chain denoising pure noise (x_T -> x_0, bottom).
 
-    ``forward`` and ``reverse``: (k, H, W) images at ``timesteps`` (k values, ascending; 0 is
-    the data), shown on the data range [lo, hi] (values outside are clipped by the colour map).
+    ``forward`` and ``reverse``: k images (H, W) at ``timesteps`` (the paper's t, ascending:
+    0 is the data, T pure noise), shown on the data range [lo, hi] (the colour map clips
+    values outside).
     """
     k = len(timesteps)
     fig, axes = new_figure(2, k, width=1.25, height=1.55)
@@ -60,18 +61,17 @@ def guidance_figure(weights, fcd, fcd_floor, accuracy):
     return fig
 
 
-def samplers_figure(names, seconds_per_image, fcd, fcd_floor):
-    """Time per image (log scale) and Frechet classifier distance of each sampler."""
-    fig, axes = new_figure(1, 2, width=3.6, height=3.0)
+def samplers_figure(names, seconds_per_image, accuracy_percent):
+    """Time per image (log scale) and conditional accuracy (%) of each sampler."""
+    fig, axes = new_figure(1, 2, width=3.4, height=3.0)
     left, right = axes[0]
     colours = [f"C{k}" for k in range(len(names))]
     left.bar(names, seconds_per_image, color=colours)
     left.set_yscale("log")
     left.set_ylabel("seconds per image")
     left.set_xlabel("sampler")
-    right.bar(names, fcd, color=colours)
-    right.axhline(fcd_floor, color="0.4", ls="--", lw=1)
-    right.text(len(names) - 0.5, fcd_floor, "real floor", fontsize=7, ha="right", va="bottom")
-    right.set_ylabel("Frechet classifier distance")
+    right.bar(names, accuracy_percent, color=colours)
+    right.set_ylim(0, 105)
+    right.set_ylabel("classified as the asked class (%)")
     right.set_xlabel("sampler")
     return fig

@@ -237,3 +237,32 @@ def test_guided_output_combines_conditional_and_null_outputs():
     torch.testing.assert_close(guided_output(net, x, t, y, 0.0, 4), cond)
     # Ho & Salimans eq. 6 with w = 2
     torch.testing.assert_close(guided_output(net, x, t, y, 2.0, 4), 3 * cond - 2 * uncond)
+
+
+@pytest.mark.parametrize("kind,name", [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])
+def test_schedule_and_steps_equal_diffusers(kind, name):
+    diffusers = pytest.importorskip("diffusers")
+    ours = getattr(NoiseSchedule, kind)(1000, clip_sample=False)
+    ref = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=name, clip_sample=False,
+                                  variance_type="fixed_small")
+    g = torch.Generator().manual_seed(0)
+    x, noise, out = (torch.randn(3, 1, 4, 4, generator=g) for _ in range(3))
+    # diffusers keeps its tables in float32: the cumulative product of 1000 factors carries
+    # a relative error ~1e-5, which x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) amplifies
+    # up to 1 / sqrt(abar_T) ~ 160 times near t = T
+    tol = dict(rtol=1e-4, atol=5e-4)
+    np.testing.assert_allclose(ours.alphas_cumprod.numpy(), ref.alphas_cumprod.double().numpy(),
+                               rtol=1e-4)
+    for t in (0, 1, 2, 500, 998, 999):
+        tt = torch.full((3,), t)
+        torch.testing.assert_close(ours.add_noise(x, noise, tt), ref.add_noise(x, noise, tt))
+        # the same noise draw from the same generator: the same ancestral sample
+        torch.testing.assert_close(
+            ours.step(out, t, x, torch.Generator().manual_seed(t)),
+            ref.step(out, t, x, generator=torch.Generator().manual_seed(t)).prev_sample, **tol)
+    ddim = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule=name,
+                                   clip_sample=False, set_alpha_to_one=True)
+    ddim.set_timesteps(50)  # diffusers' "leading" spacing: 980, 960, ..., 0
+    for t in ddim.timesteps.tolist():
+        torch.testing.assert_close(ours.ddim_step(out, t, t - 20, x),
+                                   ddim.step(out, t, x, eta=0.0).prev_sample, **tol)
