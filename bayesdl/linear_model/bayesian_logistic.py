@@ -49,6 +49,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._base import TorchEstimatorMixin
 from ..core.em import Batches, DataSource, accumulate
+from ..core.linalg import host_gram
 from ..core.threads import torch_threads
 from ..nn.laplace import logit_probs, probit_probs
 from ..uncertainty import MonteCarloCategorical
@@ -191,8 +192,9 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                 ll = w @ (t * a[:, 0] - torch.nn.functional.softplus(a[:, 0]))
                 stats = {"grad": ((w * (t - y)) @ Phi)[None], "n": w.sum()}  # (1, P)  PRML 4.91
                 if hessian:
-                    # H = Phi^T R Phi, R = diag(y (1 - y))  (PRML 4.97-4.98)
-                    stats["hess"] = Phi.T @ (Phi * (w * y * (1 - y))[:, None])
+                    # H = Phi^T R Phi, R = diag(y (1 - y))  (PRML 4.97-4.98), as (R^1/2 Phi)^T
+                    # (R^1/2 Phi): one symmetric rank-B update
+                    stats["hess"] = host_gram(Phi * (w * y * (1 - y)).sqrt()[:, None])
             else:
                 log_y = torch.log_softmax(a, dim=1)  # (B, K)
                 y = log_y.exp()
@@ -205,7 +207,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                     blocks = torch.einsum("bk,bp,bq->kpq", wy, Phi, Phi)  # (K, P, P)
                     root = (w.sqrt()[:, None] * y)[:, :, None] * Phi[:, None, :]  # (B, K, P)
                     root = root.reshape(X.shape[0], -1)  # (B, K P)
-                    H = -(root.T @ root)
+                    H = host_gram(root).neg_()
                     K, P = W.shape
                     H.view(K, P, K, P).diagonal(dim1=0, dim2=2).add_(blocks.permute(1, 2, 0))
                     stats["hess"] = H

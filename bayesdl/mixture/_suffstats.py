@@ -31,10 +31,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..core.linalg import cholesky, inverse_cholesky_transpose
+from ..core.linalg import cholesky, host_matmul, inverse_cholesky_transpose
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -49,16 +48,6 @@ CHOLESKY_ERROR = (
 def _triu(d: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     i, j = torch.triu_indices(d, d, device=device)
     return i, j
-
-
-def _matmul(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """``A @ B``; on CPU through numpy's BLAS. The E-step's GEMMs are thin ((2048, 152) by
-    (152, 16) for d = K = 16), and there numpy's OpenBLAS ran at about twice the speed of
-    torch's MKL on this project's AMD hosts (26.9 against 13.7 GFLOPS on one thread), as in
-    K-means' distance blocks (``bayesdl.cluster.kmeans._nearest``)."""
-    if A.device.type != "cpu" or A.requires_grad or B.requires_grad:
-        return A @ B
-    return torch.from_numpy(np.matmul(A.numpy(), B.numpy()))
 
 
 def features(X: torch.Tensor, covariance_type: str) -> torch.Tensor:
@@ -96,7 +85,7 @@ class LogProbCoefficients:
     def log_prob(self, X: torch.Tensor, Z: torch.Tensor | None = None) -> torch.Tensor:
         """(N, K) component log-densities; ``Z`` are the features if already computed."""
         Z = self.features(X) if Z is None else Z
-        log_prob = _matmul(Z, self.W).add_(self.b)  # (N, K)
+        log_prob = host_matmul(Z, self.W).add_(self.b)  # (N, K)
         if self.U_tied is not None:
             # -1/2 (x-c)^T Lambda (x-c) = -1/2 |(x-c)^T U|^2, shared by all components.
             log_prob = log_prob - 0.5 * ((Z @ self.U_tied) ** 2).sum(1, keepdim=True)
@@ -143,7 +132,7 @@ def log_prob_coefficients(means, U, covariance_type: str, shift) -> LogProbCoeff
 
 def chunk_statistics(Z: torch.Tensor, resp: torch.Tensor, covariance_type: str) -> dict:
     """Summable statistics of one chunk: ``N_k`` and ``T(X)^T R`` (plus ``X^T X`` if tied)."""
-    stats = {"N": resp.sum(0), "ZR": _matmul(Z.T, resp)}  # (K,), (F, K)
+    stats = {"N": resp.sum(0), "ZR": host_matmul(Z.T, resp)}  # (K,), (F, K)
     if covariance_type == "tied":
         stats["XX"] = Z.T @ Z  # (D, D)
     return stats

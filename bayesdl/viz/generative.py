@@ -1,0 +1,78 @@
+"""Figures of the generative models (autoencoders, VAEs, RBMs, GANs, diffusion)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+
+from ._common import new_figure
+
+
+def _as_image_stack(images) -> np.ndarray:
+    """``(N, H, W)`` greyscale images from ``(N, H, W)``, ``(N, 1, H, W)`` or square rows."""
+    a = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    a = a.astype(np.float64)
+    if a.ndim == 4 and a.shape[1] == 1:
+        a = a[:, 0]
+    elif a.ndim == 2:
+        side = math.isqrt(a.shape[1])
+        if side * side != a.shape[1]:
+            raise ValueError(f"rows of {a.shape[1]} values are not square images; reshape them "
+                             "to (N, H, W) first.")
+        a = a.reshape(len(a), side, side)
+    if a.ndim != 3 or len(a) == 0:
+        raise ValueError("images must be a non-empty (N, H, W), (N, 1, H, W) or (N, H*W) array "
+                         f"of greyscale images, got shape {np.shape(images)}.")
+    return a
+
+
+def image_grid(images, nrow: int | None = None, titles=None, *, vmin: float | None = None,
+               vmax: float | None = None, cmap: str = "gray_r", pad: int = 1,
+               scale: float = 0.45, title: str | None = None):
+    """A grid of greyscale images with no axis ticks; returns a ``Figure``.
+
+    ``images``: ``(N, H, W)``, ``(N, 1, H, W)`` or rows ``(N, H*W)`` of square images, numpy
+    or torch. ``nrow`` is the number of images per row, as in ``torchvision.utils.make_grid``
+    (default: ``ceil(sqrt(N))``); the images fill the grid row by row. ``titles`` (one per
+    grid row, e.g. the class of a row of conditional samples) label the rows on the left.
+    Grey levels span ``[vmin, vmax]``: by default [0, 1] when the images lie in it, else their
+    range. ``cmap="gray_r"`` draws high values dark (ink on paper, as the digits are shown);
+    use ``"gray"`` for white on black. ``scale`` is the size of one image in inches.
+    """
+    a = _as_image_stack(images)  # (N, H, W)
+    n, h, w = a.shape
+    ncol = math.ceil(math.sqrt(n)) if nrow is None else int(nrow)
+    if ncol < 1:
+        raise ValueError(f"nrow (images per row) must be positive, got {nrow}.")
+    rows = math.ceil(n / ncol)
+    if titles is not None and len(titles) != rows:
+        raise ValueError(f"titles has {len(titles)} entries but the grid has {rows} rows of "
+                         f"{ncol} images; give one title per row (or set nrow).")
+    if vmin is None and vmax is None:
+        lo, hi = float(a.min()), float(a.max())
+        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else (lo, hi)
+    # one mosaic, padded between images with the background (vmin) value
+    mosaic = np.full((rows * (h + pad) - pad, ncol * (w + pad) - pad), np.nan)
+    for i, img in enumerate(a):
+        r, c = divmod(i, ncol)
+        mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    label_width = 0.0 if titles is None else 0.12 * max(len(str(t)) for t in titles) + 0.2
+    fig, axes = new_figure(1, 1, width=ncol * scale + label_width,
+                           height=rows * scale + (0.3 if title else 0.0))
+    ax = axes[0][0]
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")  # the padding: white
+    ax.imshow(mosaic, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    if titles is None:
+        ax.set_yticks([])
+    else:
+        ax.set_yticks([r * (h + pad) + (h - 1) / 2 for r in range(rows)])
+        ax.set_yticklabels([str(t) for t in titles])
+        ax.tick_params(axis="y", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig
