@@ -96,11 +96,19 @@ class NoiseSchedule:
         return len(self.betas)
 
     @classmethod
-    def linear(cls, n_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
+    def linear(cls, n_timesteps: int = 1000, beta_start: float | None = None,
+               beta_end: float | None = None, max_beta: float = 0.999,
                **kwargs) -> "NoiseSchedule":
-        """Ho et al. (2020): betas linear from 1e-4 to 0.02 over T = 1000 steps."""
-        return cls(torch.linspace(beta_start, beta_end, int(n_timesteps), dtype=torch.float64),
-                   **kwargs)
+        """Ho et al. (2020): betas linear from 1e-4 to 0.02 over T = 1000 steps.
+
+        For other T the default ends scale by 1000 / T (Nichol & Dhariwal 2021's code), so
+        abar_T stays near zero and x_T near pure noise; ``max_beta`` caps them.
+        """
+        T = int(n_timesteps)
+        start = 1e-4 * 1000 / T if beta_start is None else beta_start
+        end = 0.02 * 1000 / T if beta_end is None else beta_end
+        betas = torch.linspace(start, end, T, dtype=torch.float64).clamp(max=max_beta)
+        return cls(betas, **kwargs)
 
     @classmethod
     def cosine(cls, n_timesteps: int = 1000, s: float = 0.008, max_beta: float = 0.999,

@@ -16,6 +16,7 @@ SECTIONS: list[str] = [
     "hmm",
     "gaussian_process",
     "optimize",
+    "diffusion",
     "bdl",
 ]
 

@@ -160,7 +160,6 @@ def test_bad_input_gets_clear_errors():
 
 @pytest.fixture(scope="module")
 def trained_on_digits():
-    torch.set_num_threads(2)
     X, y = load_digits_images()
     return DDPM(max_epochs=20, random_state=0).fit(X, y)
 

@@ -26,6 +26,10 @@ def test_linear_schedule_matches_ho_et_al_and_abar_is_the_product():
     np.testing.assert_allclose(s.alphas_cumprod.numpy(), ref, rtol=1e-12)
     # the last step leaves almost pure noise (Ho et al.: L_T ~ 1e-5 bits per dimension)
     assert s.alphas_cumprod[-1].item() == pytest.approx(4.04e-5, rel=0.01)
+    # other T: the ends scale by 1000/T (Nichol & Dhariwal's code), capped below 1
+    short = NoiseSchedule.linear(100)
+    np.testing.assert_allclose(short.betas.numpy(), np.linspace(1e-3, 0.2, 100), rtol=1e-12)
+    assert NoiseSchedule.linear(10).betas[-1].item() == 0.999
 
 
 def test_cosine_schedule_follows_nichol_dhariwal_eq17():
