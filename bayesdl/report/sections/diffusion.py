@@ -94,12 +94,15 @@ def build(quick: bool = False, seed: int = 0) -> Section:
             f"Training budget: {model.n_iter_} epochs on {len(fit_idx)} 8x8 digits "
             f"({train_seconds:.0f} s on this machine), far below a converged model. "
             "Sampling runs the reverse chain from pure noise, either by ancestral steps over "
-            "all 1000 timesteps or by 50 deterministic DDIM steps (Song et al. 2021), which "
-            "the timing panel shows is about 20 times faster per image. Classifier-free "
-            "guidance (Ho & Salimans 2022) trades diversity for fidelity: the guided noise "
-            "estimate (1 + w) eps(x, c) - w eps(x) makes the samples more recognisably their "
-            "class (right panel), while the Frechet classifier distance to held-out digits "
-            "(left) is best at a moderate weight."),
+            "all 1000 timesteps or by 50 deterministic DDIM steps (Song et al. 2021): here "
+            f"DDIM-50 takes {samplers['DDPM-1000'][0] / samplers['DDIM-50'][0]:.0f} times less "
+            "time per image. Classifier-free guidance (Ho & Salimans 2022) trades diversity "
+            "for fidelity: the guided noise estimate (1 + w) eps(x, c) - w eps(x) makes samples "
+            f"more recognisably their class ({100 * acc[0]:.0f}% classified as asked at w = 0, "
+            f"{100 * acc[-1]:.0f}% at w = {weights[-1]:g}), while the Frechet classifier "
+            f"distance to held-out digits is lowest at w = {weights[best]:g}"
+            + (" and rises again as stronger guidance removes diversity."
+               if best < len(weights) - 1 else ".")),
         figures=[
             ("The forward process noising one held-out digit (top) and the learnt reverse "
              "chain turning noise into a digit (bottom; class 0, w = 2), at the same t",
