@@ -1,5 +1,6 @@
 """The "Diffusion models" report section builds (quick) with labelled figures and numbers."""
 
+import pytest
 from matplotlib.figure import Figure
 
 from bayesdl.report import SECTIONS
@@ -7,6 +8,7 @@ from bayesdl.report.sections import diffusion
 from tests._threads import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
+@pytest.mark.slow  # trains a U-Net for an epoch and runs a 1000-step chain: ~11 s of CPU
 def test_section_builds_with_figures_and_numbers():
     section = diffusion.build(quick=True, seed=0)
     assert "diffusion" in SECTIONS and section.title == "Diffusion models"
