@@ -92,18 +92,21 @@ def as_digit_images(x, name: str = "images") -> torch.Tensor:
     from .._base import check_dense
 
     check_dense(x, name)
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(x))
-    if not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int16, torch.int32,
-                                                   torch.int64, torch.bool)):
-        raise TypeError(f"{name} must hold numbers, got dtype {t.dtype}.")
-    if t.dim() == 2 and t.shape[1] == N_PIXELS or t.dim() == 3 and tuple(t.shape[1:]) == IMAGE_SHAPE \
-            or t.dim() == 4 and tuple(t.shape[1:]) == (1, *IMAGE_SHAPE):
-        t = t.reshape(-1, 1, *IMAGE_SHAPE).to(torch.float32)
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().to(torch.float32)
     else:
+        try:
+            t = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: any strides
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name} must be an array of pixel values: {e}") from None
+    if not (t.dim() == 2 and t.shape[1] == N_PIXELS
+            or t.dim() == 3 and tuple(t.shape[1:]) == IMAGE_SHAPE
+            or t.dim() == 4 and tuple(t.shape[1:]) == (1, *IMAGE_SHAPE)):
         raise ValueError(
             f"{name} must be 8x8 digits shaped (N, 64), (N, 8, 8) or (N, 1, 8, 8), got shape "
             f"{tuple(t.shape)}. The shipped classifier only knows the bundled 8x8 digits; for "
             "other data pass features=your_feature_extractor.")
+    t = t.reshape(-1, 1, *IMAGE_SHAPE)
     if len(t) == 0:
         raise ValueError(f"{name} is empty: give at least one image.")
     if not torch.isfinite(t).all():

@@ -9,6 +9,7 @@ Every metric maps both sets through a feature extractor and compares the feature
   kernel and its standard error (KID, Bińkowski et al. 2018);
 - :func:`precision_recall` -- the fraction of each set inside the other's k-nearest-neighbour
   manifold (Kynkäänniemi et al. 2019): precision is fidelity, recall is coverage;
+  :func:`density_coverage` -- their outlier-robust versions (Naeem et al. 2020);
 - :func:`class_histogram` and :func:`conditional_accuracy` -- how the shipped classifier
   labels samples (mode coverage; whether class-conditional samples show their class);
 - :func:`sample_metrics` -- all of them at once, beside the same metrics between two halves
@@ -17,7 +18,9 @@ Every metric maps both sets through a feature extractor and compares the feature
 
 ``features=None`` uses :func:`bayesdl.metrics.digits_features` (8x8 digits in [0, 1]); any
 callable mapping an ``(N, ...)`` array to ``(N, F)`` features works for other data (it
-receives the array exactly as given, numpy or torch). All estimates are computed in float64.
+receives the array exactly as given, numpy or torch). To score several metrics on the same
+sets without recomputing features, compute them once (``digits_features(x)``) and pass
+``features=lambda f: f``. All estimates are computed in float64.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from .digits_classifier import as_digit_images, digits_features, digits_logits
 # entries of a pairwise-distance or kernel block held at once: 1M float64 (8 MiB; cache-sized
 # blocks measured 1.5-1.7x faster than 128 MiB ones)
 _BLOCK_ENTRIES = 1 << 20
+# the largest kernel matrix formed whole for KID: 4M float64 entries (32 MiB; 2,048 samples)
+_FULL_KERNEL_ENTRIES = 1 << 22
 
 
 def _n_rows(x, name: str) -> int:
@@ -50,8 +55,9 @@ def _as_features(x, features: Callable | None, name: str) -> np.ndarray:
     if features is None:
         return digits_features(as_digit_images(x, name))
     if not callable(features):
-        raise TypeError(f"features must be a callable mapping (N, ...) samples to (N, F) "
-                        f"features, or None for the digits classifier; got {type(features).__name__}.")
+        raise TypeError("features must be a callable mapping (N, ...) samples to (N, F) "
+                        "features, or None for the digits classifier; got "
+                        f"{type(features).__name__}.")
     n = _n_rows(x, name)
     f = features(x)
     if hasattr(f, "detach"):  # a torch tensor
@@ -123,8 +129,9 @@ def frechet_classifier_distance(real, generated, features: Callable | None = Non
 
     computed by :func:`frechet_distance`. Features are the shipped digits classifier's
     penultimate layer unless ``features`` is given. The estimate is biased upwards for finite
-    samples (the bias shrinks like 1/N), so compare models only at equal sample sizes and
-    beside the real-data floor (:func:`sample_metrics`).
+    samples (the bias shrinks like 1/N; Chong & Forsyth 2020, "Effectively unbiased FID and
+    Inception score and where to find them"), so compare models only at equal sample sizes
+    and beside the real-data floor (:func:`sample_metrics`).
 
     Needs at least 2 samples per set; with no more samples than features (N <= F) the
     covariances are singular and the bias dominates, which is warned about: use N > F
@@ -143,11 +150,20 @@ def frechet_classifier_distance(real, generated, features: Callable | None = Non
 
 
 # -- kernel distance ----------------------------------------------------------------------------
-def _cubic_kernel_sums(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum and trace of ``k(a_i, b_j) = (a_i.b_j / d + 1)^3`` over each batch ``(s, m, d)``."""
-    K = torch.bmm(A, B.transpose(1, 2))  # (s, m, m) inner products
-    K.div_(A.shape[2]).add_(1.0).pow_(3)  # in place: the kernel matrices are the memory peak
-    return K.sum((1, 2)), torch.diagonal(K, dim1=1, dim2=2).sum(1)
+def _cubic_kernel(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``k(a, b) = (a.b / d + 1)^3`` of all pairs: ``(..., m, d), (..., m', d) -> (..., m, m')``."""
+    K = torch.matmul(A, B.transpose(-1, -2))  # inner products
+    return K.div_(A.shape[-1]).add_(1.0).pow_(3)  # in place: the kernels are the memory peak
+
+
+def _precompute_kernels(n_x: int, n_y: int, d: int, n_subsets: int, m: int) -> bool:
+    """Whether to form the three kernel matrices whole and get every subset's sums by products
+    with the subsets' indicator matrices: when they fit in memory and cost fewer operations,
+    ``(n_x^2 + n_y^2 + n_x n_y)(d + S)``, than the subsets' own blocks, ``3 S m^2 d`` (the
+    subsets overlap when they cover the data several times, as the default 100 subsets do)."""
+    fits = max(n_x, n_y) ** 2 <= _FULL_KERNEL_ENTRIES
+    full_cost = (n_x * n_x + n_y * n_y + n_x * n_y) * (d + n_subsets)
+    return fits and full_cost < 3 * n_subsets * m * m * d
 
 
 def _polynomial_mmd2(fx: np.ndarray, fy: np.ndarray, blocks_x, blocks_y) -> np.ndarray:
@@ -159,15 +175,25 @@ def _polynomial_mmd2(fx: np.ndarray, fy: np.ndarray, blocks_x, blocks_y) -> np.n
     S, m = blocks_x.shape
     tx, ty = torch.from_numpy(fx), torch.from_numpy(fy)
     bx, by = torch.from_numpy(np.asarray(blocks_x)), torch.from_numpy(np.asarray(blocks_y))
+    if _precompute_kernels(len(fx), len(fy), fx.shape[1], S, m):
+        # every subset's kernel sum from the full matrices: with W the (n, S) indicator of
+        # the subsets, sum_{i,j in s} K_ij = (W * (K W)).sum(0)[s] -- products, no gathers
+        Wx = torch.zeros(len(fx), S, dtype=torch.float64).scatter_(0, bx.T, 1.0)  # (n_x, S)
+        Wy = torch.zeros(len(fy), S, dtype=torch.float64).scatter_(0, by.T, 1.0)  # (n_y, S)
+        kxx, kyy = _cubic_kernel(tx, tx), _cubic_kernel(ty, ty)  # (n_x, n_x), (n_y, n_y)
+        within = ((Wx * (kxx @ Wx)).sum(0) - torch.diagonal(kxx) @ Wx
+                  + (Wy * (kyy @ Wy)).sum(0) - torch.diagonal(kyy) @ Wy)  # (S,)
+        del kxx, kyy
+        between = (Wx * (_cubic_kernel(tx, ty) @ Wy)).sum(0)  # (S,)
+        return (within / (m * (m - 1)) - 2.0 * between / (m * m)).numpy()
     out = torch.empty(S, dtype=torch.float64)
-    step = max(1, _BLOCK_ENTRIES // (m * m))  # subsets per batched product
+    step = max(1, _BLOCK_ENTRIES // (m * m))  # subsets per batch
     for lo in range(0, S, step):
         X, Y = tx[bx[lo:lo + step]], ty[by[lo:lo + step]]  # (s, m, d)
-        sum_xx, tr_xx = _cubic_kernel_sums(X, X)
-        sum_yy, tr_yy = _cubic_kernel_sums(Y, Y)
-        sum_xy, _ = _cubic_kernel_sums(X, Y)
-        out[lo:lo + step] = ((sum_xx - tr_xx + sum_yy - tr_yy) / (m * (m - 1))
-                             - 2.0 * sum_xy / (m * m))
+        kxx, kyy = _cubic_kernel(X, X), _cubic_kernel(Y, Y)  # (s, m, m)
+        within = (kxx.sum((1, 2)) - torch.diagonal(kxx, dim1=1, dim2=2).sum(1)
+                  + kyy.sum((1, 2)) - torch.diagonal(kyy, dim1=1, dim2=2).sum(1))
+        out[lo:lo + step] = within / (m * (m - 1)) - 2.0 * _cubic_kernel(X, Y).sum((1, 2)) / (m * m)
     return out.numpy()
 
 
@@ -206,9 +232,10 @@ def kernel_classifier_distance(real, generated, features: Callable | None = None
                          f"{subset_size}.")
     if int(n_subsets) < 1:
         raise ValueError(f"n_subsets must be a positive integer, got {n_subsets}.")
+    n_subsets = int(n_subsets)
     rng = np.random.default_rng(seed)
     per_partition = n // m
-    n_partitions = -(-int(n_subsets) // per_partition)
+    n_partitions = -(-n_subsets // per_partition)
 
     def blocks(size):  # (n_subsets, m): blocks of repeated random partitions of range(size)
         parts = [rng.permutation(size)[:per_partition * m].reshape(per_partition, m)
@@ -216,12 +243,23 @@ def kernel_classifier_distance(real, generated, features: Callable | None = None
         return np.concatenate(parts)[:n_subsets]
 
     estimates = _polynomial_mmd2(fr, fg, blocks(len(fr)), blocks(len(fg)))  # (n_subsets,)
-    n_independent = min(int(n_subsets), per_partition)
+    n_independent = min(n_subsets, per_partition)
     se = estimates.std(ddof=1) / np.sqrt(n_independent) if n_independent > 1 else float("nan")
     return float(estimates.mean()), float(se)
 
 
 # -- precision and recall -----------------------------------------------------------------------
+def _neighbour_inputs(real, generated, features, k, what: str):
+    """Both feature sets and ``k``, checked for a k-nearest-neighbour metric."""
+    fr = _as_features(real, features, "real")
+    fg = _as_features(generated, features, "generated")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}.")
+    _check_sizes(fr, fg, k + 1, f"{what} with k={k} (a k-th neighbour)")
+    return fr, fg, k
+
+
 def _knn_radii(f: np.ndarray, k: int) -> np.ndarray:
     """Squared distance from each row to its k-th nearest other row ``(N,)``."""
     radii = np.empty(len(f))
@@ -256,17 +294,37 @@ def precision_recall(real, generated, features: Callable | None = None,
 
     Pitfall: one real outlier has a wide ball, which can hold many poor samples, so precision
     can stay well above 0 for bad models (uniform noise scores 0.3-0.7 against 179 test
-    digits, whose floor is 0.9); recall is the more telling number there (Naeem et al. 2020).
+    digits, whose floor is 0.9); recall, and :func:`density_coverage` (Naeem et al. 2020),
+    are the more telling numbers there.
     """
-    fr = _as_features(real, features, "real")
-    fg = _as_features(generated, features, "generated")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}.")
-    _check_sizes(fr, fg, k + 1, f"precision and recall with k={k} (a k-th neighbour)")
+    fr, fg, k = _neighbour_inputs(real, generated, features, k, "precision and recall")
     precision = _coverage(fg, fr, _knn_radii(fr, k))
     recall = _coverage(fr, fg, _knn_radii(fg, k))
     return precision, recall
+
+
+_COVERAGE_K = 5  # Naeem et al. (2020)'s neighbourhood size
+
+
+def density_coverage(real, generated, features: Callable | None = None,
+                     k: int = _COVERAGE_K) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), the outlier-robust precision and recall.
+
+    Only the real samples' k-NN balls are used (radius r_i = distance from real x_i to its
+    k-th nearest real neighbour), so one outlier cannot inflate them as it does precision:
+
+        density  = 1/(k M) sum_j sum_i 1[||y_j - x_i|| <= r_i]   (eq. 3; about 1 for a
+                   perfect model, can exceed 1 where samples crowd the dense regions),
+        coverage = 1/N sum_i 1[some y_j lies within r_i of x_i]  (eq. 4; in [0, 1]).
+
+    ``k`` = 5 is the paper's choice. Identical sets give coverage 1; sets far apart (0, 0).
+    """
+    fr, fg, k = _neighbour_inputs(real, generated, features, k, "density and coverage")
+    radii = _knn_radii(fr, k)  # (N,)
+    counts = np.empty(len(fr))  # generated samples in each real ball
+    for rows in _row_blocks(len(fr), len(fg)):
+        counts[rows] = (_squared_distances(fr[rows], fg) <= radii[rows, None]).sum(1)
+    return float(counts.sum() / (k * len(fg))), float((counts > 0).mean())
 
 
 # -- the shipped classifier's view --------------------------------------------------------------
@@ -308,52 +366,67 @@ def conditional_accuracy(generated, labels, classifier: Callable | None = None) 
 
 
 # -- everything at once ---------------------------------------------------------------------------
-METRICS = ("fcd", "kid", "kid_se", "precision", "recall")
+METRICS = ("fcd", "kid", "kid_se", "precision", "recall", "density", "coverage")
 
 
 def _distances(fa: np.ndarray, fb: np.ndarray, k: int, seed: int) -> dict:
     identity = lambda f: f  # noqa: E731 (the features are computed once, outside)
     kid, kid_se = kernel_classifier_distance(fa, fb, identity, seed=seed)
     precision, recall = precision_recall(fa, fb, identity, k=k)
+    density, coverage = density_coverage(fa, fb, identity)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the floor shares the bias; it is what the floor shows
         fcd = frechet_classifier_distance(fa, fb, identity)
-    return {"fcd": fcd, "kid": kid, "kid_se": kid_se, "precision": precision, "recall": recall}
+    return {"fcd": fcd, "kid": kid, "kid_se": kid_se, "precision": precision, "recall": recall,
+            "density": density, "coverage": coverage}
 
 
 def sample_metrics(real, generated, labels=None, features: Callable | None = None,
-                   seed: int = 0, k: int = 3) -> dict:
+                   seed: int = 0, k: int = 3, n_splits: int = 5) -> dict:
     """All sample-quality metrics of ``generated`` against ``real``, with the real-data floor.
 
     ``real`` (held-out data, e.g. the test split) is split at random into halves A and B.
     The floor is each metric between A and B: what a perfect model reaches with that many
     samples (FCD and KID above 0 by sampling noise, precision and recall below 1). The
     model's metrics compare A with a random subset of ``generated`` of B's size, so both rows
-    have the same sample sizes (the Fréchet distance's bias depends on them).
+    have the same sample sizes (the Fréchet distance's bias depends on them). Both are
+    averaged over ``n_splits`` random halvings: with a few hundred real samples the floor of
+    one halving varies a lot (FCD 15-39 over halvings of the 359 test digits). The halvings
+    depend only on ``real`` and ``seed``, so models compared on the same data share the floor.
 
-    Returns a dict: ``fcd``, ``kid``, ``kid_se``, ``precision``, ``recall`` and the same with
-    ``_floor`` appended, ``n_real`` (= |A| = |B|), ``n_generated`` (used); with the shipped
-    classifier (``features=None``) also ``class_histogram`` (K,); with ``labels`` (the class
-    each sample was generated for) ``conditional_accuracy``. Needs at least 2 (k + 1)
-    real samples and as many generated ones as half the real set.
+    Returns a dict: ``fcd``, ``kid``, ``kid_se``, ``precision``, ``recall`` (with ``k``
+    neighbours), ``density``, ``coverage`` (with Naeem et al.'s 5) and the same with
+    ``_floor`` appended, ``n_real`` (= |A| = |B|), ``n_generated`` (used per halving); with
+    the shipped classifier (``features=None``) also ``class_histogram`` (K,) of all of
+    ``generated``; with ``labels`` (the class each sample was generated for)
+    ``conditional_accuracy``. ``kid_se`` is the mean of the halvings' standard errors, an
+    upper bound for that of their average. Needs at least 2 (k + 1) real samples and as many
+    generated ones as half the real set.
     """
     n_real, n_gen = _n_rows(real, "real"), _n_rows(generated, "generated")
-    half = n_real // 2
-    if half < k + 1:
-        raise ValueError(f"sample_metrics needs at least {2 * (k + 1)} real samples (two halves "
-                         f"for the floor), got {n_real}.")
+    half, neighbours = n_real // 2, max(int(k), _COVERAGE_K)
+    if half < neighbours + 1:
+        raise ValueError(f"sample_metrics needs at least {2 * (neighbours + 1)} real samples "
+                         f"(two halves for the floor), got {n_real}.")
     if n_gen < half:
         raise ValueError(f"sample_metrics compares {half} generated samples with half of the "
                          f"{n_real} real ones; draw at least {half} samples, got {n_gen}.")
+    if int(n_splits) < 1:
+        raise ValueError(f"n_splits must be a positive integer, got {n_splits}.")
     f_real = _as_features(real, features, "real")
     f_gen = _as_features(generated, features, "generated")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n_real)
-    fa, fb = f_real[perm[:half]], f_real[perm[half:2 * half]]
-    fg = f_gen[rng.permutation(n_gen)[:half]]
+    # separate streams: the halvings (so the floor) depend on the real data and seed only
+    rng_real, rng_gen = np.random.default_rng(seed).spawn(2)
+    model, floor = [], []
+    for s in range(int(n_splits)):
+        perm = rng_real.permutation(n_real)
+        fa, fb = f_real[perm[:half]], f_real[perm[half:2 * half]]
+        fg = f_gen[rng_gen.permutation(n_gen)[:half]]
+        model.append(_distances(fa, fg, k, seed + s))
+        floor.append(_distances(fa, fb, k, seed + s))
     out = {"n_real": half, "n_generated": half}
-    out.update(_distances(fa, fg, k, seed))
-    out.update({f"{key}_floor": v for key, v in _distances(fa, fb, k, seed).items()})
+    out.update({key: float(np.mean([r[key] for r in model])) for key in METRICS})
+    out.update({f"{key}_floor": float(np.mean([r[key] for r in floor])) for key in METRICS})
     if features is None:
         out["class_histogram"] = class_histogram(generated)
     if labels is not None:
@@ -361,7 +434,8 @@ def sample_metrics(real, generated, labels=None, features: Callable | None = Non
     return out
 
 
-_LABELS = {"fcd": "FCD", "kid": "KID", "precision": "precision", "recall": "recall"}
+_LABELS = {"fcd": "FCD", "kid": "KID", "precision": "precision", "recall": "recall",
+           "density": "density", "coverage": "coverage"}
 
 
 def metrics_table(results: Mapping[str, dict]) -> dict[str, str]:

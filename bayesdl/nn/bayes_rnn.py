@@ -29,6 +29,10 @@ class BayesLSTM(BayesModule):
 
     ``forward(x, (h0, c0)=None)`` takes ``x`` of shape (B, T, I) with ``batch_first=True``
     (else (T, B, I)) and returns ``(output, (h_n, c_n))`` shaped as ``nn.LSTM``'s.
+
+    Training: with a loss averaged over the batch *and* the T time steps, the KL is divided by
+    the number of sequences times T: ``elbo_loss(nll, kl_divergence(model), step.n_train * T)``
+    (see :func:`~bayesdl.nn.elbo_loss`).
     """
 
     supported_samplings = ("reparam", "flipout")

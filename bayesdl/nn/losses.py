@@ -43,6 +43,13 @@ def elbo_loss(nll: torch.Tensor, kl: torch.Tensor, n_train: int, batch_index: in
     same scale as an ordinary mean loss, so learning rates carry over, and the KL is weighted
     correctly whatever the batch size (the usual mistake is adding the KL un-scaled, or
     dividing it by the batch size instead of N).
+
+    ``n_train`` is the number of likelihood terms in the whole training set that ``nll`` is
+    the mean of. When ``nll`` also averages over time steps (a sequence model such as
+    :class:`~bayesdl.nn.BayesLSTM` with a per-step loss) or pixels, ``n_train`` is sequences x
+    steps (x pixels), not the number of sequences that ``Trainer``'s ``step.n_train`` counts:
+    ``elbo_loss(nll, kl, step.n_train * T)``. Passing the number of sequences weights the KL
+    T times too heavily.
     """
     n_train = int(n_train)
     if n_train < 1:

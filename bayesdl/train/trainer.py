@@ -38,7 +38,13 @@ CHECKPOINT_NAME = "last.safetensors"
 
 @dataclass(frozen=True)
 class Step:
-    """Where the loop is: what a loss needs to weight per-batch terms (e.g. the KL)."""
+    """Where the loop is: what a loss needs to weight per-batch terms (e.g. the KL).
+
+    ``n_train`` is the number of training examples (the length of the whole training dataset,
+    also under DDP, where each rank sees a shard of it). For sequences that is the number of
+    sequences: a loss averaged over time steps too must multiply it by the sequence length
+    before passing it to :func:`bayesdl.nn.elbo_loss`.
+    """
 
     epoch: int
     batch_index: int

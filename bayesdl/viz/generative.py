@@ -76,3 +76,36 @@ def image_grid(images, nrow: int | None = None, titles=None, *, vmin: float | No
     if title:
         ax.set_title(title)
     return fig
+
+
+def class_histograms(histograms, *, class_names=None, title: str | None = None):
+    """Fraction of samples per class for each model, as grouped bars; returns a ``Figure``.
+
+    ``histograms`` maps a model name to a ``(K,)`` array (e.g. ``sample_metrics(...)
+    ["class_histogram"]``); the dashed line is the uniform 1/K of a model that covers every
+    class equally (the digits' classes are balanced). Missing bars show dropped modes.
+    """
+    hists = {name: np.asarray(h, dtype=np.float64) for name, h in histograms.items()}
+    if not hists:
+        raise ValueError("histograms is empty: give at least one {model name: (K,) array}.")
+    sizes = {h.shape for h in hists.values()}
+    if len(sizes) != 1 or len(next(iter(sizes))) != 1:
+        raise ValueError(f"every histogram must be a (K,) array with one K, got shapes "
+                         f"{sorted(sizes)}.")
+    K = next(iter(sizes))[0]
+    names = [str(c) for c in (range(K) if class_names is None else class_names)]
+    if len(names) != K:
+        raise ValueError(f"class_names has {len(names)} entries for {K} classes.")
+    fig, axes = new_figure(1, 1, width=min(2.0 + 0.45 * K * len(hists) ** 0.5, 10.0), height=3.2)
+    ax = axes[0][0]
+    width = 0.8 / len(hists)
+    for i, (name, h) in enumerate(hists.items()):
+        ax.bar(np.arange(K) + (i - (len(hists) - 1) / 2) * width, h, width, label=name)
+    ax.axhline(1 / K, color="k", ls="--", lw=1, label=f"uniform 1/{K}")
+    ax.set_xticks(np.arange(K), names)
+    ax.set_xlabel("class assigned by the classifier")
+    ax.set_ylabel("fraction of samples")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title)
+    return fig

@@ -86,6 +86,20 @@ def test_elbo_loss_averages_to_the_negative_elbo_per_example(scheme):
     assert total == pytest.approx(nll_per_example.sum() + kl.item())
 
 
+def test_elbo_loss_for_sequences_counts_time_steps_in_n_train():
+    """A loss averaged over B sequences x T steps: n_train = N * T gives sum NLL + KL over an
+    epoch; n_train = N (the number of sequences, Trainer's step.n_train) gives T times the KL."""
+    rng = np.random.default_rng(1)
+    N, T, M = 40, 30, 5
+    nll = rng.exponential(size=(N, T))  # per sequence and time step
+    kl = torch.tensor(12.5)
+    for n_train, kl_weight in ((N * T, 1.0), (N, T)):
+        total = 0.0
+        for batch in np.split(nll, M):  # (B, T) each
+            total += elbo_loss(torch.tensor(batch.mean()), kl, n_train).item() * batch.size
+        assert total == pytest.approx(nll.sum() + kl_weight * kl.item())
+
+
 def test_elbo_loss_errors():
     with pytest.raises(ValueError, match="needs batch_index and n_batches"):
         elbo_loss(torch.tensor(1.0), torch.tensor(1.0), 10, scheme="blundell")

@@ -12,7 +12,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "11b-bayesian-o
 @pytest.mark.slow  # 37 BO suggestions, ~40-75 s on a loaded 2-core machine
 def test_guide_examples_run(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     namespace = {}
     cwd = os.getcwd()
     os.chdir(tmp_path)

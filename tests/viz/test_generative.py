@@ -39,3 +39,16 @@ def test_image_grid_accepts_rows_and_channel_images():
 def test_image_grid_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         image_grid(**kwargs)
+
+
+def test_class_histograms_draws_one_bar_per_class_and_model():
+    from bayesdl.viz.generative import class_histograms
+
+    hists = {"a": np.full(10, 0.1), "collapsed": np.eye(10)[3]}
+    fig = class_histograms(hists)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(heights, np.r_[hists["a"], hists["collapsed"]])
+    assert ax.get_xlabel() and ax.get_ylabel()
+    with pytest.raises(ValueError, match="one K"):
+        class_histograms({"a": np.ones(3), "b": np.ones(4)})
