@@ -638,6 +638,9 @@ class DDPM(_GenerativeEstimator):
         """Train the denoiser on X (images or rows), class-conditional when ``y`` is given."""
         self._validate_params()
         x, codes = self._validate_data(X, y, reset=True)
+        if codes is None:  # a refit without labels is unconditional, whatever came before
+            for name in ("classes_", "n_classes_"):
+                self.__dict__.pop(name, None)
         self.module_ = self._new_module()
         seed = self._seed()
         x = self._scale(x)

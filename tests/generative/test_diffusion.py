@@ -140,6 +140,8 @@ def test_bad_input_gets_clear_errors():
     with pytest.raises(ValueError, match="fitted without labels"):
         uncond.sample(2, y=1)
     cond = _tiny(max_epochs=1).fit(X, y)
+    # a refit without labels forgets the classes
+    assert not hasattr(_tiny(max_epochs=1).fit(X, y).fit(X), "classes_")
     with pytest.raises(ValueError, match="guidance needs labels"):
         cond.sample(2, guidance=1.0)
     with pytest.raises(ValueError, match="label"):
