@@ -556,6 +556,9 @@ class DDPM(_GenerativeEstimator):
         samples with that many DDIM steps (Song et al. 2021) with noise ``eta``.
     eta : DDIM's noise level (0: deterministic, 1: DDPM-like).
     clip_sample : clip the predicted x_0 to the data range while sampling.
+    lr_schedule : ``"cosine"`` decays the learning rate to 0 over ``max_epochs`` (per epoch,
+        cosine annealing); ``"constant"`` keeps it. Without an average of the weights, the
+        decay is what makes the last weights sample every class in proportion.
     max_epochs, batch_size, learning_rate, grad_clip, checkpoint_dir, resume, verbose,
     device, dtype, random_state : training through :class:`bayesdl.train.Trainer` (Adam).
 
@@ -579,6 +582,7 @@ class DDPM(_GenerativeEstimator):
         "sampling_steps": [Interval(Integral, 1, None, closed="left"), None],
         "eta": [Interval(Real, 0, None, closed="left")],
         "clip_sample": ["boolean"],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
     }
 
@@ -586,7 +590,8 @@ class DDPM(_GenerativeEstimator):
                  prediction: str = "epsilon", base_channels: int = 32, channel_mults=None,
                  n_res_blocks: int = 1, p_uncond: float = 0.1, sampling_steps: int | None = None,
                  eta: float = 0.0, clip_sample: bool = True, max_epochs: int = 30,
-                 batch_size: int = 64, learning_rate: float = 2e-3, grad_clip: float | None = 1.0,
+                 batch_size: int = 64, learning_rate: float = 2e-3, lr_schedule: str = "cosine",
+                 grad_clip: float | None = 1.0,
                  checkpoint_dir=None, resume: bool = False, verbose: bool = False,
                  device="cpu", dtype: str = "float32", random_state=None):
         self.n_timesteps, self.schedule, self.prediction = n_timesteps, schedule, prediction
@@ -594,6 +599,7 @@ class DDPM(_GenerativeEstimator):
         self.n_res_blocks, self.p_uncond = n_res_blocks, p_uncond
         self.sampling_steps, self.eta, self.clip_sample = sampling_steps, eta, clip_sample
         self.max_epochs, self.batch_size, self.learning_rate = max_epochs, batch_size, learning_rate
+        self.lr_schedule = lr_schedule
         self.grad_clip, self.checkpoint_dir, self.resume = grad_clip, checkpoint_dir, resume
         self.verbose, self.device, self.dtype = verbose, device, dtype
         self.random_state = random_state
@@ -663,7 +669,10 @@ class DDPM(_GenerativeEstimator):
 
         index = torch.arange(len(x), device=x.device)
         data = (x, index) if codes is None else (x, index, codes)
-        self._train(loss_fn, data, grad_clip=self.grad_clip)
+        epochs = self.max_epochs
+        scheduler = None if self.lr_schedule == "constant" else (
+            lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
+        self._train(loss_fn, data, grad_clip=self.grad_clip, scheduler=scheduler)
         return self
 
     def _denoiser(self, y: torch.Tensor | None, guidance: float | None):
