@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 
 FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", "hmm", "lds",
-                         "gpr", "bnn",
+                         "gpr", "bnn", "vae", "rbm", "gan", "dcgan", "wgan-gp",
                          "ddpm"]
 
 
@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 def _add_models(p) -> None:
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
     for name in FIT_MODELS:
-        module = importlib.import_module(f"{__package__}.fit_{name}")
+        module = importlib.import_module(f"{__package__}.fit_{name.replace('-', '_')}")
         mp = models.add_parser(name, help=module.HELP, description=module.__doc__)
         images = getattr(module, "DATA", "table") == "images"
         mp.add_argument("--data", required=True, help=(

@@ -8,6 +8,20 @@ they share the plumbing in :mod:`bayesdl.generative._base` and read images ``(N,
 rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
+from .autoencoder import AutoEncoder, AutoencoderNetwork, corrupt
 from .diffusion import DDPM
+from .gan import DCGAN, GAN, WGANGP
+from .likelihoods import (BernoulliLikelihood, CategoricalLikelihood, ContinuousBernoulliLikelihood,
+                          GaussianLikelihood)
+from .networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from .rbm import (RBM, BernoulliRBM, GaussianBernoulliRBM, LogPartition, ais_schedule, cd_loss,
+                  pcd_loss)
+from .vae import VAE, ConditionalVAE, VAENetwork, elbo, gaussian_kl, iwae_bound, kl_warmup_weight
 
-__all__: list[str] = ["DDPM"]
+__all__ = [
+    "AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "BernoulliRBM",
+    "CategoricalLikelihood", "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder",
+    "ConvEncoder", "DCGAN", "DDPM", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood", "LogPartition",
+    "MLPDecoder", "MLPEncoder", "RBM", "VAE", "VAENetwork", "WGANGP", "ais_schedule", "cd_loss",
+    "corrupt", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight", "pcd_loss",
+]

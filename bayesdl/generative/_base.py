@@ -90,7 +90,9 @@ class _GenerativeEstimator(TorchEstimatorMixin, BaseEstimator):
         ``dtype``; ``codes`` the labels as class indices 0..K-1 (a long tensor) or None.
         """
         X = _host(X)
-        if np.ndim(X) == 2:
+        if not hasattr(X, "ndim"):  # lists, array-likes that only define __array__
+            X = np.asarray(X)
+        if X.ndim == 2:
             # rows: scikit-learn's checks (NaN, feature count, feature names, too few rows)
             X = validate_data(self, X, reset=reset, dtype=self._numpy_dtype,
                               ensure_min_samples=min_samples)
@@ -165,14 +167,18 @@ class _GenerativeEstimator(TorchEstimatorMixin, BaseEstimator):
         """Train ``module_`` with :class:`~bayesdl.train.Trainer`; record ``history_``, ``n_iter_``.
 
         ``optimizer``: ``callable(params) -> Optimizer`` (default Adam at ``learning_rate``).
+        ``loss_fn=None`` with ``step_fn=`` and ``optimizers=`` (Trainer's multi-optimiser mode,
+        e.g. a GAN) passes those through instead.
         ``checkpoint_dir`` / ``resume`` give atomic per-epoch checkpoints and exact resumption
         (with an int ``random_state``: the data order is a function of the seed).
         """
         n = len(data[0]) if isinstance(data, (tuple, list)) else len(data)
         lr = self.learning_rate
+        if loss_fn is not None:  # one optimiser; a step_fn brings its own (optimizers=...)
+            trainer_kwargs["optimizer"] = optimizer or (
+                lambda params: torch.optim.Adam(params, lr=lr))
         trainer = Trainer(
             self.module_, loss_fn,
-            optimizer=optimizer or (lambda params: torch.optim.Adam(params, lr=lr)),
             max_epochs=self.max_epochs, batch_size=min(self.batch_size, n), seed=self._seed(),
             checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.verbose,
             device=self._torch_device, amp=False, **trainer_kwargs)

@@ -10,14 +10,18 @@ networks and answer with a predictive distribution:
 - ``method="ensemble"``: a deep ensemble (Lakshminarayanan et al. 2017) of ``n_estimators``
   networks;
 - ``method="laplace"``: a MAP network (weight decay of the prior N(0, prior_sigma^2)) with a
-  post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN,
-  prior precision by the evidence); predictions sample its linearised outputs.
+  post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN);
+  its prior precision is tuned on the held-out rows' predictive NLL when there are any, else
+  on the evidence (``laplace_prior``); predictions sample its linearised outputs.
 
 Regression networks predict a mean and a noise variance: one learnt noise level for all
 inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
 Classifiers with ``heteroscedastic=True`` predict a variance for each logit and train with
-the logit-noise loss (Kendall & Gal eq. 12). Inputs (and regression targets) are
-standardised internally. Predictions average ``n_samples`` sampled networks (each applied to
+the logit-noise loss (Kendall & Gal eq. 12). Inputs are standardised internally, each
+feature on its own (``input_scaling="feature"``, for tables) or all features with one mean
+and one scale (``"global"``, for images: a pixel that is always blank in training stays
+near zero when a new image puts ink there, instead of being divided by its tiny spread);
+regression targets are standardised too. Predictions average ``n_samples`` sampled networks (each applied to
 the whole batch, so a row's prediction does not depend on the other rows) drawn from a
 generator seeded by ``random_state``.
 
@@ -119,6 +123,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "input_scaling": [StrOptions({"feature", "global"})],
+        "laplace_prior": [StrOptions({"auto", "marglik", "val_nll"})],
         "verbose": ["boolean"],
     }
 
@@ -126,8 +132,9 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                  activation="relu", prior="gaussian", prior_sigma=1.0, dropout=0.05,
                  length_scale=1e-2, n_estimators=5, max_steps=2000, max_epochs=None,
                  batch_size=128, learning_rate=1e-2, early_stopping=True,
-                 validation_fraction=0.1, patience=300, n_samples=50, verbose=False,
-                 device="cpu", dtype="float64", random_state=None):
+                 validation_fraction=0.1, patience=300, n_samples=50, input_scaling="feature",
+                 laplace_prior="auto", verbose=False, device="cpu", dtype="float64",
+                 random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.method = method
         self.heteroscedastic = heteroscedastic
@@ -145,6 +152,8 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.n_samples = n_samples
+        self.input_scaling = input_scaling
+        self.laplace_prior = laplace_prior
         self.verbose = verbose
         self.device = device
         self.dtype = dtype
@@ -224,8 +233,10 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
 
     def _fit_network(self, X: np.ndarray, y: torch.Tensor) -> None:
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.x_mean_ = X.mean(axis=0)
-        scale = X.std(axis=0)
+        # (D,) per feature, or one mean and scale over every entry repeated D times
+        axis = 0 if self.input_scaling == "feature" else None
+        self.x_mean_ = np.broadcast_to(X.mean(axis=axis), X.shape[1:]).copy()
+        scale = np.broadcast_to(X.std(axis=axis), X.shape[1:])
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
         train, held_out = self._split(X.shape[0], seed)
         n = len(train)
@@ -267,10 +278,32 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                 "may not have converged. Raise max_steps (or max_epochs, or learning_rate).",
                 ConvergenceWarning)
         if self.method == "laplace":  # the Laplace at the MAP, over the rows the MAP was fitted on
-            self._laplace = self._make_laplace().fit(Xs[train], y[train])
+            self._laplace = self._make_laplace(self._laplace_prior(val_data)).fit(
+                Xs[train], y[train], **({} if val_data is None else
+                                        {"X_val": val_data[0], "y_val": val_data[1]}))
             self.prior_precision_ = self._laplace.prior_precision_
 
-    def _make_laplace(self) -> Laplace:
+    def _laplace_prior(self, val_data) -> str:
+        """How to tune the Laplace's prior precision: ``"auto"`` is the held-out NLL when rows
+        were held out, else the evidence.
+
+        The evidence of a last-layer Laplace at a MAP that fits its training rows closely
+        sees a near-zero GGN there (softmax outputs near one-hot) and so picks a small prior
+        precision: a wide posterior and an under-confident predictive (on the bundled digits
+        ECE 14% against the MAP's 2%). The held-out NLL judges the predictive itself, and its
+        search includes the MAP's limit (a very large precision), so it is never worse than
+        the MAP network on the held-out rows (Daxberger et al. 2021, section 3).
+        """
+        choice = self.laplace_prior
+        if choice == "auto":
+            return "marglik" if val_data is None else "val_nll"
+        if choice == "val_nll" and val_data is None:
+            raise ValueError("laplace_prior='val_nll' needs held-out rows: set "
+                             "early_stopping=True and validation_fraction > 0, or use "
+                             "laplace_prior='marglik'.")
+        return choice
+
+    def _make_laplace(self, prior_precision: str = "marglik") -> Laplace:
         if self.heteroscedastic:
             raise ValueError("method='laplace' needs heteroscedastic=False (the Laplace "
                              "linearises the network's mean only).")
@@ -278,7 +311,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         model = _MeanOutput(self._net) if regression else self._net
         noise = float((0.5 * self._net.log_noise).exp()) if regression else None
         return Laplace(model, "regression" if regression else "classification",
-                       prior_precision="marglik", sigma_noise=noise)
+                       prior_precision=prior_precision, sigma_noise=noise)
 
     def _loss(self, model, batch, step):
         X, y = batch
@@ -366,6 +399,11 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
         few rows to hold any out) training stops when the training loss has not improved for
         ``patience`` steps, with its last weights.
     n_samples : sampled networks per prediction (BBB, MC dropout).
+    input_scaling : ``"feature"`` (default) standardises each input column on its own;
+        ``"global"`` uses one mean and one standard deviation over all entries, as for pixels.
+    laplace_prior : how ``method="laplace"`` tunes its prior precision: ``"val_nll"`` (the
+        held-out rows' predictive NLL), ``"marglik"`` (the Laplace evidence) or ``"auto"``
+        (default: ``"val_nll"`` when early stopping holds rows out, else ``"marglik"``).
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
 

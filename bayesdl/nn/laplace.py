@@ -285,7 +285,7 @@ class Laplace:
         """
         X = torch.as_tensor(X)
         y = torch.as_tensor(y)
-        for cached in ("_H_eig", "_kron"):  # eigenvalues of a previous fit's GGN
+        for cached in ("_H_eig", "_kron"):  # decompositions of a previous fit's GGN
             self.__dict__.pop(cached, None)
         self._map = {k: p.detach().clone() for k, p in self._split().items()}
         was_training = self.model.training
@@ -308,8 +308,8 @@ class Laplace:
             elif self.prior_precision == "val_nll":
                 if X_val is None or y_val is None:
                     raise ValueError("prior_precision='val_nll' needs X_val and y_val in fit.")
-                Xv, yv = torch.as_tensor(X_val), torch.as_tensor(y_val)
-                self._set_prior(self._optimise_prior(lambda d: -self._val_nll(d, Xv, yv)))
+                objective = self._val_nll(torch.as_tensor(X_val), torch.as_tensor(y_val))
+                self._set_prior(self._optimise_prior(lambda d: -objective(d)))
             else:
                 self._set_prior(float(self.prior_precision))
         finally:
@@ -330,6 +330,8 @@ class Laplace:
 
     def load_state(self, numbers: dict, tensors: dict) -> "Laplace":
         """Inverse of :meth:`state` (for the network this Laplace was built with)."""
+        for cached in ("_H_eig", "_kron"):  # decompositions of another GGN
+            self.__dict__.pop(cached, None)
         self._map = {k: p.detach().clone() for k, p in self._split().items()}
         self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
         like = self.theta_map_
@@ -350,23 +352,36 @@ class Laplace:
         i = max(range(len(values)), key=values.__getitem__)
         lo, hi = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, len(grid) - 1)])
         phi = (math.sqrt(5) - 1) / 2
-        for _ in range(40):  # golden section on [lo, hi] in log10 delta
-            a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
-            if objective(10 ** a) >= objective(10 ** b):
-                hi = b
+        a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
+        fa, fb = objective(10 ** a), objective(10 ** b)
+        for _ in range(30):  # golden section on [lo, hi] in log10 delta: one new point a step
+            if fa >= fb:
+                hi, b, fb = b, a, fa
+                a = hi - phi * (hi - lo)
+                fa = objective(10 ** a)
             else:
-                lo = a
+                lo, a, fa = a, b, fb
+                b = lo + phi * (hi - lo)
+                fb = objective(10 ** b)
         return 10 ** ((lo + hi) / 2)
 
     def _set_prior(self, delta: float) -> None:
         self.prior_precision_ = float(delta)
         if self.hessian_structure == "kron":
-            self._kron_eigen()
+            if not hasattr(self, "_kron"):
+                self._kron_eigen()
         elif self.hessian_structure == "full":
             A = self.H_ + delta * torch.eye(self.n_params_, dtype=self.H_.dtype, device=self.H_.device)
             self.posterior_covariance_ = torch.cholesky_inverse(torch.linalg.cholesky(A))
         else:
             self.posterior_variance_ = 1.0 / (self.H_ + delta)
+
+    def _full_eigen(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """H = Q diag(lambda) Q^T, decomposed once per fit: (P,), (P, P)."""
+        if not hasattr(self, "_H_eig"):
+            lam, Q = torch.linalg.eigh(self.H_)
+            self._H_eig = (lam.clamp_min(0), Q)
+        return self._H_eig
 
     def _kron_eigen(self):
         """Eigen-decompose each factor once: (B (x) A + delta I)^{-1} is then diagonal."""
@@ -379,9 +394,8 @@ class Laplace:
     def _log_det_precision(self, delta: float) -> torch.Tensor:
         """log |H + delta I| for the chosen structure."""
         if self.hessian_structure == "full":
-            lam = torch.linalg.eigvalsh(self.H_) if not hasattr(self, "_H_eig") else self._H_eig
-            self._H_eig = lam
-            return torch.log(lam.clamp_min(0) + delta).sum()
+            lam, _ = self._full_eigen()
+            return torch.log(lam + delta).sum()
         if self.hessian_structure == "diag":
             return torch.log(self.H_ + delta).sum()
         if not hasattr(self, "_kron"):
@@ -403,12 +417,52 @@ class Laplace:
         return float(-self.loss_ - 0.5 * delta * m2 + 0.5 * self.n_params_ * math.log(delta)
                      - 0.5 * self._log_det_precision(delta))
 
-    def _val_nll(self, delta, X, y) -> float:
-        self._set_prior(delta)
-        dist = self.predict_dist(X)
+    def _val_nll(self, X, y):
+        """``delta -> `` the mean NLL of (X, y) under the GLM predictive (probit / Gaussian).
+
+        The Jacobians are rotated into the eigenbasis of H once, where (H + delta I)^-1 is
+        diagonal; each delta then costs O(N K P) (not a P x P inverse and a P^2 contraction).
+        """
+        h = self._features(X)
+        with torch.no_grad():
+            mean, J = self._jacobians(h)  # (N, K), (N, K, P)
+            terms = self._eigen_jacobians(J)
+
+        def nll(delta: float) -> float:
+            # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)
+            var = sum((R2 / (lam + delta)).sum(-1) for R2, lam in terms)  # (N, K)
+            dist = self._glm_dist(mean, var)
+            target = y.reshape(-1).to(mean.dtype) if self.likelihood == "regression" else y.long()
+            return float(-dist.log_prob(target).mean())
+
+        return nll
+
+    def _eigen_jacobians(self, J: torch.Tensor) -> list:
+        """``[(R^2 (N, K, m), lambda (m,))]`` with R = J in the eigenbasis of each block of H."""
+        if self.hessian_structure == "full":
+            lam, Q = self._full_eigen()
+            return [((J @ Q) ** 2, lam)]
+        if self.hessian_structure == "diag":
+            return [(J**2, self.H_)]
+        if not hasattr(self, "_kron"):
+            self._kron_eigen()
+        terms, offsets = [], self._param_offsets()
+        for name, wname, bias, la, Qa, lb, Qb in self._kron:
+            s, e = offsets[wname]
+            Jw = J[:, :, s:e].reshape(J.shape[0], J.shape[1], Qb.shape[0], -1)  # (N, K, out, in)
+            if bias:
+                bs, be = offsets[wname[:-len("weight")] + "bias"]
+                Jw = torch.cat([Jw, J[:, :, bs:be].unsqueeze(-1)], dim=-1)  # (N, K, out, in+1)
+            R = Qb.T @ Jw @ Qa  # (N, K, out, in+1)
+            terms.append((R.flatten(2) ** 2, torch.outer(lb, la).flatten()))
+        return terms
+
+    def _glm_dist(self, mean: torch.Tensor, var: torch.Tensor):
+        """The GLM predictive from the linearised outputs' mean (N, K) and variances (N, K):
+        Normal(f, sqrt(var + sigma^2)) for regression, the extended probit for classes."""
         if self.likelihood == "regression":
-            return float(-dist.log_prob(y.reshape(-1).to(dist.mean.dtype)).mean())
-        return float(-dist.log_prob(y.long()).mean())
+            return Normal(mean[:, 0], (var[:, 0] + self.sigma_noise_**2).sqrt())
+        return Categorical(probs=probit_probs(mean, var))
 
     # -- the linearised predictive ---------------------------------------------------------------
     def _functional_variance(self, J: torch.Tensor) -> torch.Tensor:
@@ -474,10 +528,7 @@ class Laplace:
         else:
             mean, cov = self.predictive_moments(X)  # (N, K), (N, K, K)
             if link_approx == "probit":
-                if self.likelihood == "regression":
-                    var = cov[:, 0, 0] + self.sigma_noise_**2
-                    return Normal(mean[:, 0], var.sqrt())
-                return Categorical(probs=probit_probs(mean, cov.diagonal(dim1=-2, dim2=-1)))
+                return self._glm_dist(mean, cov.diagonal(dim1=-2, dim2=-1))
             K = mean.shape[1]
             chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
                                          * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))

@@ -16,6 +16,9 @@ SECTIONS: list[str] = [
     "hmm",
     "gaussian_process",
     "optimize",
+    "vae",
+    "rbm",
+    "gan",
     "diffusion",
     "bdl",
 ]

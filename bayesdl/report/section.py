@@ -11,8 +11,11 @@ from matplotlib.figure import Figure
 class Section:
     """What one model family contributes to the report.
 
-    ``figures`` pairs a caption with a matplotlib ``Figure`` (from :mod:`bayesdl.viz`);
-    ``table`` maps the name of a key number to its value. ``error`` holds a traceback when
+    ``summary`` is plain text (a blank line starts a new paragraph). ``figures`` pairs a
+    caption with a matplotlib ``Figure`` (from :mod:`bayesdl.viz`); the report embeds line
+    plots as SVG and image-like figures (images, meshes, over 1000 markers) as PNG, and a
+    figure 7 inches wide or more spans the page. ``table`` maps the name of a key number to
+    its value. ``error`` holds a traceback when
     the section failed to build.
     """
 

@@ -25,23 +25,26 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().cpu().clone().contiguous()
 
 
-def optimizer_to_flat(state_dict: dict) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Split an optimiser ``state_dict`` into JSON and named tensors."""
+def optimizer_to_flat(state_dict: dict, prefix: str = "optim.") -> tuple[dict,
+                                                                      dict[str, torch.Tensor]]:
+    """Split an optimiser ``state_dict`` into JSON and tensors named ``{prefix}{param}.{key}``."""
     tensors, scalars = {}, {}
     for pid, pstate in state_dict["state"].items():
         for key, value in pstate.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"optim.{pid}.{key}"] = _cpu(value)
+                tensors[f"{prefix}{pid}.{key}"] = _cpu(value)
             else:
                 scalars.setdefault(str(pid), {})[key] = _jsonable(value)
     return {"param_groups": _jsonable(state_dict["param_groups"]), "scalars": scalars}, tensors
 
 
-def optimizer_from_flat(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+def optimizer_from_flat(meta: dict, tensors: dict[str, torch.Tensor],
+                        prefix: str = "optim.") -> dict:
+    """The ``state_dict`` that :func:`optimizer_to_flat` split (tensors named with ``prefix``)."""
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, pid, key = name.split(".", 2)
+        if name.startswith(prefix) and name[len(prefix):].split(".", 1)[0].isdigit():
+            pid, key = name[len(prefix):].split(".", 1)
             state.setdefault(int(pid), {})[key] = value
     for pid, values in meta["scalars"].items():
         state.setdefault(int(pid), {}).update(values)

@@ -11,6 +11,21 @@ The objective is a function ``loss_fn(model, batch, step) -> scalar tensor``: it
 device) and a :class:`Step` with the epoch, batch index, batches per epoch and the number of
 training examples, which is what :func:`bayesdl.nn.elbo_loss` needs to scale the KL.
 
+Models with several optimisers (a GAN's generator and critic) give a step function instead:
+``Trainer(model, step_fn=f, optimizers={"generator": g, "critic": c})`` calls
+``f(model, batch, step, optimizers) -> {name: scalar}`` once per batch; it computes its own
+losses, calls ``backward`` and ``optimizers[name].step()`` as its algorithm says (e.g. five
+critic updates per generator update) and returns the losses to log. Everything else is the
+same loop: data order, progress bar, history (the per-epoch mean of every logged name),
+checkpoints that hold every optimiser (and, through the model's ``state_dict``, any extra
+state the model keeps as a sub-module, such as an EMA copy of a generator), exact resume and
+multi-process training (each optimiser's ``step`` first averages the gradients over the ranks,
+which is what DDP's backward does, so a step function written for one process is correct on
+many). Noise drawn with :meth:`Step.randn` / :meth:`Step.rand` is a function of
+``(seed, epoch, batch)`` and the example's place in the global batch, so a 2-process run
+equals a 1-process run with the same global batch (per-batch statistics such as batch norm's
+are the exception: each rank normalises its own half).
+
 Exact resumption: the data order of epoch e is a function of ``(seed, e)`` alone
 (``DistributedSampler`` seeds its shuffle with ``seed + e``), and the checkpoint written after
 every epoch stores the model, optimiser, scheduler, grad scaler and every RNG state, so
@@ -19,16 +34,18 @@ every epoch stores the model, optimiser, scheduler, grad scaler and every RNG st
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSampler,
-                              TensorDataset)
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
@@ -38,7 +55,8 @@ CHECKPOINT_NAME = "last.safetensors"
 
 @dataclass(frozen=True)
 class Step:
-    """Where the loop is: what a loss needs to weight per-batch terms (e.g. the KL).
+    """Where the loop is: what a loss needs to weight per-batch terms (e.g. the KL), and
+    noise that does not depend on how the batch is split over processes.
 
     ``n_train`` is the number of training examples (the length of the whole training dataset,
     also under DDP, where each rank sees a shard of it). For sequences that is the number of
@@ -50,6 +68,42 @@ class Step:
     batch_index: int
     n_batches: int
     n_train: int
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    _stream: list = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def iteration(self) -> int:
+        """The number of training batches before this one, over all epochs."""
+        return self.epoch * self.n_batches + self.batch_index
+
+    def _generator(self) -> torch.Generator:
+        if not self._stream:  # one stream per batch, seeded by (seed, epoch, batch) alone
+            entropy = [self.seed % 2 ** 63, self.epoch + 1, self.batch_index]
+            seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+            self._stream.append(torch.Generator().manual_seed(seed))
+        return self._stream[0]
+
+    def _draw(self, sampler, n, shape, device, dtype) -> torch.Tensor:
+        # the whole global batch is drawn on every rank; rank r keeps rows r, r + W, ...: the
+        # places DistributedSampler gives its examples in the global batch
+        full = sampler(n * self.world_size, *shape, generator=self._generator(),
+                       dtype=dtype or torch.get_default_dtype())
+        ours = full[self.rank::self.world_size]
+        return ours if device is None else ours.to(device)
+
+    def randn(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
+        """Standard normal noise ``(n, *shape)`` for this rank's ``n`` examples of the batch.
+
+        Successive calls continue one stream seeded by ``(seed, epoch, batch_index)``; the same
+        on every rank and in a 1-process run with the same global batch.
+        """
+        return self._draw(torch.randn, n, shape, device, dtype)
+
+    def rand(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
+        """Uniform [0, 1) noise ``(n, *shape)``; the same stream as :meth:`randn`."""
+        return self._draw(torch.rand, n, shape, device, dtype)
 
 
 def _as_dataset(data) -> Dataset:
@@ -61,6 +115,27 @@ def _as_dataset(data) -> Dataset:
         return TensorDataset(*data)
     raise TypeError("training data must be a torch Dataset, a tensor or a tuple of tensors, "
                     f"got {type(data).__name__}.")
+
+
+class _TensorBatches:
+    """The mini-batches of a ``TensorDataset`` in the sampler's order, as lists of tensors.
+
+    What ``DataLoader(dataset, batch_size=None, sampler=BatchSampler(sampler, batch_size,
+    drop_last=False))`` yields, batch for batch, without its per-batch Python machinery
+    (iterator, fetcher, profiler records, list-to-tensor index conversion), which costs
+    more than the step of a small model on CPU.
+    """
+
+    def __init__(self, dataset: TensorDataset, sampler, batch_size: int):
+        self.tensors, self.sampler, self.batch_size = dataset.tensors, sampler, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long)
+        for idx in order.split(self.batch_size):
+            yield [t[idx] for t in self.tensors]
 
 
 def _to(batch, device):
@@ -84,15 +159,60 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def _optim_prefix(name: str | None) -> str:
+    return "optim." if name is None else f"optim.{name}."
+
+
+class _SyncedOptimizer:
+    """An optimiser whose ``step`` first averages the gradients over the ranks (as DDP's
+    backward does) and clips their global norm; everything else is the wrapped optimiser's."""
+
+    def __init__(self, optimizer, world: int, comm_device, grad_clip):
+        self.optimizer, self.world, self.comm_device = optimizer, world, comm_device
+        self.grad_clip = grad_clip
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        params = [p for group in self.optimizer.param_groups for p in group["params"]
+                  if p.grad is not None]
+        if self.world > 1 and params:
+            flat = torch.cat([p.grad.reshape(-1) for p in params]).to(self.comm_device)
+            dist.all_reduce(flat)
+            flat /= self.world
+            offset = 0
+            for p in params:
+                p.grad.copy_(flat[offset:offset + p.grad.numel()].view_as(p.grad))
+                offset += p.grad.numel()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.optimizer.step()
+
+
 class Trainer:
     """Mini-batch training with validation, early stopping, checkpoints, DDP and AMP.
 
     Parameters
     ----------
     model : the ``nn.Module`` to train (trained in place).
-    loss_fn : ``loss_fn(model, batch, step) -> scalar tensor``.
+    loss_fn : ``loss_fn(model, batch, step) -> scalar tensor``; or None with ``step_fn``.
+    step_fn : ``step_fn(model, batch, step, optimizers) -> {name: scalar}`` for models with
+        several optimisers (give ``optimizers``, not ``loss_fn``). It gets the plain model (not
+        DDP-wrapped) and the optimisers by name, zeroes gradients, calls ``backward`` and
+        ``optimizers[name].step()`` itself (``step`` averages gradients over the ranks and
+        clips them to ``grad_clip``) and returns the losses to log; ``history`` records the
+        per-epoch mean of each (a name need not be logged every batch). Mixed precision is not
+        used in this mode; a validation set needs ``val_metric``.
     optimizer : ``callable(params) -> torch.optim.Optimizer`` (default Adam with ``lr``).
-    scheduler : ``callable(optimizer) -> LRScheduler``, stepped once per epoch, or None.
+    optimizers : with ``step_fn``: ``{name: callable(model) -> torch.optim.Optimizer}``, e.g.
+        ``{"generator": lambda m: Adam(m.generator.parameters()), "critic": ...}``; every one
+        is checkpointed and restored.
+    scheduler : ``callable(optimizer) -> LRScheduler``, stepped once per epoch (one for each
+        optimiser with ``step_fn``), or None.
     max_epochs, batch_size, shuffle : the loop.
     val_metric : ``callable(model, val_loader) -> float``; default: mean ``loss_fn`` on the
         validation data. ``val_mode`` is ``"min"`` or ``"max"``.
@@ -103,14 +223,16 @@ class Trainer:
     grad_clip : clip the global gradient 2-norm to this value (None: no clipping).
     checkpoint_dir : write ``last.safetensors`` there after every epoch (atomically).
     resume : continue from ``checkpoint_dir/last.safetensors`` if it exists.
-    seed : seeds the global RNG at the start of ``fit`` (``seed + rank`` on each rank) and the
-        data order of every epoch.
+    seed : seeds the global RNG at the start of ``fit`` (``seed + rank`` on each rank), the data
+        order of every epoch and the noise of :meth:`Step.randn` (the same on every rank).
     amp : ``"auto"`` (mixed precision on CUDA), True or False.
     device : where to train (default: this rank's GPU when CUDA is available, else CPU).
     progress : show a tqdm progress bar (rank 0 only).
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Callable, *, optimizer: Callable | None = None,
+    def __init__(self, model: nn.Module, loss_fn: Callable | None = None, *,
+                 step_fn: Callable | None = None, optimizer: Callable | None = None,
+                 optimizers: dict[str, Callable] | None = None,
                  lr: float = 1e-3, scheduler: Callable | None = None, max_epochs: int = 10,
                  batch_size: int = 64, shuffle: bool = True, val_metric: Callable | None = None,
                  val_mode: str = "min", patience: int | None = None, min_delta: float = 0.0,
@@ -128,8 +250,24 @@ class Trainer:
             raise ValueError(f"grad_clip must be positive or None, got {grad_clip}.")
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where the checkpoint lives).")
-        self.model, self.loss_fn = model, loss_fn
+        if (loss_fn is None) == (step_fn is None):
+            raise ValueError("give either loss_fn (one optimiser) or step_fn with optimizers "
+                             "(a step function that updates several), not both or neither.")
+        if step_fn is not None:
+            if not optimizers or optimizer is not None:
+                raise ValueError("step_fn needs optimizers={name: callable(model) -> "
+                                 "Optimizer} (and no optimizer=, which is for loss_fn).")
+            bad = [name for name in optimizers if not str(name).isidentifier()]
+            if bad:
+                raise ValueError(f"optimizer names must be identifiers, got {bad}.")
+            if patience is not None and val_metric is None:
+                raise ValueError("patience with step_fn needs val_metric: the step function "
+                                 "logs several losses, none of them an objective to stop on.")
+        elif optimizers is not None:
+            raise ValueError("optimizers= is for step_fn; with loss_fn give optimizer=.")
+        self.model, self.loss_fn, self.step_fn = model, loss_fn, step_fn
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=lr))
+        self.optimizer_factories = optimizers
         self.scheduler_factory = scheduler
         self.max_epochs, self.batch_size, self.shuffle = int(max_epochs), int(batch_size), shuffle
         self.val_metric, self.val_mode = val_metric, val_mode
@@ -150,6 +288,10 @@ class Trainer:
         return torch.device("cpu")
 
     def _use_amp(self, device: torch.device) -> bool:
+        if self.step_fn is not None:
+            if self.amp is True:
+                raise ValueError("amp=True is not supported with step_fn; use amp='auto'.")
+            return False
         if self.amp == "auto":
             return device.type == "cuda"
         if self.amp and device.type != "cuda":
@@ -187,10 +329,19 @@ class Trainer:
             gen.set_state(tensors[f"rng.module.{name}{suffix}"])
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def _save(self, epoch, optimizer, scheduler, scaler, best_state, device) -> None:
+    def _save(self, epoch, optimizers, schedulers, scaler, best_state, device) -> None:
+        """``optimizers``/``schedulers``: by name (the single one of ``loss_fn`` under None)."""
         rng = self._rng_states(device)  # collective: every rank takes part
         if self.rank == 0:
-            optim_meta, tensors = optimizer_to_flat(optimizer.state_dict())
+            tensors, optim_meta = {}, {}
+            for name, optimizer in optimizers.items():
+                optim_meta[name], flat = optimizer_to_flat(optimizer.state_dict(),
+                                                           _optim_prefix(name))
+                tensors.update(flat)
+            sched_meta = {name: s.state_dict() if s is not None else None
+                          for name, s in schedulers.items()}
+            if self.step_fn is None:  # the 1-optimiser layout of loss_fn checkpoints
+                optim_meta, sched_meta = optim_meta[None], sched_meta[None]
             tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
             if best_state is not None:
                 tensors.update({f"best.{k}": v for k, v in best_state.items()})
@@ -198,14 +349,13 @@ class Trainer:
             meta = {"epoch": epoch, "history": self.history, "best": self._best,
                     "best_epoch": self.best_epoch, "bad_epochs": self._bad_epochs,
                     "stopped_early": self.stopped_early, "world_size": self.world,
-                    "seed": self.seed, "optimizer": optim_meta,
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "seed": self.seed, "optimizer": optim_meta, "scheduler": sched_meta,
                     "scaler": scaler.state_dict() if scaler.is_enabled() else None}
             save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME, tensors, meta)
         if self.world > 1:
             dist.barrier()
 
-    def _load(self, optimizer, scheduler, scaler, device):
+    def _load(self, optimizers, schedulers, scaler, device):
         tensors, meta = load_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME)
         if meta["world_size"] != self.world or meta["seed"] != self.seed:
             raise ValueError(
@@ -217,10 +367,25 @@ class Trainer:
         def prefixed(p):
             return {k[len(p):]: v.to(device) for k, v in tensors.items() if k.startswith(p)}
 
-        self.model.load_state_dict(prefixed("model."))
-        optimizer.load_state_dict(optimizer_from_flat(meta["optimizer"], tensors))
-        if scheduler is not None and meta["scheduler"] is not None:
-            scheduler.load_state_dict(meta["scheduler"])
+        try:
+            self.model.load_state_dict(prefixed("model."))
+        except RuntimeError as e:  # another architecture or data shape wrote the checkpoint
+            raise ValueError(
+                f"the checkpoint in {self.checkpoint_dir} was written for another model (its "
+                "weights do not fit this one: different layer sizes or data shape). Resume "
+                "with the same model settings and data, or start afresh without resume=True."
+                f"\n{e}") from e
+        optim_meta, sched_meta = meta["optimizer"], meta["scheduler"]
+        if self.step_fn is None:
+            optim_meta, sched_meta = {None: optim_meta}, {None: sched_meta}
+        elif set(optim_meta) != set(optimizers):
+            raise ValueError(f"the checkpoint holds optimisers {sorted(optim_meta)} but this run "
+                             f"has {sorted(optimizers)}; resume with the same optimizers.")
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(optimizer_from_flat(optim_meta[name], tensors,
+                                                          _optim_prefix(name)))
+            if schedulers[name] is not None and sched_meta[name] is not None:
+                schedulers[name].load_state_dict(sched_meta[name])
         if meta["scaler"] is not None:
             scaler.load_state_dict(meta["scaler"])
         self._set_rng_states(tensors, device)
@@ -259,10 +424,29 @@ class Trainer:
             return value < self._best - self.min_delta
         return value > self._best + self.min_delta
 
+    def _loss_step(self, wrapped, batch, step, optimizer, scaler, device, use_amp) -> float:
+        """One gradient step on ``loss_fn`` (the single-optimiser mode); returns the loss."""
+        # a disabled autocast still costs ~10 us a step: entered only for AMP
+        with (torch.autocast(device.type, dtype=torch.float16) if use_amp
+              else contextlib.nullcontext()):
+            loss = self.loss_fn(wrapped, batch, step)
+        value = loss.item()  # one device sync per step, for the check and the mean
+        if not math.isfinite(value):
+            return value  # the caller raises, naming the epoch and batch
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return value
+
     def fit(self, train_data, val_data=None) -> "Trainer":
         """Train on ``train_data`` (a Dataset or tuple of tensors); returns ``self``.
 
-        ``self.history`` lists per-epoch ``{"epoch", "loss", "val"}``; ``self.best_epoch`` and
+        ``self.history`` lists per-epoch ``{"epoch", "loss", "val"}`` (with ``step_fn``: the mean
+        of every name it logged instead of ``"loss"``); ``self.best_epoch`` and
         ``self.stopped_early`` say how it ended.
         """
         self.rank, self.world = _distributed()
@@ -274,21 +458,35 @@ class Trainer:
         n_train = len(train_data)
         if n_train == 0:
             raise ValueError("the training data is empty.")
+        if self.step_fn is not None and val_data is None and self.patience is not None:
+            raise ValueError("patience with step_fn needs validation data for val_metric.")
+        if val_data is not None and self.step_fn is not None and self.val_metric is None:
+            raise ValueError("validation data with step_fn needs val_metric (there is no single "
+                             "loss to average over it).")
         torch.manual_seed(self.seed + self.rank)
         self.model.to(device)
         wrapped = self.model
-        if self.world > 1:
-            wrapped = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        optimizer = self.optimizer_factory(self.model.parameters())
-        scheduler = self.scheduler_factory(optimizer) if self.scheduler_factory else None
+        if self.step_fn is not None:
+            if self.world > 1:  # every rank starts from rank 0's weights, as DDP makes them
+                for tensor in self.model.state_dict().values():
+                    buffer = tensor.detach().to(self._comm_device)
+                    dist.broadcast(buffer, 0)
+                    tensor.detach().copy_(buffer)
+            optimizers = {name: factory(self.model)
+                          for name, factory in self.optimizer_factories.items()}
+        else:
+            if self.world > 1:
+                wrapped = nn.parallel.DistributedDataParallel(
+                    self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            optimizers = {None: self.optimizer_factory(self.model.parameters())}
+        schedulers = {name: self.scheduler_factory(opt) if self.scheduler_factory else None
+                      for name, opt in optimizers.items()}
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         sampler = DistributedSampler(train_data, num_replicas=self.world, rank=self.rank,
                                      shuffle=self.shuffle, seed=self.seed)
         if isinstance(train_data, TensorDataset):
             # index the tensors with a whole batch of indices at once (no per-row collate)
-            loader = DataLoader(train_data, batch_size=None,
-                                sampler=BatchSampler(sampler, self.batch_size, drop_last=False))
+            loader = _TensorBatches(train_data, sampler, self.batch_size)
         else:
             loader = DataLoader(train_data, batch_size=self.batch_size, sampler=sampler)
         val_loader = None
@@ -299,7 +497,9 @@ class Trainer:
         self.stopped_early = False
         start, best_state = 0, None
         if self.resume and (self.checkpoint_dir / CHECKPOINT_NAME).is_file():
-            start, best_state = self._load(optimizer, scheduler, scaler, device)
+            start, best_state = self._load(optimizers, schedulers, scaler, device)
+        synced = {name: _SyncedOptimizer(opt, self.world, self._comm_device, self.grad_clip)
+                  for name, opt in optimizers.items()}
 
         if self.stopped_early:  # the checkpointed run had already finished
             start = self.max_epochs
@@ -308,33 +508,37 @@ class Trainer:
         for epoch in bar:
             sampler.set_epoch(epoch)
             self.model.train()
-            total, count = 0.0, 0
+            sums: dict[str, list] = {}  # name -> [total, count]
             for b, batch in enumerate(loader):
                 batch = _to(batch, device)
-                step = Step(epoch, b, len(loader), n_train)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                    loss = self.loss_fn(wrapped, batch, step)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"the loss became {loss.item()} at epoch {epoch}, batch {b}. Lower the "
-                        "learning rate or set grad_clip."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if self.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                total, count = total + loss.item(), count + 1
-            if scheduler is not None:
-                scheduler.step()
-            record = {"epoch": epoch, "loss": self._reduce_mean(total, count, device)}
-            monitored = record["loss"]
+                step = Step(epoch, b, len(loader), n_train, self.seed, self.rank, self.world)
+                if self.step_fn is not None:
+                    logged = self.step_fn(self.model, batch, step, synced)
+                else:
+                    logged = {"loss": self._loss_step(wrapped, batch, step, optimizers[None],
+                                                      scaler, device, use_amp)}
+                for name, value in logged.items():
+                    value = float(value)
+                    if not np.isfinite(value):
+                        raise FloatingPointError(
+                            f"the {name} became {value} at epoch {epoch}, batch {b}. Lower the "
+                            "learning rate or set grad_clip."
+                        )
+                    total = sums.setdefault(name, [0.0, 0])
+                    total[0], total[1] = total[0] + value, total[1] + 1
+            for scheduler in schedulers.values():
+                if scheduler is not None:
+                    scheduler.step()
+            record = {"epoch": epoch}
+            for name in sorted(sums):
+                record[name] = self._reduce_mean(*sums[name], device)
+            monitored = record.get("loss")
             if val_loader is not None:
                 record["val"] = monitored = self._validate(wrapped, val_loader, n_train, device)
             self.history.append(record)
-            if self._improved(monitored):
+            if monitored is None:  # a step function without validation: nothing to monitor
+                pass
+            elif self._improved(monitored):
                 self._best, self.best_epoch, self._bad_epochs = monitored, epoch, 0
                 if self.patience is not None and self.restore_best:
                     best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -342,7 +546,7 @@ class Trainer:
                 self._bad_epochs += 1
             self.stopped_early = self.patience is not None and self._bad_epochs >= self.patience
             if self.checkpoint_dir is not None:
-                self._save(epoch, optimizer, scheduler, scaler, best_state, device)
+                self._save(epoch, optimizers, schedulers, scaler, best_state, device)
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
             if self.stopped_early:
                 break

@@ -4,6 +4,6 @@ Figures are built with ``matplotlib.figure.Figure`` directly, never through pypl
 need no display and no global backend switch (the Agg canvas renders them to PNG).
 """
 
-from ._common import new_figure
+from ._common import legend_outside, new_figure
 
-__all__ = ["new_figure"]
+__all__ = ["legend_outside", "new_figure"]

@@ -8,3 +8,9 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: fl
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
+
+
+def legend_outside(ax, **kw):
+    """A legend to the right of ``ax``, outside the axes, so it never covers the data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                     fontsize=8, frameon=False, **kw)

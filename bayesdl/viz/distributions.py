@@ -10,7 +10,7 @@ import torch
 from matplotlib.patches import Ellipse
 from torch.distributions import Beta, Dirichlet, Distribution, MultivariateNormal, Normal
 
-from ._common import new_figure
+from ._common import legend_outside, new_figure
 
 __all__ = [
     "plot_beta_prior_likelihood_posterior",
@@ -41,7 +41,8 @@ def plot_beta_prior_likelihood_posterior(prior: Beta, posterior: Beta, observati
         else:
             ax.plot(_MU, _beta_pdf(dist), color="tab:red")
             title += f": Beta({dist.concentration1.item():g}, {dist.concentration0.item():g})"
-        ax.set(title=title, xlabel=r"$\mu$", xlim=(0, 1), ylim=(0, 2.1))
+        ax.set(title=title, xlabel=r"$\mu$", xlim=(0, 1), ylim=(0, 2.1),
+               ylabel=r"$p(x = 1 | \mu)$" if dist is None else "density")
     return fig
 
 
@@ -55,7 +56,7 @@ def plot_beta_sequence(posteriors: list[tuple[int, Beta]], true_mu: float):
     ax.axvline(true_mu, color="k", ls="--", lw=1, label=rf"true $\mu$ = {true_mu:g}")
     ax.set(xlabel=r"$\mu$", ylabel="posterior density", xlim=(0, 1),
            title="Sequential Bayesian updating of a Beta posterior")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return fig
 
 
@@ -70,19 +71,26 @@ def _simplex_grid(resolution: int):
 
 
 def plot_dirichlet_simplex(dirichlets: list[Dirichlet], resolution: int = 120):
-    """PRML Figure 2.5: Dirichlet log-densities on the simplex (one panel per concentration)."""
-    fig, axes = new_figure(1, len(dirichlets), width=3.4, height=3.2)
+    """PRML Figure 2.5: Dirichlet log-densities on the simplex (one panel per concentration).
+
+    All panels share one colour scale (the top 8 nats of the largest log-density, so the shape
+    stays visible where the density diverges at the edges), so a uniform Dirichlet is one
+    flat colour that reads off the same colour bar as the others.
+    """
+    fig, axes = new_figure(1, len(dirichlets), width=3.0, height=3.0)
     bary, xy = _simplex_grid(resolution)
-    for ax, d in zip(axes[0], dirichlets):
-        log_p = d.log_prob(torch.as_tensor(bary, dtype=d.concentration.dtype)).numpy()
-        # show the top 8 nats so the shape is visible even where the density diverges at the edges
-        vmin = max(log_p.min(), log_p.max() - 8.0)
-        im = ax.tripcolor(xy[:, 0], xy[:, 1], log_p, shading="gouraud", cmap="viridis", vmin=vmin)
-        fig.colorbar(im, ax=ax, shrink=0.7, label="log density")
+    log_ps = [d.log_prob(torch.as_tensor(bary, dtype=d.concentration.dtype)).numpy()
+              for d in dirichlets]
+    vmax = max(float(lp.max()) for lp in log_ps)
+    vmin = max(min(float(lp.min()) for lp in log_ps), vmax - 8.0)
+    for ax, d, log_p in zip(axes[0], dirichlets, log_ps):
+        im = ax.tripcolor(xy[:, 0], xy[:, 1], log_p, shading="gouraud", cmap="viridis",
+                          vmin=vmin, vmax=vmax)
         ax.plot([0, 1, 0.5, 0], [0, 0, np.sqrt(3) / 2, 0], color="k", lw=0.8)
         alpha = ", ".join(f"{v:g}" for v in d.concentration.tolist())
         ax.set(title=rf"$\alpha$ = ({alpha})", aspect="equal", xticks=[], yticks=[])
         ax.set_axis_off()
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="log density (one scale for all)")
     return fig
 
 
@@ -97,8 +105,8 @@ def plot_central_limit(sample_means: dict[int, np.ndarray], exact: dict[int, Dis
         ax.plot(grid, exact[n].log_prob(g).exp().numpy(), color="tab:blue", label="exact law")
         clt = np.exp(-(grid - population_mean) ** 2 * n / (2 * population_var)) * np.sqrt(n / (2 * np.pi * population_var))
         ax.plot(grid, clt, color="tab:red", ls="--", label="CLT Normal")
-        ax.set(title=f"N = {n}", xlabel="mean of N draws")
-    axes[0, 0].legend(fontsize=7)
+        ax.set(title=f"N = {n}", xlabel="mean of N draws", ylabel="density")
+    legend_outside(axes[0, -1])
     return fig
 
 
@@ -117,23 +125,29 @@ def plot_factorised_gaussian_kl(p: MultivariateNormal, q_reverse: MultivariateNo
         _ellipse(ax, p.loc.numpy(), p.covariance_matrix.numpy(), "tab:green", "p (correlated)")
         _ellipse(ax, q.loc.numpy(), q.covariance_matrix.numpy(), "tab:red", "q (factorised)", ls="--")
         ax.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), aspect="equal", title=title, xlabel="$z_1$", ylabel="$z_2$")
-        ax.legend(fontsize=7, loc="lower right")
+    legend_outside(axes[0, -1])
     return fig
 
 
 def plot_density_fits(x: np.ndarray, densities: dict[str, Distribution], xlabel: str):
-    """A histogram of ``x`` with the densities of fitted distributions overlaid."""
+    """A histogram of ``x`` with the densities of fitted distributions overlaid.
+
+    Curves are drawn from wide and pale (first) to narrow (last), so a curve that coincides
+    with a later one still shows as a halo around it.
+    """
     fig, axes = new_figure(1, 1, width=5.5, height=3.6)
     ax = axes[0, 0]
     ax.hist(x, bins=30, density=True, color="tab:gray", alpha=0.5, label="data")
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 400)
     g = torch.as_tensor(grid)
-    for (name, d), ls in zip(densities.items(), ["-", "--", ":", "-."] * len(densities)):
+    widths = np.linspace(6, 1.5, len(densities))
+    for (name, d), ls, lw in zip(densities.items(), ["-", "--", ":", "-."] * len(densities),
+                                 widths):
         inside = d.support.check(g)
         density = torch.where(inside, d.log_prob(torch.where(inside, g, d.mean)).exp(), torch.nan)
-        ax.plot(grid, density.numpy(), ls=ls, lw=2, label=name)
+        ax.plot(grid, density.numpy(), ls=ls, lw=lw, alpha=0.5 if lw > 3 else 1.0, label=name)
     ax.set(xlabel=xlabel, ylabel="density")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return fig
 
 
@@ -146,7 +160,7 @@ def plot_gaussian_mean_posteriors(posteriors: list[tuple[int, Normal]], true_mea
         ax.plot(grid, d.log_prob(torch.as_tensor(grid)).exp().numpy(), label=f"N = {n}")
     ax.axvline(true_mean, color="k", ls="--", lw=1, label=f"true mean {true_mean:g}")
     ax.set(xlabel=r"$\mu$", ylabel=r"$p(\mu | x_1..x_N)$", title="Posterior of a Gaussian mean, known variance")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return fig
 
 
@@ -161,5 +175,5 @@ def plot_ab_posteriors(names: list[str], posteriors: list[Beta], prob_best: np.n
         ax.plot(grid.numpy(), d.log_prob(grid).exp().numpy(),
                 label=f"{name}: Beta({d.concentration1.item():g}, {d.concentration0.item():g}), P(best) = {p:.3f}")
     ax.set(xlabel="conversion rate", ylabel="posterior density", title="A/B test posteriors")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import multivariate_normal
 
-from ._common import new_figure
+from ._common import legend_outside, new_figure
 
 
 def draw_predictive_band(ax, x_train, t_train, x_grid, mean, std, *, truth=None, title=""):
@@ -33,7 +33,8 @@ def sequential_learning_figure(snapshots, true_w, *, x_range=(-1.0, 1.0)):
         top.contourf(w0, w1, multivariate_normal(snap["mean"], snap["cov"]).pdf(grid), levels=20,
                      cmap="jet")
         top.plot(*true_w, "w+", ms=12, mew=2)
-        top.set_title(f"posterior after {snap['n']} points" if snap["n"] else "prior")
+        n = snap["n"]
+        top.set_title(f"posterior after {n} point{'s' if n != 1 else ''}" if n else "prior")
         top.set_xlabel("$w_0$")
         top.set_ylabel("$w_1$")
         for w in snap["samples"]:
@@ -42,6 +43,7 @@ def sequential_learning_figure(snapshots, true_w, *, x_range=(-1.0, 1.0)):
         bottom.set_xlim(*x_range)
         bottom.set_ylim(-1, 1)
         bottom.set_xlabel("x")
+        bottom.set_ylabel("y = w0 + w1 x (posterior samples)", fontsize=8)
     return fig
 
 
@@ -53,8 +55,8 @@ def predictive_panels_figure(panels):
     fig, axes = new_figure(1, len(panels), width=3.0, height=2.8)
     for ax, panel in zip(axes[0], panels):
         draw_predictive_band(ax, **panel)
-        ax.set_ylim(-1.6, 1.6)
-    axes[0, 0].legend(fontsize=7, loc="lower left")
+        ax.set(ylim=(-1.6, 1.6), xlabel="x", ylabel="t")
+    legend_outside(axes[0, -1])
     return fig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Ellipse
 
-from ._common import new_figure
+from ._common import legend_outside, new_figure
 
 _COLORS = np.array([[0.85, 0.1, 0.1], [0.1, 0.2, 0.85], [0.1, 0.65, 0.2]])  # red, blue, green
 
@@ -23,7 +23,7 @@ def _blend(resp: np.ndarray) -> np.ndarray:
     return np.clip(resp @ _COLORS[: resp.shape[1]], 0, 1)
 
 
-def em_steps(X, snapshots, titles):
+def em_steps(X, snapshots, titles, *, xlabel="x1", ylabel="x2"):
     """PRML Figure 9.8: EM on a two-component mixture, one panel per stage.
 
     ``snapshots`` holds ``(means (K, 2), covariances (K, 2, 2), responsibilities (N, K))``
@@ -34,7 +34,8 @@ def em_steps(X, snapshots, titles):
         ax.scatter(X[:, 0], X[:, 1], s=8, c=_blend(resp), edgecolors="none")
         for k in range(len(means)):
             _ellipse(ax, means[k], covs[k], _COLORS[k])
-        ax.set(title=title, xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), aspect="equal")
+        ax.set(title=title, xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), aspect="equal",
+               xlabel=xlabel, ylabel=ylabel)
         ax.set_xticks([-2, 0, 2])
         ax.set_yticks([-2, 0, 2])
     return fig
@@ -75,7 +76,7 @@ def vb_pruning(X, weights, means, covs, threshold):
     left.axhline(threshold, color="tab:red", ls=":", label=f"threshold {threshold:g}")
     left.set(xlabel="component k", ylabel="E[pi_k]", title="learned weights",
              xticks=range(len(weights)))
-    left.legend()
+    legend_outside(left)
     right.scatter(X[:, 0], X[:, 1], s=6, color="0.5", edgecolors="none")
     for k in np.flatnonzero(active):
         _ellipse(right, means[k], covs[k], "tab:blue", n_std=2.0)

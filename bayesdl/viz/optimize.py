@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import new_figure
+from ._common import legend_outside, new_figure
 
 
 def steps_figure(grid, truth, steps):
@@ -29,11 +29,10 @@ def steps_figure(grid, truth, steps):
         bottom.set_ylim(top_acq - 15, top_acq + 1)
         bottom.axvline(s["next"], color="C3", lw=1, label="next point")
         bottom.set_xlabel("x")
-        if j == 0:
-            top.set_ylabel("f(x)")
-            bottom.set_ylabel("log EI")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
-    axes[1, 0].legend(fontsize=7, loc="lower left")
+        top.set_ylabel("f(x)")
+        bottom.set_ylabel("log EI")
+    legend_outside(axes[0, -1])
+    legend_outside(axes[1, -1])
     return fig
 
 

@@ -215,8 +215,7 @@ def test_cli_outputs_honour_the_umask(tmp_path, regression_csv, mask, mode):
         figure = Figure()
         figure.subplots().plot([0, 1])
         index = write_report(tmp_path / "report", [("s", Section(title="s", figures=[("c", figure)]))])
-        written = [model, pred, fig, index, *(tmp_path / "report").rglob("*.png")]
-        assert len(written) == 5
+        written = [model, pred, fig, index]
         for f in written:
             assert stat.S_IMODE(f.stat().st_mode) == mode, (f, oct(f.stat().st_mode))
     finally:

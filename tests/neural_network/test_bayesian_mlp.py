@@ -84,3 +84,27 @@ def test_classes_keep_the_labels_and_dtype_as_given(labels):
     assert clf.classes_.dtype == np.unique(y_labels).dtype
     pred = clf.predict(X)
     assert pred.dtype == y_labels.dtype and set(pred) <= set(labels)
+
+
+def test_global_input_scaling_uses_one_mean_and_scale_and_keeps_rare_pixels_small(tmp_path):
+    """input_scaling='global' standardises pixels as images are: one mean and one sd over all
+    entries (numpy's), so ink in a pixel blank in every training image stays O(1), where the
+    per-pixel scaling divides it by that pixel's tiny spread."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 16, size=(60, 4))
+    X[:, 0] = 0.0
+    X[0, 0] = 0.1  # a nearly always-blank pixel
+    y = (X[:, 1] > 8).astype(int)
+    kw = dict(max_epochs=1, n_samples=2, random_state=0)
+    clf = BayesianMLPClassifier((4,), input_scaling="global", **kw).fit(X, y)
+    np.testing.assert_allclose(clf.x_mean_, np.full(4, X.mean()))
+    np.testing.assert_allclose(clf.x_scale_, np.full(4, X.std()))
+    ink = np.array([[16.0, 8.0, 8.0, 8.0]])
+    assert np.abs(clf._standardise(ink).numpy()).max() < 3
+    per_pixel = BayesianMLPClassifier((4,), **kw).fit(X, y)
+    assert np.abs(per_pixel._standardise(ink).numpy()).max() > 100
+    back = bayesdl.load(bayesdl.save(clf, tmp_path / "g.safetensors"))
+    assert back.input_scaling == "global"
+    np.testing.assert_array_equal(back.predict_proba(ink), clf.predict_proba(ink))
+    with pytest.raises(ValueError, match="input_scaling"):
+        BayesianMLPClassifier(input_scaling="pixel", **kw).fit(X, y)

@@ -37,4 +37,5 @@ def test_section_numbers_match_closed_forms(section):
 def test_demo_writes_the_section(tmp_path, capsys):
     assert main(["demo", "--quick", "--only", "distributions", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "index.html").read_text()
-    assert "Distributions" in html and (tmp_path / "figures" / "distributions_0.png").exists()
+    assert "Distributions" in html and html.count("<figure") == 8
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]

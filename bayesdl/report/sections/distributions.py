@@ -112,10 +112,11 @@ def build(quick: bool = False, seed: int = 0) -> Section:
     table["Old Faithful waiting: mean log-likelihood, Normal MLE"] = normal.log_prob(torch.as_tensor(waiting)).mean().item()
     table["Old Faithful waiting: mean log-likelihood, Gamma MLE"] = gamma.log_prob(torch.as_tensor(waiting)).mean().item()
     figures.append(("Old Faithful waiting times (272 eruptions) with the Normal and Gamma MLEs and the "
-                    "Normal-Gamma posterior predictive (Student-t): no unimodal family captures the two "
-                    "modes, which motivates mixture models.",
-                    viz.plot_density_fits(waiting, {"Normal MLE": normal, "Gamma MLE": gamma,
-                                                    "Normal-Gamma predictive (Student-t)": predictive},
+                    "Normal-Gamma posterior predictive (Student-t, the pale wide curve: with 272 points "
+                    "the vague prior barely matters and it lies on the Normal MLE): no unimodal family "
+                    "captures the two modes, which motivates mixture models.",
+                    viz.plot_density_fits(waiting, {"Normal-Gamma predictive (Student-t)": predictive,
+                                                    "Normal MLE": normal, "Gamma MLE": gamma},
                                           "waiting time to next eruption (min)")))
 
     # A/B test, as `bayesdl ab-test --successes 120,135 --trials 1000,1000`

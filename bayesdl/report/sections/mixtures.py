@@ -75,7 +75,8 @@ def build(quick: bool = False, seed: int = 0) -> Section:
         ("EM for a two-component Gaussian mixture on standardised Old Faithful: component "
          "ellipses (one standard deviation) after initialisation and after L = 1, 2, 5, 20 "
          "EM cycles, points coloured by their responsibilities (PRML Figure 9.8).",
-         viz.em_steps(X, snapshots, titles)),
+         viz.em_steps(X, snapshots, titles, xlabel="eruption duration (standardised)",
+                      ylabel="waiting time (standardised)")),
         ("K-means on the same data: the objective J after each E step (blue) and M step "
          "(red); both steps can only lower it (PRML Figure 9.2).",
          viz.kmeans_objective(J_e, J_m)),
