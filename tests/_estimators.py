@@ -19,7 +19,7 @@ def registered_estimators() -> list[type]:
 def small_instance(cls):
     """``cls`` with few epochs, samples, components and restarts, where it has them."""
     small = dict(max_epochs=2, n_samples=10, n_components=2, n_clusters=2, n_init=1,
-                 random_state=0)
+                 random_state=0, n_timesteps=10)
     if cls.__name__ in ("AutoEncoder", "VAE", "ConditionalVAE"):
         # real-valued rows (a Gaussian decoder; a Bernoulli one refuses values outside [0, 1]),
         # tiny networks, few importance samples; float64, as the checks compare outputs on

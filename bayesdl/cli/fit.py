@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib
 
 FIT_MODELS: list[str] = ["blr", "blogreg", "gmm", "vbgmm", "pca", "ppca", "fa", "hmm", "lds",
-                         "gpr", "bnn", "vae", "rbm", "gan", "dcgan", "wgan-gp"]
+                         "gpr", "bnn", "vae", "rbm", "gan", "dcgan", "wgan-gp",
+                         "ddpm"]
 
 
 def add_torch_options(p, dtype: bool = True) -> None:

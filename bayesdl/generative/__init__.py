@@ -9,6 +9,7 @@ rows ``(N, D)``; :mod:`bayesdl.datasets.images` loads and transforms image data.
 """
 
 from .autoencoder import AutoEncoder, AutoencoderNetwork, corrupt
+from .diffusion import DDPM
 from .gan import DCGAN, GAN, WGANGP
 from .likelihoods import (BernoulliLikelihood, CategoricalLikelihood, ContinuousBernoulliLikelihood,
                           GaussianLikelihood)
@@ -20,7 +21,7 @@ from .vae import VAE, ConditionalVAE, VAENetwork, elbo, gaussian_kl, iwae_bound,
 __all__ = [
     "AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "BernoulliRBM",
     "CategoricalLikelihood", "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder",
-    "ConvEncoder", "DCGAN", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood", "LogPartition",
+    "ConvEncoder", "DCGAN", "DDPM", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood", "LogPartition",
     "MLPDecoder", "MLPEncoder", "RBM", "VAE", "VAENetwork", "WGANGP", "ais_schedule", "cd_loss",
     "corrupt", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight", "pcd_loss",
 ]

@@ -19,6 +19,7 @@ SECTIONS: list[str] = [
     "vae",
     "rbm",
     "gan",
+    "diffusion",
     "bdl",
 ]
 
