@@ -149,9 +149,9 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         self._check_classes()
         weighted = np.unique(codes[sw > 0])
         if len(weighted) < 2:  # the MAP would push the one class's probability to 1
-            raise ValueError(f"only one class ({self.classes_[weighted[0]].tolist()!r}) has a positive "
-                             "sample_weight; BayesianLogisticRegression needs at least 2 classes "
-                             "with weight.")
+            only = self.classes_[weighted[0]].tolist()
+            raise ValueError(f"only one class ({only!r}) has a positive sample_weight; "
+                             "BayesianLogisticRegression needs at least 2 classes with weight.")
         rows = np.column_stack([X, codes.astype(self._numpy_dtype), sw])  # (N, D + 2)
         return DataSource(rows, dtype=self._torch_dtype, device=self._torch_device,
                           chunk_size=self.chunk_size, chunk_elements=_CHUNK_ELEMENTS)
