@@ -21,7 +21,8 @@ from .vae import VAE, ConditionalVAE, VAENetwork, elbo, gaussian_kl, iwae_bound,
 __all__ = [
     "AutoEncoder", "AutoencoderNetwork", "BernoulliLikelihood", "BernoulliRBM",
     "CategoricalLikelihood", "ConditionalVAE", "ContinuousBernoulliLikelihood", "ConvDecoder",
-    "ConvEncoder", "DCGAN", "DDPM", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood", "LogPartition",
-    "MLPDecoder", "MLPEncoder", "RBM", "VAE", "VAENetwork", "WGANGP", "ais_schedule", "cd_loss",
-    "corrupt", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight", "pcd_loss",
+    "ConvEncoder", "DCGAN", "DDPM", "GAN", "GaussianBernoulliRBM", "GaussianLikelihood",
+    "LogPartition", "MLPDecoder", "MLPEncoder", "RBM", "VAE", "VAENetwork", "WGANGP",
+    "ais_schedule", "cd_loss", "corrupt", "elbo", "gaussian_kl", "iwae_bound", "kl_warmup_weight",
+    "pcd_loss",
 ]
