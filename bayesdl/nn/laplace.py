@@ -444,18 +444,21 @@ class Laplace:
             return [((J @ Q) ** 2, lam)]
         if self.hessian_structure == "diag":
             return [(J**2, self.H_)]
+        return [(R.flatten(2) ** 2, lam.flatten()) for R, lam in self._kron_rotated(J)]
+
+    def _kron_rotated(self, J: torch.Tensor):
+        """Per KFAC layer, its Jacobian block in the eigenbasis Qb (x) Qa of B (x) A, where
+        (B (x) A + delta I)^-1 is diagonal: ``(R (N, K, out, in+1), lb la^T (out, in+1))``."""
         if not hasattr(self, "_kron"):
             self._kron_eigen()
-        terms, offsets = [], self._param_offsets()
+        offsets = self._param_offsets()
         for name, wname, bias, la, Qa, lb, Qb in self._kron:
             s, e = offsets[wname]
             Jw = J[:, :, s:e].reshape(J.shape[0], J.shape[1], Qb.shape[0], -1)  # (N, K, out, in)
             if bias:
                 bs, be = offsets[wname[:-len("weight")] + "bias"]
                 Jw = torch.cat([Jw, J[:, :, bs:be].unsqueeze(-1)], dim=-1)  # (N, K, out, in+1)
-            R = Qb.T @ Jw @ Qa  # (N, K, out, in+1)
-            terms.append((R.flatten(2) ** 2, torch.outer(lb, la).flatten()))
-        return terms
+            yield Qb.T @ Jw @ Qa, torch.outer(lb, la)
 
     def _glm_dist(self, mean: torch.Tensor, var: torch.Tensor):
         """The GLM predictive from the linearised outputs' mean (N, K) and variances (N, K):
@@ -473,15 +476,8 @@ class Laplace:
             return torch.einsum("nkp,p,nlp->nkl", J, self.posterior_variance_, J)
         # kron: per layer, rotate J into the eigenbasis Qb (x) Qa, where Sigma is diagonal
         out = 0
-        offsets = self._param_offsets()
-        for name, wname, bias, la, Qa, lb, Qb in self._kron:
-            s, e = offsets[wname]
-            Jw = J[:, :, s:e].reshape(J.shape[0], J.shape[1], Qb.shape[0], -1)  # (N, K, out, in)
-            if bias:
-                bs, be = offsets[wname[:-len("weight")] + "bias"]
-                Jw = torch.cat([Jw, J[:, :, bs:be].unsqueeze(-1)], dim=-1)  # (N, K, out, in+1)
-            R = Qb.T @ Jw @ Qa  # (N, K, out, in+1)
-            inv = 1.0 / (torch.outer(lb, la) + self.prior_precision_)  # (out, in+1)
+        for R, lam in self._kron_rotated(J):
+            inv = 1.0 / (lam + self.prior_precision_)  # (out, in+1)
             out = out + torch.einsum("nkab,ab,nlab->nkl", R, inv, R)
         return out
 
