@@ -2,7 +2,8 @@
 
 Each module listed in :data:`SECTIONS` lives in ``bayesdl.report.sections`` and exposes
 ``TITLE`` and ``build(quick: bool, seed: int) -> Section``. A later model family adds its
-section by adding one module and one line here.
+section by adding one module and one line here. A section whose ``build`` also takes
+``previous`` receives the sections built before it (for cross-model comparisons).
 """
 
 # html and section import torch and matplotlib: they load on first use, so that reading
@@ -20,6 +21,7 @@ SECTIONS: list[str] = [
     "rbm",
     "gan",
     "diffusion",
+    "generative_summary",
     "bdl",
 ]
 
@@ -46,6 +48,7 @@ def build_report(out_dir, *, quick: bool = False, seed: int = 0, only=None, prog
     Returns ``(path_to_index_html, failed_section_names)``.
     """
     import importlib
+    import inspect
     import time
     import traceback
 
@@ -62,7 +65,9 @@ def build_report(out_dir, *, quick: bool = False, seed: int = 0, only=None, prog
         progress(f"[bayesdl demo] {module.TITLE} ...")
         start = time.perf_counter()
         try:
-            section = module.build(quick=quick, seed=seed)
+            extra = ({"previous": [s for _, s in built]}
+                     if "previous" in inspect.signature(module.build).parameters else {})
+            section = module.build(quick=quick, seed=seed, **extra)
         except Exception:  # noqa: BLE001 - shown in the report and reported as a failure
             section = Section(title=module.TITLE, error=traceback.format_exc())
             failed.append(name)

@@ -109,3 +109,47 @@ def class_histograms(histograms, *, class_names=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return fig
+
+
+def metrics_comparison(results, *, noise_fcd: float | None = None, title: str | None = None):
+    """The Fréchet classifier distance, precision and recall of several models side by side,
+    each against the real-data floor; returns a ``Figure``.
+
+    ``results`` maps a model name to ``sample_metrics(...)`` computed on the same real data
+    (so one floor serves all). Left: FCD (log scale; lower is better) with the floor and, if
+    given, uniform noise's FCD as dashed lines. Right: precision and recall (higher is
+    better) with their floors.
+    """
+    if not results:
+        raise ValueError("results is empty: give at least one {model name: sample_metrics}.")
+    names = list(results)
+    first = next(iter(results.values()))
+    y = np.arange(len(names))
+    fig, axes = new_figure(1, 2, width=11.0, height=1.5 + 0.42 * len(names))
+    ax_fcd, ax_pr = axes[0]
+    ax_fcd.barh(y, [results[n]["fcd"] for n in names], color="C0")
+    ax_fcd.axvline(first["fcd_floor"], color="k", ls="--", lw=1,
+                   label=f"real vs real (floor) {first['fcd_floor']:.3g}")
+    if noise_fcd is not None:
+        ax_fcd.axvline(noise_fcd, color="C3", ls=":", lw=1.5,
+                       label=f"uniform noise {noise_fcd:.3g}")
+    ax_fcd.set_xscale("log")
+    ax_fcd.set_yticks(y, names)
+    ax_fcd.set_ylabel("model")
+    ax_fcd.invert_yaxis()
+    ax_fcd.set_xlabel("Fréchet classifier distance (log scale; lower is better)")
+    ax_fcd.legend(fontsize=8, ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    height = 0.38
+    for shift, key, color in ((-height / 2, "precision", "C1"), (height / 2, "recall", "C2")):
+        ax_pr.barh(y + shift, [results[n][key] for n in names], height, color=color, label=key)
+        ax_pr.axvline(first[f"{key}_floor"], color=color, ls="--", lw=1,
+                      label=f"{key} floor {first[key + '_floor']:.2f}")
+    ax_pr.set_yticks(y, names)
+    ax_pr.set_ylabel("model")
+    ax_pr.invert_yaxis()
+    ax_pr.set_xlim(0, 1)
+    ax_pr.set_xlabel("precision and recall (k-NN manifolds; higher is better)")
+    ax_pr.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    if title:
+        fig.suptitle(title)
+    return fig

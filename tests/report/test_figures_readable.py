@@ -3,6 +3,7 @@ captions talk about visible. The checks (tests/report/_readability.py) look at t
 matplotlib laid out, in display coordinates."""
 
 import importlib
+import inspect
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch
 from matplotlib.collections import TriMesh
 from torch.distributions import Beta, Dirichlet, Normal, StudentT
 
-from bayesdl.report import SECTIONS
+from bayesdl.datasets.images import load_digits_images, split_images
+from bayesdl.report import SECTIONS, Section
 from bayesdl.viz import bdl, distributions, linear_model, mixtures
 from tests.report._readability import bad_plurals, legends_over_data, problems, unlabelled_axes
 
@@ -106,6 +108,11 @@ def test_the_checks_catch_a_legend_over_data_and_a_missing_label():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SECTIONS)
 def test_every_report_figure_is_readable(name):
-    section = importlib.import_module(f"bayesdl.report.sections.{name}").build(quick=True, seed=0)
+    module = importlib.import_module(f"bayesdl.report.sections.{name}")
+    extra = {}
+    if "previous" in inspect.signature(module.build).parameters:  # the cross-model sections
+        X, y = load_digits_images()
+        extra["previous"] = [Section("real", samples={"digits": X[split_images(X, y)[0]]})]
+    section = module.build(quick=True, seed=0, **extra)
     for caption, fig in section.figures:
         assert problems(fig) == [], caption

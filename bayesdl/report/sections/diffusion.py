@@ -66,9 +66,9 @@ def _build(quick: bool, seed: int) -> Section:
     n_per_w, steps = (50, 10) if quick else (200, 20)
     held_out = real[:2 * n_per_w]  # sample_metrics compares n_per_w samples with half of it
     labels = np.arange(n_per_w) % 10
-    results = [sample_metrics(held_out, model.sample(n_per_w, y=labels, guidance=w, steps=steps,
-                                                     random_state=seed + k), labels=labels)
-               for k, w in enumerate(weights)]
+    guided = [model.sample(n_per_w, y=labels, guidance=w, steps=steps, random_state=seed + k)
+              for k, w in enumerate(weights)]
+    results = [sample_metrics(held_out, images, labels=labels) for images in guided]
     fcd = [r["fcd"] for r in results]
     acc = [r["conditional_accuracy"] for r in results]
     floor = results[0]["fcd_floor"]  # real half against real half, the same sample sizes
@@ -134,4 +134,5 @@ def _build(quick: bool, seed: int) -> Section:
             **{f"{name}: seconds per image": round(v[0], 4) for name, v in samplers.items()},
             "seconds": round(time.perf_counter() - start, 2),
         },
+        samples={f"DDPM (DDIM-{steps}, w = {weights[best]:g})": guided[best]},
     )

@@ -114,4 +114,5 @@ def build(quick: bool = False, seed: int = 0) -> Section:
         section.table[f"{name} training seconds / seconds to sample 1,000"] = (
             f"{m['train_seconds']:.1f} / {m['sample_seconds']:.3f}")
     section.table["FCD of uniform noise"] = f"{run['noise_fcd']:.4g}"
+    section.samples = {name: m["samples"] for name, m in models.items()}
     return section

@@ -51,7 +51,7 @@ def digits_rbms(quick: bool = False, seed: int = 0) -> dict:
         seconds = time.perf_counter() - start
         # binary draws (mean=False), like the binarised test images they are compared with
         samples = model.sample(len(test), n_gibbs=budget["n_gibbs"], mean=False)
-        results[name] = {"model": model, "seconds": seconds,
+        results[name] = {"model": model, "seconds": seconds, "samples": samples,
                          "metrics": sample_metrics(X[test], samples, seed=seed),
                          "test_log_likelihood": model.score(X[test]),
                          "log_partition_stderr": model.log_partition_stderr_,
@@ -165,4 +165,5 @@ def build(quick: bool = False, seed: int = 0) -> Section:
              f"and the exact log Z of a {SMALL_HIDDEN}-hidden-unit RBM (dashed)", ais_fig),
         ],
         table=table,
+        samples={f"RBM {name}": r["samples"] for name, r in res.items()},
     )

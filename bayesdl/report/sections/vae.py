@@ -78,9 +78,10 @@ def build(quick: bool = False, seed: int = 0) -> Section:
     bound_fig = viz.bound_curve(ks, iwae, ses, elbo,
                                 title=f"{n_scored} test digits, Bernoulli decoder")
 
-    results = {"AE": sample_metrics(X_test, ae.sample(len(X_test)), seed=seed),
-               "VAE": sample_metrics(X_test, samples, seed=seed),
-               "CVAE": sample_metrics(X_test, cvae_samples, labels=labels, seed=seed)}
+    generated = {"AE": ae.sample(len(X_test)), "VAE": samples, "CVAE": cvae_samples}
+    results = {name: sample_metrics(X_test, images, seed=seed,
+                                    labels=labels if name == "CVAE" else None)
+               for name, images in generated.items()}
     table = {
         f"training: {len(train)} digits, {epochs} epochs of batches of {batch_size} (AE, VAE, "
         "CVAE), latent dim": 2,
@@ -121,4 +122,5 @@ def build(quick: bool = False, seed: int = 0) -> Section:
              "(error bars: 2 standard errors of L_k - ELBO over the images)", bound_fig),
         ],
         table=table,
+        samples=generated,
     )
