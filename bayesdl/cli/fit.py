@@ -46,6 +46,13 @@ def add_generative_options(p, *, epochs: int, batch_size: int, lr: float) -> Non
     add_torch_options(p, dtype=False)
 
 
+def generative_params(args) -> dict:
+    """The estimator parameters set by the options of :func:`add_generative_options`."""
+    return dict(max_epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                checkpoint_dir=args.checkpoint_dir, resume=args.resume, verbose=args.progress,
+                device=args.device, random_state=args.seed)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "fit",
@@ -98,6 +105,10 @@ def _run_images(args) -> int:
         raise ValueError("--resume needs --checkpoint-dir (where the interrupted run wrote "
                          "its checkpoints).")
     X, y = load_images(args.data)
+    if getattr(args, "conditional", False) and y is None:  # the class-conditional models
+        raise ValueError(f"--conditional needs class labels, but {args.data} has none: put the "
+                         "images in one subfolder per class, give an .npz with a y array or an "
+                         "IDX file with a *labels* sibling, or drop --conditional.")
     bad = ~np.isfinite(X.reshape(len(X), -1)).all(axis=1)
     if bad.any():
         raise ValueError(f"{args.data}: image {int(np.argmax(bad))} has NaN or infinite pixels "

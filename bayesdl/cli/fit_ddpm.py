@@ -11,14 +11,14 @@ al. 2021) instead of all T ancestral steps.
 
 from __future__ import annotations
 
+from .fit import add_generative_options, generative_params
+
 HELP = "denoising diffusion model (DDPM/DDIM, classifier-free guidance) on images"
 NEEDS_TARGET = False
 DATA = "images"
 
 
 def add_arguments(p) -> None:
-    from .fit import add_generative_options
-
     add_generative_options(p, epochs=30, batch_size=64, lr=2e-3)
     p.add_argument("--conditional", action="store_true",
                    help="train on the data's labels (needed for --label/--guidance when "
@@ -40,16 +40,9 @@ def add_arguments(p) -> None:
 def fit(args, X, y):
     from ..generative import DDPM
 
-    if args.conditional and y is None:
-        raise ValueError(f"--conditional needs labels, but {args.data} has none; give labelled "
-                         "data (e.g. a folder with one subfolder per class) or drop "
-                         "--conditional.")
     model = DDPM(n_timesteps=args.timesteps, schedule=args.schedule, prediction=args.prediction,
                  base_channels=args.channels, p_uncond=args.p_uncond,
-                 sampling_steps=args.sampling_steps, max_epochs=args.epochs,
-                 batch_size=args.batch_size, learning_rate=args.lr,
-                 checkpoint_dir=args.checkpoint_dir, resume=args.resume, verbose=args.progress,
-                 device=args.device, random_state=args.seed)
+                 sampling_steps=args.sampling_steps, **generative_params(args))
     model.fit(X, y if args.conditional else None)
     summary = {"images": len(X), "epochs": model.n_iter_,
                "final loss": float(model.history_[-1]["loss"])}

@@ -12,7 +12,7 @@ The critic's per-epoch losses (and its Wasserstein estimate) are printed at the 
 
 from __future__ import annotations
 
-from .fit import add_generative_options
+from .fit import add_generative_options, generative_params
 
 HELP = "GAN with MLP networks (non-saturating, minimax, WGAN, WGAN-GP; conditional, InfoGAN)"
 NEEDS_TARGET = False
@@ -42,15 +42,10 @@ def add_adversarial_arguments(p, *, losses: bool, epochs: int) -> None:
 
 def fit_adversarial(estimator, args, X, y):
     """Set the shared options on ``estimator``, fit it and summarise the last epoch."""
-    if args.conditional and y is None:
-        raise ValueError(f"--conditional needs labelled images; {args.data} has no labels.")
     estimator.set_params(
         latent_dim=args.latent_dim, conditional=args.conditional,
         info_codes=None if args.info_codes is None else tuple(args.info_codes),
-        n_critic=args.n_critic, ema_decay=args.ema_decay or None, max_epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume, verbose=args.progress, device=args.device,
-        random_state=args.seed)
+        n_critic=args.n_critic, ema_decay=args.ema_decay or None, **generative_params(args))
     estimator.fit(X, y if args.conditional else None)
     last = estimator.history_[-1]
     summary = {"epochs": estimator.n_iter_}

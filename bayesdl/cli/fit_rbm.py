@@ -11,7 +11,7 @@ reports is printed beside it, under its own name.
 
 from __future__ import annotations
 
-from .fit import add_generative_options
+from .fit import add_generative_options, generative_params
 
 HELP = "restricted Boltzmann machine (Bernoulli or Gaussian visibles, CD-k or persistent CD)"
 NEEDS_TARGET = False
@@ -42,11 +42,9 @@ def fit(args, X, y):
     from ..generative import RBM
 
     model = RBM(args.hidden, visible=args.visible, cd_k=args.cd_k, persistent=args.persistent,
-                learning_rate=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                n_betas=args.ais_betas, n_ais_runs=args.ais_runs, max_epochs=args.epochs,
-                batch_size=args.batch_size, checkpoint_dir=args.checkpoint_dir,
-                resume=args.resume, verbose=args.progress, device=args.device,
-                random_state=args.seed).fit(X)
+                momentum=args.momentum, weight_decay=args.weight_decay,
+                n_betas=args.ais_betas, n_ais_runs=args.ais_runs,
+                **generative_params(args)).fit(X)
     summary = {"log Z": model.log_partition_, "log Z standard error": model.log_partition_stderr_,
                "training log-likelihood per image": model.score(X)}
     if args.visible == "bernoulli":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..generative import ConditionalVAE, VAE
 from ..generative.likelihoods import LIKELIHOODS
-from .fit import add_generative_options
+from .fit import add_generative_options, generative_params
 from .fit_bnn import _hidden
 
 HELP = "variational autoencoder (or conditional VAE) on images"
@@ -48,16 +48,11 @@ def add_arguments(p) -> None:
 
 
 def fit(args, X, y):
-    if args.conditional and y is None:
-        raise ValueError(f"--conditional needs class labels, but {args.data} has none (label "
-                         "images by subfolder, or give an IDX file with a *labels* sibling).")
     cls = ConditionalVAE if args.conditional else VAE
     model = cls(latent_dim=args.latent, architecture=args.architecture,
                 hidden_sizes=_hidden(args.hidden), decoder=args.decoder, beta=args.beta,
                 kl_warmup=args.kl_warmup, n_importance_samples=args.iwae_k,
-                binarize=args.binarize, max_epochs=args.epochs, batch_size=args.batch_size,
-                learning_rate=args.lr, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                verbose=args.progress, device=args.device, random_state=args.seed)
+                binarize=args.binarize, **generative_params(args))
     labels = y if args.conditional else None
     model.fit(X, labels)
     return model, {"model": cls.__name__, "epochs": model.n_iter_,

@@ -53,4 +53,4 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     np.save(tmp_path / "nolabels.npy", X)
     assert main(["fit", "ddpm", "--data", str(tmp_path / "nolabels.npy"), "--out", str(model),
                  "--conditional", *TINY]) == 2
-    assert "--conditional needs labels" in capsys.readouterr().err
+    assert "--conditional needs class labels" in capsys.readouterr().err
