@@ -66,20 +66,16 @@ def tile(images, nrow: int | None = None, pad: int = 1):
     """Images ``(n, H, W)`` (or ``(n, C, H, W)`` with C in 1, 3) as one grid array."""
     import numpy as np
 
+    from ..viz.generative import mosaic
+
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 4:
         images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
-    n, h, w = images.shape[:3]
-    ncol = nrow or int(np.ceil(np.sqrt(n)))
-    nrows = int(np.ceil(n / ncol))
-    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad, *images.shape[3:]))
     lo, hi = images.min(), images.max()
     scaled = (images - lo) / (hi - lo) if hi > lo else np.zeros_like(images)
-    for k in range(n):
-        r, c = divmod(k, ncol)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h,
-             pad + c * (w + pad):pad + c * (w + pad) + w] = scaled[k]
-    return grid
+    grid = mosaic(scaled, nrow or int(np.ceil(np.sqrt(len(images)))), pad, fill=1.0)
+    border = [(pad, pad), (pad, pad)] + [(0, 0)] * (grid.ndim - 2)
+    return np.pad(grid, border, constant_values=1.0)  # white between and around the images
 
 
 def run(args) -> int:

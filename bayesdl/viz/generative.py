@@ -28,6 +28,18 @@ def _as_image_stack(images) -> np.ndarray:
     return a
 
 
+def mosaic(images, ncol: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Images ``(N, H, W)`` (or ``(N, H, W, 3)``) as one array, ``ncol`` per row, filled row
+    by row, with ``pad`` pixels of ``fill`` between neighbours (and in the empty cells)."""
+    n, h, w = images.shape[:3]
+    rows = math.ceil(n / ncol)
+    out = np.full((rows * (h + pad) - pad, ncol * (w + pad) - pad, *images.shape[3:]), fill)
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncol)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    return out
+
+
 def image_grid(images, nrow: int | None = None, titles=None, *, vmin: float | None = None,
                vmax: float | None = None, cmap: str = "gray_r", pad: int = 1,
                scale: float = 0.45, title: str | None = None):
@@ -53,17 +65,13 @@ def image_grid(images, nrow: int | None = None, titles=None, *, vmin: float | No
     if vmin is None and vmax is None:
         lo, hi = float(a.min()), float(a.max())
         vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else (lo, hi)
-    # one mosaic, padded between images with the background (vmin) value
-    mosaic = np.full((rows * (h + pad) - pad, ncol * (w + pad) - pad), np.nan)
-    for i, img in enumerate(a):
-        r, c = divmod(i, ncol)
-        mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    grid = mosaic(a, ncol, pad)  # padded with NaN, drawn as the background
     label_width = 0.0 if titles is None else 0.12 * max(len(str(t)) for t in titles) + 0.2
     fig, axes = new_figure(1, 1, width=ncol * scale + label_width,
                            height=rows * scale + (0.3 if title else 0.0))
     ax = axes[0][0]
     colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")  # the padding: white
-    ax.imshow(mosaic, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.imshow(grid, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     if titles is None:
         ax.set_yticks([])
