@@ -119,6 +119,9 @@ class _GenerativeEstimator(TorchEstimatorMixin, BaseEstimator):
             self.data_min_, self.data_max_ = float(X.min()), float(X.max())
         x = self._to_torch(X.reshape(len(X), *self.data_shape_))
         if y is None:
+            if reset:  # a refit without labels: the classes of an earlier fit no longer apply
+                for name in ("classes_", "n_classes_"):
+                    self.__dict__.pop(name, None)
             return x, None
         y = column_or_1d(_host(y, "y"), warn=True)
         if len(y) != len(X):
@@ -155,6 +158,21 @@ class _GenerativeEstimator(TorchEstimatorMixin, BaseEstimator):
             raise ValueError(f"label(s) {unseen.tolist()[:10]} are not among the classes the "
                              f"model was fitted on: {self.classes_.tolist()}.")
         return torch.as_tensor(codes, dtype=torch.long, device=self._torch_device)
+
+    def _to_symmetric(self, x: torch.Tensor) -> torch.Tensor:
+        """The training range [data_min_, data_max_] mapped linearly onto [-1, 1], where GAN
+        generators (tanh) and diffusion models work; constant data maps to -1."""
+        lo, hi = self._range()
+        return (x - lo) / (hi - lo) * 2 - 1
+
+    def _from_symmetric(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`_to_symmetric`."""
+        lo, hi = self._range()
+        return (x + 1) / 2 * (hi - lo) + lo
+
+    def _range(self) -> tuple[float, float]:
+        lo, hi = self.data_min_, self.data_max_
+        return lo, (hi if hi > lo else lo + 1)
 
     def _as_output(self, x: torch.Tensor) -> np.ndarray:
         """Model-space samples ``(n, *data_shape_)`` as numpy ``(n, *input_shape_)`` within the

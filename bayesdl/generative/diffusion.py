@@ -627,29 +627,13 @@ class DDPM(_GenerativeEstimator):
                              f"multiple of {factor}.")
         return UNet(c, self.base_channels, mults, self.n_res_blocks, n_classes)
 
-    # the data range <-> [-1, 1]
-    def _scale(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = self._range()
-        return (x - lo) / (hi - lo) * 2 - 1
-
-    def _unscale(self, x: torch.Tensor) -> torch.Tensor:
-        lo, hi = self._range()
-        return (x + 1) / 2 * (hi - lo) + lo
-
-    def _range(self) -> tuple[float, float]:
-        lo, hi = self.data_min_, self.data_max_
-        return lo, (hi if hi > lo else lo + 1)  # constant data maps to -1
-
     def fit(self, X, y=None):
         """Train the denoiser on X (images or rows), class-conditional when ``y`` is given."""
         self._validate_params()
         x, codes = self._validate_data(X, y, reset=True)
-        if codes is None:  # a refit without labels is unconditional, whatever came before
-            for name in ("classes_", "n_classes_"):
-                self.__dict__.pop(name, None)
         self.module_ = self._new_module()
         seed = self._seed()
-        x = self._scale(x)
+        x = self._to_symmetric(x)
         schedule = self._schedule()
         null = self.n_classes_ if codes is not None else None
 
@@ -732,9 +716,9 @@ class DDPM(_GenerativeEstimator):
                 method="ddpm" if steps is None else "ddim", eta=eta,
                 generator=self._torch_generator(random_state), device=self._torch_device,
                 dtype=self._torch_dtype, return_chain=True)
-        out = self._as_output(self._unscale(x))
+        out = self._as_output(self._from_symmetric(x))
         if return_chain:
-            return out, [self._as_output(self._unscale(c)) for c in chain]
+            return out, [self._as_output(self._from_symmetric(c)) for c in chain]
         return out
 
     def score_samples(self, X, n_bins: int = 256, timesteps: int | None = None):
@@ -753,7 +737,7 @@ class DDPM(_GenerativeEstimator):
                 f"X has values outside the training data's range [{self.data_min_}, "
                 f"{self.data_max_}], on which the discretised likelihood is defined; scale X "
                 "as the training data was scaled.")
-        x = self._scale(x).double()
+        x = self._to_symmetric(x).double()
         model = copy.deepcopy(self.module_).double().eval()
         with torch.no_grad():
             bound = self._schedule().vlb(lambda xt, t: model(xt, torch.full((len(xt),), t,

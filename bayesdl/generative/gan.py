@@ -505,12 +505,10 @@ class _AdversarialEstimator(_GenerativeEstimator):
 
     def _to_model_space(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *data_shape_) in [data_min_, data_max_] -> (N, *net shape) in [-1, 1]."""
-        span = max(self.data_max_ - self.data_min_, 1e-12)
-        return (2 * (x - self.data_min_) / span - 1).reshape(len(x), *self._net_shape())
+        return self._to_symmetric(x).reshape(len(x), *self._net_shape())
 
     def _from_model_space(self, x: torch.Tensor) -> torch.Tensor:
-        span = max(self.data_max_ - self.data_min_, 1e-12)
-        return ((x + 1) / 2 * span + self.data_min_).reshape(len(x), *self.data_shape_)
+        return self._from_symmetric(x).reshape(len(x), *self.data_shape_)
 
     def fit(self, X, y=None):
         """Train the generator and critic on ``X`` (rows (N, D) or images (N, H, W) /

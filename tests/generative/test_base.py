@@ -133,3 +133,17 @@ def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
                                       resume=True).fit(X)
     for a, b in zip(full.module_.parameters(), resumed.module_.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_refit_without_labels_forgets_the_classes_and_the_range_maps_to_minus_one_one():
+    X = _images(30)
+    model = DiagonalGaussianDensity(max_epochs=1)
+    model._validate_data(X, np.arange(30) % 3, reset=True)
+    assert model.n_classes_ == 3
+    model.fit(X)
+    assert not hasattr(model, "classes_") and not hasattr(model, "n_classes_")
+    x = torch.as_tensor(X)
+    z = model._to_symmetric(x)  # (x - min) / (max - min) * 2 - 1
+    np.testing.assert_allclose(z.numpy(), (X - X.min()) / (X.max() - X.min()) * 2 - 1, rtol=1e-12)
+    assert float(z.min()) == -1 and float(z.max()) == 1
+    torch.testing.assert_close(model._from_symmetric(z), x, rtol=1e-12, atol=1e-15)
