@@ -66,6 +66,8 @@ _LOGIT_NOISE_SAMPLES = 10  # T in Kendall & Gal eq. 12 while training
 # the noise variance starts at this fraction of var(y) = 1 (the target is standardised)
 _NOISE_INIT_FRACTION = 0.1
 _VALIDATION_SAMPLES = 10  # sampled networks for the held-out NLL of early stopping
+# method="laplace" warns when |grad| of the MAP objective (mean NLL + L2) ends above this
+_MAP_GRADIENT_TOLERANCE = 1e-2
 
 
 class _GaussianHead(nn.Module):
@@ -258,30 +260,56 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
                     groups.append({"params": others, "weight_decay": 0.0})
                 return torch.optim.Adam(groups, lr=self.learning_rate)
 
-            # without held-out rows, training stops when the training loss stops improving,
-            # and keeps its last weights
+            if self.method == "laplace":
+                # a mode of the posterior, where the Laplace expands it (its gradient is zero
+                # there): the whole budget, the step size annealed to 0 on a cosine (Loshchilov
+                # & Hutter 2017); the held-out rows tune the prior precision, not the epoch
+                stopping = dict(patience=None, restore_best=False, scheduler=lambda opt: (
+                    torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)))
+            else:
+                # without held-out rows, training stops when the training loss stops improving,
+                # and keeps its last weights
+                stopping = dict(patience=patience, restore_best=val_data is not None,
+                                val_metric=None if val_data is None else self._heldout_nll)
             trainer = Trainer(self._net, self._loss, optimizer=optimizer, max_epochs=epochs,
-                              batch_size=min(self.batch_size, n), seed=seed, patience=patience,
-                              val_metric=None if val_data is None else self._heldout_nll,
-                              restore_best=val_data is not None, progress=self.verbose,
-                              device=self._torch_device, amp=False)
-            trainer.fit((Xs[train], y[train]), val_data)
+                              batch_size=min(self.batch_size, n), seed=seed,
+                              progress=self.verbose, device=self._torch_device, amp=False,
+                              **stopping)
+            trainer.fit((Xs[train], y[train]), None if self.method == "laplace" else val_data)
         self.loss_curve_ = [h["loss"] for h in trainer.history]
         self.validation_scores_ = [h["val"] for h in trainer.history if "val" in h]
         self.best_epoch_ = trainer.best_epoch
         self.n_iter_ = len(trainer.history)
-        if not trainer.stopped_early:
+        if self.method == "laplace":  # the Laplace at the MAP, over the rows the MAP was fitted on
+            self._fit_laplace(Xs[train], y[train], val_data, decay)
+        elif not trainer.stopped_early:
             monitored = "training loss" if val_data is None else "held-out NLL"
             warnings.warn(
                 f"{type(self).__name__} used its whole budget ({self.n_iter_} epochs) while the "
                 f"{monitored} was still improving (best at epoch {self.best_epoch_ + 1}): the fit "
                 "may not have converged. Raise max_steps (or max_epochs, or learning_rate).",
                 ConvergenceWarning)
-        if self.method == "laplace":  # the Laplace at the MAP, over the rows the MAP was fitted on
-            self._laplace = self._make_laplace(self._laplace_prior(val_data)).fit(
-                Xs[train], y[train], **({} if val_data is None else
-                                        {"X_val": val_data[0], "y_val": val_data[1]}))
-            self.prior_precision_ = self._laplace.prior_precision_
+
+    def _fit_laplace(self, X, y, val_data, decay: float) -> None:
+        """The Laplace at the trained MAP, over the rows the MAP was fitted on; its prior
+        precision tuned on the held-out rows (``val_data``) with the predictive that
+        ``predict_dist`` returns (``n_samples`` Monte-Carlo draws)."""
+        # |grad| of the MAP objective, mean NLL + decay/2 |w|^2 (the Adam L2 term), full batch
+        self._net.zero_grad()
+        loss = self._loss(self._net, (X, y), None) + 0.5 * decay * sum(
+            p.pow(2).sum() for name, p in self._net.named_parameters() if "log_noise" not in name)
+        grads = torch.autograd.grad(loss, list(self._net.parameters()))
+        self.map_gradient_norm_ = float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+        if self.map_gradient_norm_ > _MAP_GRADIENT_TOLERANCE:
+            warnings.warn(
+                f"{type(self).__name__} ended its budget ({self.n_iter_} epochs) with a gradient "
+                f"norm of {self.map_gradient_norm_:.2g} for the MAP objective: the network is not "
+                "at a mode, which the Laplace approximation assumes. Raise max_steps (or "
+                "max_epochs).", ConvergenceWarning)
+        self._laplace = self._make_laplace(self._laplace_prior(val_data)).fit(
+            X, y, link_approx="mc", n_samples=self.n_samples,
+            **({} if val_data is None else {"X_val": val_data[0], "y_val": val_data[1]}))
+        self.prior_precision_ = self._laplace.prior_precision_
 
     def _laplace_prior(self, val_data) -> str:
         """How to tune the Laplace's prior precision: ``"auto"`` is the held-out NLL when rows

@@ -277,12 +277,18 @@ class Laplace:
         # H_l ~= B (x) A / N with B = sum_n B_n, A = sum_n a_n a_n^T (Martens & Grosse 2015)
         return [(f[0], f[2], f[1].bias is not None, f[3] / N, f[4].detach()) for f in factors]
 
-    def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None):
+    def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None,
+            link_approx: str = "probit", n_samples: int = 100):
         """Compute the GGN at the trained weights on ``(X, y)`` and tune the prior precision.
 
         ``X``, ``y`` are tensors on the model's device and dtype (integer labels, or the
-        regression targets); ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``.
+        regression targets); ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``,
+        which scores the predictive that will be used: ``link_approx="probit"`` or ``"mc"``
+        (``n_samples`` fixed Gaussian logit draws, the same for every delta; classification
+        only, a regression's Gaussian predictive is exact either way).
         """
+        if link_approx not in ("probit", "mc"):
+            raise ValueError(f"link_approx must be 'probit' or 'mc', got {link_approx!r}.")
         X = torch.as_tensor(X)
         y = torch.as_tensor(y)
         for cached in ("_H_eig", "_kron"):  # decompositions of a previous fit's GGN
@@ -308,7 +314,8 @@ class Laplace:
             elif self.prior_precision == "val_nll":
                 if X_val is None or y_val is None:
                     raise ValueError("prior_precision='val_nll' needs X_val and y_val in fit.")
-                objective = self._val_nll(torch.as_tensor(X_val), torch.as_tensor(y_val))
+                objective = self._val_nll(torch.as_tensor(X_val), torch.as_tensor(y_val),
+                                          link_approx, n_samples)
                 self._set_prior(self._optimise_prior(lambda d: -objective(d)))
             else:
                 self._set_prior(float(self.prior_precision))
@@ -417,34 +424,45 @@ class Laplace:
         return float(-self.loss_ - 0.5 * delta * m2 + 0.5 * self.n_params_ * math.log(delta)
                      - 0.5 * self._log_det_precision(delta))
 
-    def _val_nll(self, X, y):
-        """``delta -> `` the mean NLL of (X, y) under the GLM predictive (probit / Gaussian).
+    def _val_nll(self, X, y, link_approx: str = "probit", n_samples: int = 100):
+        """``delta -> `` the mean NLL of (X, y) under the GLM predictive (probit or Monte
+        Carlo over ``n_samples`` logit draws fixed once, so the objective is smooth in delta).
 
         The Jacobians are rotated into the eigenbasis of H once, where (H + delta I)^-1 is
-        diagonal; each delta then costs O(N K P) (not a P x P inverse and a P^2 contraction).
+        diagonal; each delta then costs O(N K P) for the probit (O(N K^2 P) for Monte Carlo),
+        not a P x P inverse and a P^2 contraction.
         """
+        from ..uncertainty import MonteCarloCategorical
+
         h = self._features(X)
         with torch.no_grad():
             mean, J = self._jacobians(h)  # (N, K), (N, K, P)
             terms = self._eigen_jacobians(J)
+        mc = link_approx == "mc" and self.likelihood == "classification"
+        eps = torch.randn(n_samples, mean.shape[1], dtype=mean.dtype, device=mean.device,
+                          generator=torch.Generator(mean.device).manual_seed(0)) if mc else None
+        target = y.reshape(-1).to(mean.dtype) if self.likelihood == "regression" else y.long()
 
         def nll(delta: float) -> float:
-            # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)
-            var = sum((R2 / (lam + delta)).sum(-1) for R2, lam in terms)  # (N, K)
-            dist = self._glm_dist(mean, var)
-            target = y.reshape(-1).to(mean.dtype) if self.likelihood == "regression" else y.long()
+            if mc:  # J Sigma J^T = sum_m R_km R_lm / (lambda_m + delta)  (N, K, K)
+                cov = sum(torch.einsum("nkm,nlm,m->nkl", R, R, 1 / (lam + delta))
+                          for R, lam in terms)
+                dist = MonteCarloCategorical(  # (N, S, K)
+                    logit_probs(self._mc_outputs(mean, cov, eps)).transpose(0, 1))
+            else:  # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)
+                dist = self._glm_dist(mean, sum((R**2 / (lam + delta)).sum(-1) for R, lam in terms))
             return float(-dist.log_prob(target).mean())
 
         return nll
 
     def _eigen_jacobians(self, J: torch.Tensor) -> list:
-        """``[(R^2 (N, K, m), lambda (m,))]`` with R = J in the eigenbasis of each block of H."""
+        """``[(R (N, K, m), lambda (m,))]`` with R = J in the eigenbasis of each block of H."""
         if self.hessian_structure == "full":
             lam, Q = self._full_eigen()
-            return [((J @ Q) ** 2, lam)]
+            return [(J @ Q, lam)]
         if self.hessian_structure == "diag":
-            return [(J**2, self.H_)]
-        return [(R.flatten(2) ** 2, lam.flatten()) for R, lam in self._kron_rotated(J)]
+            return [(J, self.H_)]
+        return [(R.flatten(2), lam.flatten()) for R, lam in self._kron_rotated(J)]
 
     def _kron_rotated(self, J: torch.Tensor):
         """Per KFAC layer, its Jacobian block in the eigenbasis Qb (x) Qa of B (x) A, where
@@ -466,6 +484,14 @@ class Laplace:
         if self.likelihood == "regression":
             return Normal(mean[:, 0], (var[:, 0] + self.sigma_noise_**2).sqrt())
         return Categorical(probs=probit_probs(mean, var))
+
+    @staticmethod
+    def _mc_outputs(mean: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Draws f_s = mean + chol(cov) eps_s of the linearised outputs: (S, N, K)."""
+        K = mean.shape[1]
+        chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
+                                     * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))
+        return mean + torch.einsum("nkl,sl->snk", chol, eps)
 
     # -- the linearised predictive ---------------------------------------------------------------
     def _functional_variance(self, J: torch.Tensor) -> torch.Tensor:
@@ -525,14 +551,11 @@ class Laplace:
             mean, cov = self.predictive_moments(X)  # (N, K), (N, K, K)
             if link_approx == "probit":
                 return self._glm_dist(mean, cov.diagonal(dim1=-2, dim2=-1))
-            K = mean.shape[1]
-            chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
-                                         * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))
             # one standard-normal draw per sample s, shared by the rows (each row still gets
             # iid draws across s), so a row's prediction does not depend on the other rows
-            eps = torch.randn(n_samples, K, dtype=mean.dtype, device=mean.device,
+            eps = torch.randn(n_samples, mean.shape[1], dtype=mean.dtype, device=mean.device,
                               generator=generator)  # (S, K)
-            outs = mean + torch.einsum("nkl,sl->snk", chol, eps)  # (S, N, K)
+            outs = self._mc_outputs(mean, cov, eps)  # (S, N, K)
         if self.likelihood == "regression":
             return monte_carlo_normal(outs[..., 0].T, self.sigma_noise_)
         return MonteCarloCategorical(logit_probs(outs).transpose(0, 1))  # (N, S, K)

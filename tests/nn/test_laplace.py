@@ -8,7 +8,7 @@ from torch import nn
 
 from bayesdl.linear_model import BayesianLogisticRegression
 from bayesdl.nn.laplace import Laplace
-from bayesdl.uncertainty import MonteCarloCategorical, decompose, predict_dist
+from bayesdl.uncertainty import MonteCarloCategorical, decompose, negative_log_likelihood, predict_dist
 
 
 def _linear_net(D, K, coef, intercept):
@@ -122,6 +122,18 @@ def test_val_nll_prior_is_the_best_of_a_grid_of_the_plain_predictive(likelihood)
         grid = best * np.logspace(-1, 1, 9)
         values = [plain(d) for d in grid]
         np.testing.assert_allclose([objective(d) for d in grid], values, rtol=1e-9)
+        # "mc": the Monte-Carlo predictive over 64 fixed draws, as BayesianMLP* predicts
+        # (a regression's Gaussian predictive is exact, so it stays the same objective)
+        objective_mc = la._val_nll(Xv, yv, "mc", 64)
+
+        def plain_mc(delta):
+            la._set_prior(delta)
+            dist = la.predict_dist(Xv, link_approx="mc", n_samples=64,
+                                   generator=torch.Generator().manual_seed(0))
+            return negative_log_likelihood(dist, yv) if K == 3 else plain(delta)
+
+        np.testing.assert_allclose([objective_mc(d) for d in grid[::2]],
+                                   [plain_mc(d) for d in grid[::2]], rtol=1e-9)
         if K == 3:  # here the optimum is interior (neither the MAP nor the flat limit)
             assert 1e-2 < best < 1e3 and plain(best) <= min(values) + 1e-9
 
