@@ -11,8 +11,9 @@ networks and answer with a predictive distribution:
   networks;
 - ``method="laplace"``: a MAP network (weight decay of the prior N(0, prior_sigma^2)) with a
   post-hoc last-layer Laplace approximation (:class:`~bayesdl.nn.laplace.Laplace`, full GGN);
-  its prior precision is tuned on the held-out rows' predictive NLL when there are any, else
-  on the evidence (``laplace_prior``); predictions sample its linearised outputs.
+  the MAP is trained to a mode (the whole budget, its step size annealed to zero), and the
+  prior precision is the evidence's unless the held-out rows reject it (``laplace_prior``);
+  predictions sample its linearised outputs.
 
 Regression networks predict a mean and a noise variance: one learnt noise level for all
 inputs, or with ``heteroscedastic=True`` a log-variance per input (Kendall & Gal 2017 eq. 8).
@@ -312,19 +313,19 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         self.prior_precision_ = self._laplace.prior_precision_
 
     def _laplace_prior(self, val_data) -> str:
-        """How to tune the Laplace's prior precision: ``"auto"`` is the held-out NLL when rows
-        were held out, else the evidence.
+        """How to tune the Laplace's prior precision: ``"auto"`` is the evidence checked on
+        the held-out rows (Laplace's ``"auto"``) when rows were held out, else the evidence.
 
-        The evidence of a last-layer Laplace at a MAP that fits its training rows closely
-        sees a near-zero GGN there (softmax outputs near one-hot) and so picks a small prior
-        precision: a wide posterior and an under-confident predictive (on the bundled digits
-        ECE 14% against the MAP's 2%). The held-out NLL judges the predictive itself, and its
-        search includes the MAP's limit (a very large precision), so it is never worse than
-        the MAP network on the held-out rows (Daxberger et al. 2021, section 3).
+        The evidence uses every training row, but at a MAP that fits its training rows
+        closely (the digits) their GGN is near zero (softmax outputs near one-hot), so it
+        picks a small prior precision: a wide posterior and an under-confident predictive
+        (on the bundled digits ECE 12% against the MAP's 1.5%). The held-out rows reject it
+        there, and the prior is tuned on their NLL instead, a search that includes the MAP's
+        limit (a very large precision) (Daxberger et al. 2021, section 3).
         """
         choice = self.laplace_prior
         if choice == "auto":
-            return "marglik" if val_data is None else "val_nll"
+            return "marglik" if val_data is None else "auto"
         if choice == "val_nll" and val_data is None:
             raise ValueError("laplace_prior='val_nll' needs held-out rows: set "
                              "early_stopping=True and validation_fraction > 0, or use "
@@ -431,7 +432,11 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
         ``"global"`` uses one mean and one standard deviation over all entries, as for pixels.
     laplace_prior : how ``method="laplace"`` tunes its prior precision: ``"val_nll"`` (the
         held-out rows' predictive NLL), ``"marglik"`` (the Laplace evidence) or ``"auto"``
-        (default: ``"val_nll"`` when early stopping holds rows out, else ``"marglik"``).
+        (default: the evidence's unless the held-out rows' NLL is worse under it than under
+        the ``"val_nll"`` one by more than two standard errors; the evidence alone when no
+        rows are held out). With ``method="laplace"`` the held-out rows (``early_stopping``,
+        ``validation_fraction``) tune this prior only: the MAP network trains for the whole
+        budget with its step size annealed to zero on a cosine, to a mode of the posterior.
     verbose : show a progress bar while fitting.
     device, dtype, random_state : as every bayesdl estimator.
 
