@@ -44,10 +44,10 @@ from torch.func import functional_call, jacrev, vmap
 from torch.distributions import Categorical, Normal
 
 SUBSETS = ("last_layer", "all")
+STRUCTURES = ("full", "diag", "kron")
 # prior_precision="auto" rejects the evidence when the validation rows' under-confidence
 # z-score (Laplace._under_confidence) exceeds this: a one-sided test at about 2.3%
 _REJECT_Z = 2.0
-STRUCTURES = ("full", "diag", "kron")
 
 
 def probit_probs(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
