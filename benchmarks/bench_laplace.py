@@ -111,7 +111,8 @@ def calibration(seeds: int = 5, prior_sigma: float = 1.0):
                 scores[key].append(_nll_ece(clf.predict_dist(Xte), yte))
             with torch.no_grad():  # the same MAP network for both priors (same seed and rows)
                 logits = clf.network_(clf._standardise(Xte))
-            scores["MAP network"].append(_nll_ece(torch.distributions.Categorical(logits=logits), yte))
+            map_dist = torch.distributions.Categorical(logits=logits)
+            scores["MAP network"].append(_nll_ece(map_dist, yte))
         base = np.array(scores["MAP network"])
         print(f"{name} (prior_sigma={prior_sigma}, {seeds} seeds): mean +- sd; "
               "seeds where lower than the MAP network's")

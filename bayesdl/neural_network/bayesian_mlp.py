@@ -69,6 +69,7 @@ _NOISE_INIT_FRACTION = 0.1
 _VALIDATION_SAMPLES = 10  # sampled networks for the held-out NLL of early stopping
 # method="laplace" warns when |grad| of the MAP objective (mean NLL + L2) ends above this
 _MAP_GRADIENT_TOLERANCE = 1e-2
+_GRADIENT_CHUNK = 8192  # rows per pass of that gradient
 
 
 class _GaussianHead(nn.Module):
@@ -295,11 +296,16 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
         """The Laplace at the trained MAP, over the rows the MAP was fitted on; its prior
         precision tuned on the held-out rows (``val_data``) with the predictive that
         ``predict_dist`` returns (``n_samples`` Monte-Carlo draws)."""
-        # |grad| of the MAP objective, mean NLL + decay/2 |w|^2 (the Adam L2 term), full batch
-        self._net.zero_grad()
-        loss = self._loss(self._net, (X, y), None) + 0.5 * decay * sum(
-            p.pow(2).sum() for name, p in self._net.named_parameters() if "log_noise" not in name)
-        grads = torch.autograd.grad(loss, list(self._net.parameters()))
+        # |grad| of the MAP objective, mean NLL + decay/2 |w|^2 (the Adam L2 term), over all
+        # the rows in chunks (the NLL is a mean: each chunk weighs its share of the rows)
+        names, params = zip(*self._net.named_parameters())
+        grads = [decay * p.detach() if "log_noise" not in name else torch.zeros_like(p)
+                 for name, p in zip(names, params)]
+        for start in range(0, len(y), _GRADIENT_CHUNK):
+            Xc, yc = X[start:start + _GRADIENT_CHUNK], y[start:start + _GRADIENT_CHUNK]
+            part = self._loss(self._net, (Xc, yc), None) * (len(yc) / len(y))
+            for g, d in zip(grads, torch.autograd.grad(part, params)):
+                g += d
         self.map_gradient_norm_ = float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
         if self.map_gradient_norm_ > _MAP_GRADIENT_TOLERANCE:
             warnings.warn(

@@ -467,8 +467,7 @@ class Laplace:
 
         def dist(delta: float):
             if mc:  # J Sigma J^T = sum_m R_km R_lm / (lambda_m + delta)  (N, K, K)
-                cov = sum(torch.einsum("nkm,nlm,m->nkl", R, R, 1 / (lam + delta))
-                          for R, lam in terms)
+                cov = sum((R / (lam + delta)) @ R.transpose(1, 2) for R, lam in terms)
                 return MonteCarloCategorical(  # (N, S, K)
                     logit_probs(self._mc_outputs(mean, cov, eps)).transpose(0, 1))
             # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)

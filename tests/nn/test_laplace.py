@@ -8,7 +8,8 @@ from torch import nn
 
 from bayesdl.linear_model import BayesianLogisticRegression
 from bayesdl.nn.laplace import Laplace
-from bayesdl.uncertainty import MonteCarloCategorical, decompose, negative_log_likelihood, predict_dist
+from bayesdl.uncertainty import (MonteCarloCategorical, decompose, negative_log_likelihood,
+                                 predict_dist)
 
 
 def _linear_net(D, K, coef, intercept):
