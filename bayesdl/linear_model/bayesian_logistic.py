@@ -283,24 +283,45 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                                        torch.diag(free))
         return A
 
+    @staticmethod
+    def _identified(g: torch.Tensor, prec: torch.Tensor) -> torch.Tensor:
+        """The log posterior's gradient g (K', P) less its class mean in every unidentified
+        (zero-precision) column of a softmax: that mean is zero in exact arithmetic (the
+        class probabilities sum to one) but not after rounding, where it would add a step
+        along a direction in which f is flat (float32 then never converges)."""
+        if g.shape[0] > 1:
+            free = (prec == 0).all(0)  # (P,)
+            g = g - g.mean(0) * free
+        return g
+
     def _neg_log_posterior(self, ll, W, prec):
         return -ll + 0.5 * float((prec * W * W).sum())
 
-    def _fit_map(self, data, W, prec):
-        """Newton/IRLS (or L-BFGS) from W; returns (W_MAP, H, log-lik at W_MAP)."""
+    def _working_tol(self) -> float:
+        """``tol``, or the working precision's floor (float32 rounds steps below ~1e-6)."""
+        return max(self.tol, 10 * torch.finfo(self._torch_dtype).eps)
+
+    def _fit_map(self, data, W, prec, warm=False):
+        """Newton/IRLS (or L-BFGS) from W; returns (W_MAP, H, log-lik at W_MAP).
+
+        A warm start (the previous MAP of an evidence iteration) goes to Newton at once: a
+        step or two from there, each with the Hessian the posterior needs anyway, against
+        L-BFGS rebuilding its curvature memory from nothing.
+        """
         n_params = W.numel()
         solver = self.solver
         if solver == "auto":
             solver = "newton" if n_params <= _NEWTON_MAX_PARAMS else "lbfgs"
-        if solver == "lbfgs":
+        if solver == "lbfgs" and not warm:
             W = self._lbfgs(data, W, prec)
         stats, ll = self._pass(data, W)
+        tol = self._working_tol()
         unidentified = bool((prec[:, : self.n_features_in_] == 0).any())
         converged = False
         for self.n_iter_ in range(1, self.max_iter + 1):
             f = self._neg_log_posterior(ll, W, prec)
             A = self._posterior_precision(stats["hess"], prec)
-            g = stats["grad"] - prec * W  # gradient of the log posterior (K', P)
+            g = self._identified(stats["grad"] - prec * W, prec)  # d ln p(w|t) / dw (K', P)
             # Newton step  w_new = w + (H + A0)^{-1} grad  (PRML 4.92, 4.99)
             L, info = torch.linalg.cholesky_ex(A)
             if info:
@@ -308,7 +329,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             else:
                 step = torch.cholesky_solve(g.reshape(-1, 1), L).reshape(W.shape)
             decrement = float((g * step).sum())  # Newton decrement lambda^2
-            if float(step.abs().max()) <= self.tol * (1 + float(W.abs().max())) or decrement < 1e-24:
+            # f sums the rows at the working precision: a predicted decrease lambda^2 / 2
+            # below its rounding is one no line search can confirm (float32 stalls there)
+            rounding = torch.finfo(self._torch_dtype).eps * abs(f)
+            if (float(step.abs().max()) <= tol * (1 + float(W.abs().max()))
+                    or decrement < 1e-24 or decrement <= 2 * rounding):
                 converged = True
                 break
             t = 1.0
@@ -345,7 +370,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         def f_and_grad(theta):
             Wt = torch.as_tensor(theta, dtype=torch.float64, device=W.device).reshape(shape)
             stats, ll = self._pass(data, Wt.to(self._torch_dtype), hessian=False)
-            g = -(stats["grad"] - prec * Wt)
+            g = -self._identified(stats["grad"] - prec * Wt, prec)
             if shape[0] > 1:  # pin the class sum of unidentified columns (centred solution)
                 free = (prec == 0).all(0).to(Wt.dtype)
                 s = (Wt * free).sum(0)
@@ -356,8 +381,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             last["x"], last["g"] = theta.copy(), g.reshape(-1).cpu().numpy()
             return self._neg_log_posterior(ll, Wt, prec) + extra, last["g"]
 
-        # The working precision bounds the reachable step: tol, or float32's rounding.
-        tol = max(self.tol, 10 * torch.finfo(self._torch_dtype).eps)
+        tol = self._working_tol()
         previous = []
 
         def stop_near_map(intermediate_result):
@@ -419,13 +443,14 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             alpha, W = self._mackay_fixed_point(data, W, alpha)
             if not self.ard:
                 alpha, W = self._maximise_evidence(data, W, alpha)
-            W, S, A, ll = self._posterior(data, W, alpha)
+            W, S, A, ll = self._posterior(data, W, alpha, warm=True)
         self._store(W, S, A, ll, self._prior_precision(alpha, W.shape), alpha)
 
-    def _posterior(self, data, W, alpha):
-        """MAP from W and the Laplace posterior at it: (W_MAP, S_N, S_N^-1, log-lik)."""
+    def _posterior(self, data, W, alpha, warm=False):
+        """MAP from W (``warm``: a previous MAP) and the Laplace posterior at it:
+        (W_MAP, S_N, S_N^-1, log-lik)."""
         prec = self._prior_precision(alpha, W.shape)
-        W, H, ll = self._fit_map(data, W, prec)
+        W, H, ll = self._fit_map(data, W, prec, warm)
         A = self._posterior_precision(H, prec)
         return W, torch.cholesky_inverse(torch.linalg.cholesky(A)), A, ll
 
@@ -433,7 +458,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         """MacKay's updates alpha = gamma / |w_MAP|^2 alternated with MAP fits."""
         D = self.n_features_in_
         for self.n_evidence_iter_ in range(1, self.max_evidence_iter + 1):
-            W, S, _, _ = self._posterior(data, W, alpha)
+            W, S, _, _ = self._posterior(data, W, alpha, warm=self.n_evidence_iter_ > 1)
             prec = self._prior_precision(alpha, W.shape)
             # gamma_j = 1 - alpha_j S_jj: how well the data determine each weight (PRML 3.91)
             gamma = (1 - prec * S.diagonal().reshape(W.shape))[:, :D]  # (K', D)
@@ -467,7 +492,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
 
         def neg_evidence(log_alpha):
             a = torch.as_tensor(math.exp(log_alpha), dtype=torch.float64, device=W.device)
-            Wa, S, A, ll = self._posterior(data, state["W"], a)
+            Wa, S, A, ll = self._posterior(data, state["W"], a, warm=True)
             state["W"] = Wa
             return -self._log_evidence(Wa, A, ll, self._prior_precision(a, Wa.shape))
 
