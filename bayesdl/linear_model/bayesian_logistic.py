@@ -13,8 +13,10 @@ over the data accumulating the gradient and Hessian of the log-likelihood,
 (PRML 4.96, 4.97, 4.109-4.110), through the EM engine's data path
 (:func:`bayesdl.core.em.accumulate`): chunks of arrays, ``.npy`` files or user ``Batches``,
 summed in float64 and all-reduced under ``torch.distributed``. With many parameters
-(``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes and the Hessian is
-formed once at the end. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha)
+(``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes (N P each, the
+intercept kept apart so the rows are never copied), run until its estimate of the Newton
+step is below ``tol``; then one Hessian pass at that point both confirms the MAP (the exact
+Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior precision. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha)
 (PRML 4.143-4.144).
 
 ``alpha=None`` learns the prior precision by maximising the Laplace evidence (PRML 4.137):
@@ -80,11 +82,14 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     predictive : ``"probit"``, ``"mc"`` or ``"map"`` for ``predict_proba``/``predict_dist``.
     n_samples : posterior draws for ``predictive="mc"`` and for the probabilities' standard
         deviations (``predict_proba(X, return_std=True)``).
-    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS, then Newton steps to polish), or
-        ``"auto"`` (Newton up to 32 parameters).
+    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS to the MAP, then the one Hessian pass of
+        the posterior, which Newton steps follow only if it finds the MAP short of ``tol``),
+        or ``"auto"`` (Newton up to 32 parameters). Warm-started fits (the evidence
+        iterations of ``alpha=None``) use Newton.
     max_iter : Newton (or L-BFGS) iterations per MAP fit.
     max_evidence_iter : fixed-point iterations for ``alpha=None``.
-    tol : relative tolerance on the Newton step and on alpha.
+    tol : relative tolerance on the Newton step and on alpha (at least 10 machine epsilons of
+        ``dtype``).
     chunk_size : rows per chunk of the pass over the data (default: a few MB per chunk).
 
     Attributes
