@@ -16,8 +16,8 @@ summed in float64 and all-reduced under ``torch.distributed``. With many paramet
 (``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes (N P each, the
 intercept kept apart so the rows are never copied), run until its estimate of the Newton
 step is below ``tol``; then one Hessian pass at that point both confirms the MAP (the exact
-Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior precision. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha)
-(PRML 4.143-4.144).
+Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior
+precision. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha) (PRML 4.143-4.144).
 
 ``alpha=None`` learns the prior precision by maximising the Laplace evidence (PRML 4.137):
 MacKay's fixed point gamma = sum_j (1 - alpha_j S_jj), alpha = gamma / |w_MAP|^2 (the
@@ -288,17 +288,6 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                                        torch.diag(free))
         return A
 
-    @staticmethod
-    def _identified(g: torch.Tensor, prec: torch.Tensor) -> torch.Tensor:
-        """The log posterior's gradient g (K', P) less its class mean in every unidentified
-        (zero-precision) column of a softmax: that mean is zero in exact arithmetic (the
-        class probabilities sum to one) but not after rounding, where it would add a step
-        along a direction in which f is flat (float32 then never converges)."""
-        if g.shape[0] > 1:
-            free = (prec == 0).all(0)  # (P,)
-            g = g - g.mean(0) * free
-        return g
-
     def _neg_log_posterior(self, ll, W, prec):
         return -ll + 0.5 * float((prec * W * W).sum())
 
@@ -326,7 +315,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         for self.n_iter_ in range(1, self.max_iter + 1):
             f = self._neg_log_posterior(ll, W, prec)
             A = self._posterior_precision(stats["hess"], prec)
-            g = self._identified(stats["grad"] - prec * W, prec)  # d ln p(w|t) / dw (K', P)
+            g = stats["grad"] - prec * W  # gradient of the log posterior (K', P)
             # Newton step  w_new = w + (H + A0)^{-1} grad  (PRML 4.92, 4.99)
             L, info = torch.linalg.cholesky_ex(A)
             if info:
@@ -375,7 +364,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         def f_and_grad(theta):
             Wt = torch.as_tensor(theta, dtype=torch.float64, device=W.device).reshape(shape)
             stats, ll = self._pass(data, Wt.to(self._torch_dtype), hessian=False)
-            g = -self._identified(stats["grad"] - prec * Wt, prec)
+            g = -(stats["grad"] - prec * Wt)
             if shape[0] > 1:  # pin the class sum of unidentified columns (centred solution)
                 free = (prec == 0).all(0).to(Wt.dtype)
                 s = (Wt * free).sum(0)
