@@ -69,6 +69,12 @@ def features(X: torch.Tensor, covariance_type: str) -> torch.Tensor:
     return X  # tied: (N, D)
 
 
+def n_statistics_features(d: int, covariance_type: str) -> int:
+    """F, the width of ``T(x)`` for ``d`` features (see the module docstring)."""
+    return {"full": d * (d + 1) // 2 + d, "diag": 2 * d, "spherical": 1 + d,
+            "tied": d}[covariance_type]
+
+
 @dataclass
 class LogProbCoefficients:
     """``log N(x | mu_k, Lambda_k^{-1}) = T(x - c) @ W + b (- 1/2 |(x - c)^T U|^2 if tied)``."""
@@ -90,6 +96,17 @@ class LogProbCoefficients:
             # -1/2 (x-c)^T Lambda (x-c) = -1/2 |(x-c)^T U|^2, shared by all components.
             log_prob = log_prob - 0.5 * ((Z @ self.U_tied) ** 2).sum(1, keepdim=True)
         return log_prob
+
+
+def responsibilities(log_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PRML 9.23 row by row: ``(log sum_k exp a_nk, gamma_nk = exp a_nk / sum_j exp a_nj)``
+    for the weighted log-densities ``a`` (N, K), in six passes over (N, K) (max, subtract,
+    exp, row sums, divide; no second exp). A row of ``-inf`` gets ``-inf`` and zeros."""
+    m = log_prob.amax(1, keepdim=True).nan_to_num_(neginf=0.0)  # (N, 1)
+    e = (log_prob - m).exp_()  # (N, K) exp(a - max_k a) in [0, 1]
+    s = e.sum(1, keepdim=True)  # (N, 1) >= 1 unless the row is all -inf (then 0)
+    log_norm = (m + s.log()).squeeze(1)  # (N,) log sum_k exp a = m + log sum_k exp(a - m)
+    return log_norm, e.div_(s.clamp_min_(1.0))
 
 
 def log_det_cholesky(U: torch.Tensor, covariance_type: str, n_features: int) -> torch.Tensor:

@@ -124,7 +124,7 @@ class GaussianMixture(BaseGaussianMixture):
     def _log_offsets(self) -> torch.Tensor:
         return torch.log(self._to_torch(self.weights_))  # log pi_k
 
-    def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
+    def _extra_statistics(self, stats, Xc, log_prob, log_norm, resp) -> None:
         # The worst-explained rows: where a collapsed component is reseeded.
         stats["worst"] = Candidates.top(-log_norm, Xc, self.n_components)
 
