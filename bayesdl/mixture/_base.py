@@ -147,7 +147,8 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
             def chunk_stats(chunk):
                 Z = ss.features(chunk.double() - shift, cov_type)
-                return ss.chunk_statistics(Z, resp_of(chunk).double(), cov_type), Z.new_zeros(())
+                resp = resp_of(chunk).double().T  # (K, N)
+                return ss.chunk_statistics(Z, resp, cov_type), Z.new_zeros(())
 
             # Random draws must follow row order, so that pass runs on one thread.
             stats, _, _ = accumulate(data, chunk_stats,
@@ -181,17 +182,17 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         self._coef, self._offsets = self._e_step_constants()
 
     def _weighted_log_prob(self, X, Z=None, constants=None):
-        """(N, K) ``log p(x | z = k) + offset_k`` (PRML 9.23 before normalisation)."""
+        """(K, N) ``log p(x | z = k) + offset_k`` (PRML 9.23 before normalisation)."""
         coef, offsets = constants or (self._coef, self._offsets)
-        return coef.log_prob(X, Z) + offsets
+        return coef.log_prob(X, Z, offsets)
 
     def _e_step_stats(self, X, Z=None):
         """PRML 9.23 on one chunk: responsibilities, then their summed statistics (``Z``: the
         chunk's features, if already computed)."""
         Xc = X - self._coef.shift  # (N, D)
-        Z = ss.features(Xc, self.covariance_type) if Z is None else Z  # (N, F)
-        log_prob = self._weighted_log_prob(X, Z)  # (N, K)
-        log_norm, resp = ss.responsibilities(log_prob)  # (N,), (N, K)
+        Z = ss.features(Xc, self.covariance_type) if Z is None else Z  # (F, N)
+        log_prob = self._weighted_log_prob(X, Z)  # (K, N)
+        log_norm, resp = ss.responsibilities(log_prob)  # (N,), (K, N)
         stats = ss.chunk_statistics(Z, resp, self.covariance_type)
         self._extra_statistics(stats, Xc, log_prob, log_norm, resp)
         return stats, log_norm.sum()
@@ -202,12 +203,12 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         fit caches them (``FEATURE_CACHE_BYTES``). The shift c is fixed for the fit, so the
         cached and recomputed features are the same numbers."""
         if self._cache_features and "Z" not in state:
-            state["Z"] = ss.features(X - self._coef.shift, self.covariance_type)  # (N, F)
+            state["Z"] = ss.features(X - self._coef.shift, self.covariance_type)  # (F, N)
         return self._e_step_stats(X, state.get("Z"))
 
     def _extra_statistics(self, stats, Xc, log_prob, log_norm, resp) -> None:
-        """Hook: add model-specific statistics of a chunk to ``stats`` (``log_prob``: the
-        weighted log-densities, ``log_norm`` their row normalisers, ``resp`` PRML 9.23)."""
+        """Hook: add model-specific statistics of a chunk to ``stats`` (``log_prob`` (K, N): the
+        weighted log-densities, ``log_norm`` (N,) their normalisers, ``resp`` (K, N) PRML 9.23)."""
 
     def _finish_fit(self, data: DataSource) -> None:
         """Hook: model-specific attributes computed from the data after the EM loop."""
@@ -220,7 +221,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         constants = self._e_step_constants()
         data = DataSource(X, dtype=self._torch_dtype, device=self._torch_device,
                           chunk_size=self.chunk_size)
-        return torch.cat([self._weighted_log_prob(c, constants=constants) for c in data])
+        return torch.cat([self._weighted_log_prob(c, constants=constants).T for c in data])
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row (N,)."""

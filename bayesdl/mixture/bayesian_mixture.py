@@ -255,7 +255,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
         return offsets.to(self._torch_dtype)
 
     def _extra_statistics(self, stats, Xc, log_prob, log_norm, resp) -> None:
-        log_resp = log_prob - log_norm[:, None]  # (N, K) log gamma_nk
+        log_resp = log_prob - log_norm  # (K, N) log gamma_kn
         stats["resp_log_resp"] = (resp * log_resp).sum()  # for the entropy of q(Z)
 
     def _compute_lower_bound(self, stats, log_lik_sum, n_samples):
