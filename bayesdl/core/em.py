@@ -12,7 +12,8 @@ A latent-variable model supplies four hooks:
 - ``_get_parameters()`` / ``_set_parameters(params)`` so the best of ``n_init`` runs is kept.
 
 Optional: ``_e_step_stats_stateful(X_chunk, state)``, for an E-step that can reuse per-row
-results of the previous iteration (K-means' distance bounds, Hamerly 2010). When the data
+results of the previous iteration (K-means' distance bounds, Hamerly 2010; a mixture's
+features of the chunk). When the data
 replay the same chunks in the same order on every pass (arrays and ``.npy`` files, on each
 rank its own shard: :attr:`DataSource.replayable`), the driver calls it instead of
 ``_e_step_stats`` with a dict ``state`` belonging to that chunk: empty at the first E-step of

@@ -50,7 +50,12 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Fit by EM (or VB) on ``X``: an array, a path to a ``.npy`` file (memory-mapped and
-        read in chunks), or :class:`bayesdl.core.em.Batches`. Returns ``self``."""
+        read in chunks), or :class:`bayesdl.core.em.Batches`. Returns ``self``.
+
+        On an in-memory array the E-step features of every chunk (module ``_suffstats``:
+        N x (D(D+1)/2 + D) values for full covariance, 9.5 times the data at D = 16) are
+        computed once and kept for the fit when they take at most ``FEATURE_CACHE_BYTES``
+        (1 GiB); files and batches recompute them, so their memory stays one chunk."""
         self._validate_params()
         data = self._data_source(X)
         # One shift c for the whole fit (module _suffstats): rank 0's first-chunk mean, so a
@@ -189,12 +194,12 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
     def _e_step_stats(self, X, Z=None):
         """PRML 9.23 on one chunk: responsibilities, then their summed statistics (``Z``: the
         chunk's features, if already computed)."""
-        Xc = X - self._coef.shift  # (N, D)
-        Z = ss.features(Xc, self.covariance_type) if Z is None else Z  # (F, N)
+        if Z is None:
+            Z = ss.features(X - self._coef.shift, self.covariance_type)  # (F, N)
         log_prob = self._weighted_log_prob(X, Z)  # (K, N)
         log_norm, resp = ss.responsibilities(log_prob)  # (N,), (K, N)
         stats = ss.chunk_statistics(Z, resp, self.covariance_type)
-        self._extra_statistics(stats, Xc, log_prob, log_norm, resp)
+        self._extra_statistics(stats, X, log_prob, log_norm, resp)
         return stats, log_norm.sum()
 
     def _e_step_stats_stateful(self, X, state):
@@ -206,7 +211,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
             state["Z"] = ss.features(X - self._coef.shift, self.covariance_type)  # (F, N)
         return self._e_step_stats(X, state.get("Z"))
 
-    def _extra_statistics(self, stats, Xc, log_prob, log_norm, resp) -> None:
+    def _extra_statistics(self, stats, X, log_prob, log_norm, resp) -> None:
         """Hook: add model-specific statistics of a chunk to ``stats`` (``log_prob`` (K, N): the
         weighted log-densities, ``log_norm`` (N,) their normalisers, ``resp`` (K, N) PRML 9.23)."""
 

@@ -254,7 +254,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
                    + self._expected_log_weights())
         return offsets.to(self._torch_dtype)
 
-    def _extra_statistics(self, stats, Xc, log_prob, log_norm, resp) -> None:
+    def _extra_statistics(self, stats, X, log_prob, log_norm, resp) -> None:
         log_resp = log_prob - log_norm  # (K, N) log gamma_kn
         stats["resp_log_resp"] = (resp * log_resp).sum()  # for the entropy of q(Z)
 
