@@ -13,13 +13,12 @@ A latent-variable model supplies four hooks:
 
 Optional: ``_e_step_stats_stateful(X_chunk, state)``, for an E-step that can reuse per-row
 results of the previous iteration (K-means' distance bounds, Hamerly 2010; a mixture's
-features of the chunk). When the data
-replay the same chunks in the same order on every pass (arrays and ``.npy`` files, on each
-rank its own shard: :attr:`DataSource.replayable`), the driver calls it instead of
-``_e_step_stats`` with a dict ``state`` belonging to that chunk: empty at the first E-step of
-each initialisation, then whatever the model left in it at the previous iteration. It may
-depend on its chunk and that dict only. User :class:`Batches` may change between passes, so
-they always get ``_e_step_stats``.
+features of the chunk). When the data replay the same chunks in the same order on every pass
+(arrays and ``.npy`` files, on each rank its own shard: :attr:`DataSource.replayable`), the
+driver calls it instead of ``_e_step_stats`` with a dict ``state`` belonging to that chunk:
+empty at the first E-step of each initialisation, then whatever the model left in it at the
+previous iteration. It may depend on its chunk and that dict only. User :class:`Batches` may
+change between passes, so they always get ``_e_step_stats``.
 
 Optional: ``_compute_lower_bound(stats, log_lik_sum, n_samples)`` (default: the mean
 log-likelihood ``log_lik_sum / n_samples``; variational models add their KL terms) and
