@@ -228,6 +228,13 @@ class DataSource:
             self.n_samples, self.n_features = (int(s) for s in data.shape)
         width = max(self.n_features, 1)
         self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
+        if chunk_size is None and self.path is None and not self.is_batches:
+            # The default evened out over an array's rows (as many chunks, equal sizes), so
+            # the worker threads of a pass get equal work: with 500,000 rows and 65,536-row
+            # chunks the last chunk would be 63% full and one of two workers would do 4
+            # chunks while the other does 3.6.
+            n_chunks = max(1, -(-self.n_samples // self.chunk_size))
+            self.chunk_size = max(1, -(-self.n_samples // n_chunks))
 
     def _to_torch(self, block) -> torch.Tensor:
         with warnings.catch_warnings():  # read-only arrays are fine: chunks are never written
@@ -446,8 +453,11 @@ def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = Non
 
     workers = torch.get_num_threads() if parallel and data.device.type == "cpu" else 1
     if workers == 1:
-        for args in args_of():
-            yield fn(*args), args[0].shape[0]
+        # BLAS no wider than torch: with torch on one thread, numpy's OpenBLAS would
+        # otherwise split every small chunk GEMM over all cores (20x slower on a busy machine).
+        with _blas_threads(torch.get_num_threads()):
+            for args in args_of():
+                yield fn(*args), args[0].shape[0]
         return
     with torch_threads(1), _blas_threads(1), \
             ThreadPoolExecutor(workers) as pool:
