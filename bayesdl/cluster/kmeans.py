@@ -20,6 +20,13 @@ the GEMM. Once the centres settle that is a few percent of the rows. The test ca
 for the rounding error of the GEMM distances, so a row is kept only where Lloyd's computed
 argmin would keep it too: the labels, centres and J are Lloyd's.
 
+Plain Lloyd on an in-memory array keeps each chunk's labels and its float64 count and sum per
+centre in the chunk's engine ``state``: after the first pass only the rows that changed centre
+move their contribution (a few percent of the rows once the centres settle), and J comes from
+those statistics, ``J = sum_n w_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2``, so the
+E-step needs only the labels of its distance blocks (a ``.npy`` file's fit keeps no labels, so
+that its memory stays bounded by the chunk size, and sums every row again).
+
 The bounds (4 numbers per row) live in the per-chunk ``state`` of the EM engine
 (:meth:`KMeans._e_step_stats_stateful`): chunk ``i`` of an array or ``.npy`` file is the same
 rows on every pass, and on each ``torch.distributed`` rank its own shard, so each chunk's
