@@ -52,8 +52,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, chec
 
 from .._base import TorchEstimatorMixin, check_dense
 from ..core import distributed
-from ..core.threads import torch_threads
 from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_source
+from ..core.threads import torch_threads
 
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
 # With algorithm="auto", a chunk whose rows fail their Hamerly bounds more than this often
@@ -135,8 +135,7 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | No
             else:
                 np.subtract(Xb[rows], shift.numpy(), out=xb)
             d2 = np.matmul(rows_1[:m], W, out=block[:m])  # (B, K)
-            lab = d2.argmin(1)  # the first minimum, as torch's
-            lb[rows] = lab
+            lab = d2.argmin(1, out=lb[rows])  # the first minimum, as torch's; in place
             if not minima:
                 continue
             mb[rows] = d2[ar[:m], lab]
