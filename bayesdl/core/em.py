@@ -229,6 +229,13 @@ class DataSource:
             self.n_samples, self.n_features = (int(s) for s in data.shape)
         width = max(self.n_features, 1)
         self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
+        if chunk_size is None and self.path is None and not self.is_batches:
+            # The default evened out over an array's rows (as many chunks, equal sizes), so
+            # the worker threads of a pass get equal work: with 500,000 rows and 65,536-row
+            # chunks the last chunk would be 63% full and one of two workers would do 4
+            # chunks while the other does 3.6.
+            n_chunks = max(1, -(-self.n_samples // self.chunk_size))
+            self.chunk_size = max(1, -(-self.n_samples // n_chunks))
 
     def _to_torch(self, block) -> torch.Tensor:
         if isinstance(block, np.ndarray) and not block.flags.writeable:
