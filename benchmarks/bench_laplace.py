@@ -45,7 +45,8 @@ def logistic_fit_time():
     ref = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-6, max_iter=1000)
     result = compare("BayesianLogisticRegression fit (MAP + covariance), n=200000 d=100",
                      lambda: ours.fit(X, y), lambda: ref.fit(X, y),
-                     anchor_name="sklearn LogisticRegression(lbfgs)", repeats=3)
+                     anchor_name="sklearn LogisticRegression(lbfgs)", repeats=5,
+                     interleaved=True)
     print(f"  max |coef difference| = {np.abs(ours.coef_ - ref.coef_).max():.2e}")
     return result
 
