@@ -15,11 +15,15 @@
    scikit-learn's (one start) interleaved in this process.
 2. The same for each n of ``--curve``; above ``--fit-max-n`` our fit is not run either (at
    n = 10,000 one evaluation of 4 starts takes minutes): only the time per evaluation.
-3. SVGP with 256 inducing points on n = 1,000,000 synthetic rows streamed from a .npy file:
+3. SVGP's accuracy: test NLL (mean over 2,000 held-out points, with the noise) of SVGP on
+   ``--accuracy-n`` rows against the exact GP (hyper-parameters optimised, no restarts) on a
+   ``--accuracy-sub``-row subsample of them, and the true noise model's (the floor).
+4. SVGP with 256 inducing points on n = 1,000,000 synthetic rows streamed from a .npy file:
    seconds per epoch and the peak resident memory of the process (measured in a fresh
    subprocess, so the rest of this script does not count).
 
-Run (the issue's case alone): python benchmarks/bench_gaussian_process.py --n 3000 --curve --skip-svgp
+Run (the issue's case alone):
+    python benchmarks/bench_gaussian_process.py --n 3000 --curve --skip-svgp --skip-accuracy
 Everything: python benchmarks/bench_gaussian_process.py
 """
 
@@ -64,11 +68,14 @@ class _CountingSkGPR(SkGPR):
         return super().log_marginal_likelihood(theta, eval_gradient, clone_kernel)
 
 
+def _f(X):
+    return np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] ** 2 - 0.3 * X[:, 2] + 0.1 * X[:, 3]
+
+
 def _data(n, d=4, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2, 2, size=(n, d))
-    f = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] ** 2 - 0.3 * X[:, 2] + 0.1 * X[:, 3]
-    return X, f + 0.1 * rng.normal(size=n)
+    return X, _f(X) + 0.1 * rng.normal(size=n)
 
 
 def _kernel(m, d):
@@ -112,12 +119,13 @@ def exact(n, restarts, *, fit_ours=True, fit_sklearn=True):
     X, y = _data(n)
     d = X.shape[1]
     per = _per_evaluation(X, y, restarts)
-    line = (f"exact GP n={n}: per evaluation bayesdl {per['bayesdl']:.3g} s, scikit-learn "
-            f"{per['sklearn']:.3g} s (ratio {per['sklearn'] / per['bayesdl']:.2f}x)")
+    print(f"exact GP n={n}: per evaluation bayesdl {per['bayesdl']:.3g} s, scikit-learn "
+          f"{per['sklearn']:.3g} s (ratio {per['sklearn'] / per['bayesdl']:.2f}x)", flush=True)
+    line = f"exact GP n={n}"
     if fit_ours:
         t, cpu, evals, lml = _fit("bayesdl", lambda: GaussianProcessRegressor(
             _kernel(bk, d), n_restarts_optimizer=restarts, random_state=0), X, y)
-        line += f"; fit: bayesdl {t:.1f} s (CPU {cpu:.1f} s, {evals} evaluations, LML {lml:.6f})"
+        line += f" fit: bayesdl {t:.1f} s (CPU {cpu:.1f} s, {evals} evaluations, LML {lml:.6f})"
         if fit_sklearn:
             t_sk, cpu_sk, evals_sk, lml_sk = _fit("sklearn", lambda: _CountingSkGPR(
                 _kernel(sk, d), n_restarts_optimizer=restarts, random_state=0), X, y)
@@ -128,7 +136,7 @@ def exact(n, restarts, *, fit_ours=True, fit_sklearn=True):
             estimate = per["sklearn"] * evals
             line += (f", scikit-learn ESTIMATED {estimate:.0f} s ({per['sklearn']:.3g} s x "
                      f"{evals} evaluations; not run); ratio {estimate / t:.2f}x")
-    print(line, flush=True)
+        print(line, flush=True)
 
 
 _SVGP_CHILD = """
@@ -139,7 +147,7 @@ from bayesdl.gaussian_process.kernels import ConstantKernel, RBF
 X, y, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 model = SparseGaussianProcessRegressor(ConstantKernel(1.0) * RBF([1.0] * np.load(X, mmap_mode="r").shape[1]),
                                        n_inducing=256, method="svgp", batch_size=4096, max_epochs=epochs,
-                                       lr=0.01, max_iter=50, noise=0.1, random_state=0)
+                                       max_iter=50, noise=0.1, random_state=0)
 start = time.perf_counter()
 model.fit(X, y)
 total = time.perf_counter() - start
@@ -163,6 +171,31 @@ def svgp(n, epochs):
     print(f"SVGP n={n:,}, d=4, M=256, batch 4096: " + out.stdout.strip(), flush=True)
 
 
+def svgp_accuracy(n, sub, inducing=128, epochs=3):
+    from bayesdl.gaussian_process import SparseGaussianProcessRegressor
+
+    X, y = _data(n + 2000, seed=2)
+    X, y, Xt, yt = X[:n], y[:n], torch.tensor(X[n:]), torch.tensor(y[n:])
+    rows = np.random.default_rng(0).choice(n, sub, replace=False)
+    start = time.perf_counter()
+    exact_model = GaussianProcessRegressor(_kernel(bk, X.shape[1]), normalize_y=True).fit(X[rows], y[rows])
+    t_exact = time.perf_counter() - start
+    mean, std = exact_model.predict(Xt.numpy(), return_std=True)
+    nll_exact = -torch.distributions.Normal(torch.tensor(mean), torch.tensor(std)).log_prob(yt).mean()
+    start = time.perf_counter()
+    model = SparseGaussianProcessRegressor(bk.ConstantKernel(1.0) * bk.RBF([1.0] * X.shape[1]),
+                                           n_inducing=inducing, method="svgp", noise=0.1,
+                                           batch_size=1024, max_epochs=epochs, max_iter=100,
+                                           random_state=0).fit(X, y)
+    t_svgp = time.perf_counter() - start
+    nll_svgp = -model.predict_dist(Xt.numpy(), observation_noise=True).log_prob(yt).mean()
+    floor = -torch.distributions.Normal(torch.tensor(_f(Xt.numpy())), 0.1).log_prob(yt).mean()
+    print(f"SVGP accuracy: test NLL per point, SVGP (n={n:,}, M={inducing}, {epochs} epochs, "
+          f"{t_svgp:.0f} s) {float(nll_svgp):.4f}; exact GP on a {sub:,}-row subsample "
+          f"({t_exact:.0f} s) {float(nll_exact):.4f}; SVGP - exact {float(nll_svgp - nll_exact):+.4f}; "
+          f"true noise model {float(floor):.4f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,12 +210,17 @@ def main(argv=None):
     parser.add_argument("--svgp-epochs", type=int, default=1)
     parser.add_argument("--skip-exact", action="store_true")
     parser.add_argument("--skip-svgp", action="store_true")
+    parser.add_argument("--accuracy-n", type=int, default=20000)
+    parser.add_argument("--accuracy-sub", type=int, default=1000)
+    parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args(argv)
     print(machine(), flush=True)
     if not args.skip_exact:
         for n in [args.n] + [n for n in args.curve if n != args.n]:
             exact(n, args.restarts, fit_ours=n <= args.fit_max_n,
                   fit_sklearn=n <= args.sklearn_full_max_n)
+    if not args.skip_accuracy:
+        svgp_accuracy(args.accuracy_n, args.accuracy_sub)
     if not args.skip_svgp:
         svgp(args.svgp_n, args.svgp_epochs)
 

