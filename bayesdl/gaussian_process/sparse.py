@@ -285,8 +285,9 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
                 self._fit_svgp_stream(X)
             return self
         if y is None:
-            raise ValueError("y is required unless X is Batches with the target in the last "
-                             "column.")
+            raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, but "
+                             "the target y is None (or give X as Batches with the target in the "
+                             "last column).")
         X, y = self._validated(X, y)
         if self.normalize_y:
             self.y_train_mean_ = float(np.mean(y))
