@@ -14,10 +14,10 @@ K_mm = L L^T and u = L v, q(v) = N(mu, S), S = R R^T, the latent at x has (Hensm
 - ``method="svgp"`` (data too large for an n x n or n x M pass at once): mu, R, Z, the kernel and
   the noise are learned by Adam on mini-batches through :class:`bayesdl.train.Trainer` (so
   ``torchrun`` gives data-parallel training), maximising the uncollapsed bound (Hensman 2013, 4)
-  (the data: arrays, ``.npy`` files, or the EM engine's :class:`~bayesdl.core.em.Batches`
-  with the target in the last column, streamed through its :class:`~bayesdl.core.em.DataSource`)
       ELBO = sum_i E_q[log N(y_i | f_i, s2)] - KL(q(v) || N(0, I)),
   estimated per batch as N/|B| sum_{i in B} (...). Memory is O(batch M + M^2) whatever n is.
+  The data: arrays, ``.npy`` files, or the EM engine's :class:`~bayesdl.core.em.Batches` of
+  rows with the target in the last column, read through its :class:`~bayesdl.core.em.DataSource`.
 
 Both are lower bounds on the exact log marginal likelihood at the same hyper-parameters; with
 Z = X the SGPR bound equals it. The inducing points start at k-means centres of X.
