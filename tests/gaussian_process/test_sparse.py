@@ -144,7 +144,8 @@ def test_svgp_test_nll_is_close_to_the_exact_gps_on_a_subsample():
     nll_exact = -torch.distributions.Normal(torch.tensor(mean), torch.tensor(std)).log_prob(yt).mean()
     svgp = SparseGaussianProcessRegressor(bk.ConstantKernel(1.0) * bk.RBF([1.0, 1.0]),
                                           n_inducing=64, method="svgp", noise=0.1,
-                                          batch_size=500, max_epochs=3, random_state=0).fit(X, y)
+                                          batch_size=500, max_epochs=3, max_iter=100,
+                                          random_state=0).fit(X, y)
     nll_svgp = -svgp.predict_dist(Xt, observation_noise=True).log_prob(yt).mean()
     floor = -torch.distributions.Normal(torch.tensor(f(Xt)), 0.1).log_prob(yt).mean()
     assert nll_svgp <= nll_exact + 0.05
