@@ -8,10 +8,11 @@ from bayesdl.core.linalg import cholesky_inverse_tril
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
-def test_cholesky_inverse_tril_is_the_lower_triangle_of_the_inverse(dtype, rtol):
+@pytest.mark.parametrize("n", [150, 40])  # LAPACK potri from n = 128, torch below
+def test_cholesky_inverse_tril_is_the_lower_triangle_of_the_inverse(dtype, rtol, n):
     rng = np.random.default_rng(0)
-    A = rng.normal(size=(2, 3, 40, 40))
-    K = A @ np.swapaxes(A, -1, -2) + 40 * np.eye(40)  # (2, 3, 40, 40) positive definite
+    A = rng.normal(size=(2, 3, n, n))
+    K = A @ np.swapaxes(A, -1, -2) + n * np.eye(n)  # (2, 3, n, n) positive definite
     L = torch.linalg.cholesky(torch.tensor(K, dtype=dtype))  # column-major strides from LAPACK
     out = cholesky_inverse_tril(L)
     assert out.shape == L.shape and out.dtype == dtype
