@@ -253,7 +253,8 @@ class Trainer:
         is checkpointed and restored.
     scheduler : ``callable(optimizer) -> LRScheduler``, stepped once per epoch (one for each
         optimiser with ``step_fn``), or None.
-    max_epochs, batch_size, shuffle : the loop.
+    max_epochs, batch_size, shuffle : the loop (an IterableDataset brings its own batches and
+        order: see the module docstring on streamed data).
     val_metric : ``callable(model, val_loader) -> float``; default: mean ``loss_fn`` on the
         validation data. ``val_mode`` is ``"min"`` or ``"max"``.
     patience : stop after this many epochs without improvement of the validation metric
