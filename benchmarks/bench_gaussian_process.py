@@ -45,6 +45,7 @@ from sklearn.gaussian_process import kernels as sk
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine  # noqa: E402
 
+from bayesdl.core.threads import torch_threads  # noqa: E402
 from bayesdl.gaussian_process import GaussianProcessRegressor  # noqa: E402
 from bayesdl.gaussian_process import gpr as gpr_module  # noqa: E402
 from bayesdl.gaussian_process import kernels as bk  # noqa: E402
@@ -105,9 +106,12 @@ def _per_evaluation(X, y, restarts):
     ours.log_marginal_likelihood(starts, eval_gradient=True)  # warm-up (first-call set-up)
     ours.X_train_, ours.y_train_ = X, y
     times = {"bayesdl": [], "sklearn": []}
+    # as in the fit: one torch thread below SINGLE_THREAD_MAX_SAMPLES, the default above
+    threads = 1 if X.shape[0] < gpr_module.SINGLE_THREAD_MAX_SAMPLES else torch.get_num_threads()
     for _ in range(3):
         start = time.perf_counter()
-        ours.log_marginal_likelihood(starts, eval_gradient=True)
+        with torch_threads(threads):
+            ours.log_marginal_likelihood(starts, eval_gradient=True)
         times["bayesdl"].append((time.perf_counter() - start) / R)
         start = time.perf_counter()
         ref.log_marginal_likelihood(starts[0], eval_gradient=True, clone_kernel=False)
