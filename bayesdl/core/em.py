@@ -71,11 +71,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_random_state
-from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from . import distributed
-from .threads import torch_threads
+from .threads import blas_threads, torch_threads
 
 # Elements (rows x features) per chunk when the model does not say otherwise: a few MB of
 # float64, so the per-chunk temporaries of an E-step stay in cache.
@@ -425,17 +424,6 @@ def data_source(estimator, X, *, reset: bool, min_samples: int = 1,
     return data
 
 
-_BLAS_CONTROLLER: list = []
-
-
-def _blas_threads(n: int):
-    """threadpoolctl's limit on the BLAS threads, from one controller made once (building
-    one scans every loaded library: ~10 ms, paid at each pass otherwise)."""
-    if not _BLAS_CONTROLLER:
-        _BLAS_CONTROLLER.append(ThreadpoolController())
-    return _BLAS_CONTROLLER[0].limit(limits=n, user_api="blas")
-
-
 def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = None):
     """``(fn(chunk), len(chunk))`` for each chunk, in chunk order (``fn(chunk, states[i])``
     for the ``i``-th chunk when ``states`` is given; missing dicts are appended empty).
@@ -466,7 +454,7 @@ def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = Non
             for args in args_of():
                 yield fn(*args), args[0].shape[0]
         return
-    with torch_threads(1), _blas_threads(1), \
+    with torch_threads(1), blas_threads(1), \
             ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for args in args_of():
