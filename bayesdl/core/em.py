@@ -450,7 +450,7 @@ def _ordered_map(fn, data: DataSource, parallel: bool, states: list | None = Non
         # One chunk at a time, numpy's BLAS still on one thread: its threads would spin on
         # the thin per-chunk GEMMs (a 20-iteration GMM fit took 78 s instead of 8 s on two
         # busy cores with torch on one thread and OpenBLAS on two).
-        with _blas_threads(1) if cpu else contextlib.nullcontext():
+        with blas_threads(1) if cpu else contextlib.nullcontext():
             for args in args_of():
                 yield fn(*args), args[0].shape[0]
         return

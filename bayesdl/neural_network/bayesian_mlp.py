@@ -317,6 +317,7 @@ class _BaseBayesianMLP(TorchEstimatorMixin, BaseEstimator):
             X, y, link_approx="mc", n_samples=self.n_samples,
             **({} if val_data is None else {"X_val": val_data[0], "y_val": val_data[1]}))
         self.prior_precision_ = self._laplace.prior_precision_
+        self.prior_method_ = self._laplace.prior_method_
 
     def _laplace_prior(self, val_data) -> str:
         """How to tune the Laplace's prior precision: ``"auto"`` is the evidence checked on
@@ -438,9 +439,10 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
         ``"global"`` uses one mean and one standard deviation over all entries, as for pixels.
     laplace_prior : how ``method="laplace"`` tunes its prior precision: ``"val_nll"`` (the
         held-out rows' predictive NLL), ``"marglik"`` (the Laplace evidence) or ``"auto"``
-        (default: the evidence's unless the held-out rows' NLL is worse under it than under
-        the ``"val_nll"`` one by more than two standard errors; the evidence alone when no
-        rows are held out). With ``method="laplace"`` the held-out rows (``early_stopping``,
+        (default: the evidence's, unless the held-out rows show its predictive
+        under-confident, z = sum(hit - confidence) / sqrt(sum confidence (1 - confidence))
+        above 2, and then the ``"val_nll"`` one; the evidence alone when no rows are held
+        out). With ``method="laplace"`` the held-out rows (``early_stopping``,
         ``validation_fraction``) tune this prior only: the MAP network trains for the whole
         budget with its step size annealed to zero on a cosine, to a mode of the posterior.
     verbose : show a progress bar while fitting.
@@ -452,6 +454,9 @@ class BayesianMLPRegressor(RegressorMixin, _BaseBayesianMLP):
     loss_curve_ : training loss per epoch; ``n_iter_`` epochs run.
     validation_scores_ : held-out predictive NLL per epoch (empty without early stopping);
         ``best_epoch_`` the epoch with the best monitored loss (kept with early stopping).
+    prior_precision_, prior_method_ : ``method="laplace"`` only: the Laplace's prior
+        precision and the objective that chose it (``"marglik"`` or ``"val_nll"``);
+        ``map_gradient_norm_`` the gradient norm of the MAP objective where it was built.
 
     Examples
     --------

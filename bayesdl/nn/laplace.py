@@ -323,6 +323,10 @@ class Laplace:
             self.loss_ = float(self._nll_sum(out, y))  # -log p(D | theta*)
             self.H_ = self._ggn(h, batch_size)
             self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
+            # which objective chose the prior precision: "marglik", "val_nll" or "fixed"
+            self.prior_method_ = ("fixed" if not isinstance(self.prior_precision, str)
+                                  else "val_nll" if self.prior_precision == "val_nll"
+                                  else "marglik")
             if self.prior_precision == "marglik":
                 self._set_prior(self._optimise_prior(self.log_marginal_likelihood))
             elif self.prior_precision in ("val_nll", "auto"):
@@ -337,6 +341,7 @@ class Laplace:
                     if self._under_confidence(dist(delta), y_val) > _REJECT_Z:
                         delta = None
                 if delta is None:  # maximise the validation log-likelihood
+                    self.prior_method_ = "val_nll"
                     target = self._target(y_val)
                     delta = self._optimise_prior(lambda d: float(dist(d).log_prob(target).mean()))
                 self._set_prior(delta)
@@ -349,7 +354,8 @@ class Laplace:
     # -- persistence (the network's own weights are saved by its owner) --------------------------
     def state(self) -> tuple[dict, dict]:
         """``(numbers, tensors)`` that, with the same trained network, restore the posterior."""
-        numbers = {k: getattr(self, k) for k in ("prior_precision_", "loss_", "n_train_", "n_params_")}
+        numbers = {k: getattr(self, k) for k in ("prior_precision_", "prior_method_", "loss_",
+                                                 "n_train_", "n_params_")}
         if self.likelihood == "regression":
             numbers["sigma_noise_"] = self.sigma_noise_
         if self.hessian_structure == "kron":
