@@ -88,6 +88,23 @@ def _bounds(min_d2: torch.Tensor, next_d2: torch.Tensor, err: torch.Tensor):
 _BLOCK_ROWS = 2048
 
 
+def _label_sums(X: torch.Tensor, labels: torch.Tensor, K: int,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``S_k = sum_n w_n [labels_n = k] x_n``: (K, D) in X's dtype, from X (N, D), labels (N,)
+    and weights (N,) (all 1 if None; negative ones subtract rows).
+
+    On CPU one sparse (weighted one-hot)^T X product: about twice as fast as ``index_add_``
+    over every row of a chunk and 3-4 times over a subset of rows (``index_add_`` of a
+    float64 (M, D) block runs row by row here); ``index_add_`` elsewhere."""
+    if X.device.type != "cpu":
+        return X.new_zeros(K, X.shape[1]).index_add_(
+            0, labels, X if weights is None else X * weights[:, None])
+    N = X.shape[0]
+    w = np.ones(N, dtype=X.numpy().dtype) if weights is None else weights.to(X.dtype).numpy()
+    one_hot = scipy.sparse.csr_matrix((w, labels.numpy(), np.arange(N + 1)), shape=(N, K))
+    return torch.from_numpy(np.asarray(one_hot.T @ X.numpy()))
+
+
 def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | None = None,
              second: bool = False, sums: torch.Tensor | None = None,
              weights: torch.Tensor | None = None, minima: bool = True):
@@ -161,9 +178,7 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | No
                 next_d2[rows] = d2.scatter_(1, labels[rows, None], math.inf).amin(1) + x2
     if cpu and sums is not None:
         # sum_n w_n [a(n) = k] x_n as (one-hot)^T X, then - N_k shift for the centred sums.
-        w = np.ones(N, dtype=Xb.dtype) if weights is None else weights.numpy()
-        one_hot = scipy.sparse.csr_matrix((w, lb, np.arange(N + 1)), shape=(N, K))
-        S = torch.from_numpy(np.asarray(one_hot.T @ Xb)).to(sums.dtype)  # (K, D)
+        S = _label_sums(X, labels, K, weights).to(sums.dtype)  # (K, D)
         if shift is not None:
             counts = torch.bincount(labels, weights=weights, minlength=K).to(sums.dtype)
             S -= counts[:, None] * shift.to(sums.dtype)
@@ -415,8 +430,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         if update:
             old = state["assigned"]
             moved = torch.nonzero(labels != old).squeeze(1)  # (M,)
-            self._move_rows(state, X[moved], None if w is None else w[moved], old[moved],
-                            labels[moved])
+            if 4 * moved.numel() <= labels.numel():
+                self._move_rows(state, X[moved], None if w is None else w[moved], old[moved],
+                                labels[moved])
+            else:  # moving 2M rows would cost more than summing the N rows again
+                state["counts"] = torch.bincount(labels, weights=w, minlength=K).double()
+                state["sums"] = _label_sums(X.double() - self._shift.double(), labels, K,
+                                            None if w is None else w.double())
             state["assigned"] = labels
             counts, sums = state["counts"].clone(), state["sums"].clone()
         else:
@@ -443,12 +463,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
     def _move_rows(self, state: dict, rows, weights, old, new):
         """Move ``rows`` (M, D) (weights (M,) or None) from centre ``old`` (M,) to ``new``
         (M,) in the chunk's float64 ``sums`` (of the centred rows) and ``counts``."""
-        rows = rows.double() - self._shift.double()
+        rows = rows.double() - self._shift.double()  # (M, D)
         weights = torch.ones_like(new, dtype=torch.float64) if weights is None \
             else weights.double()
-        rows = rows * weights[:, None]
-        state["sums"].index_add_(0, new, rows).index_add_(0, old, rows, alpha=-1)
-        state["counts"].index_add_(0, new, weights).index_add_(0, old, -weights)
+        # S_k += sum_m w_m ([new_m = k] - [old_m = k]) x_m: the rows twice, signed weights
+        signed = torch.cat([weights, -weights])  # (2M,)
+        into = torch.cat([new, old])  # (2M,)
+        K = state["counts"].shape[0]
+        state["sums"] += _label_sums(torch.cat([rows, rows]), into, K, signed)
+        state["counts"] += torch.bincount(into, weights=signed, minlength=K)
 
     def _e_step_stats_stateful(self, chunk, state):
         """The E-step of :meth:`_e_step_stats` by Hamerly's algorithm (Hamerly 2010, Alg. 2).
@@ -513,9 +536,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         if first:
             counts = torch.bincount(labels, weights=w, minlength=self.n_clusters).double()
             if not fast_sums:
-                Xc = X.double() - shift.double()  # (N, D)
-                sums = Xc.new_zeros(self.n_clusters, D).index_add_(
-                    0, labels, Xc if w is None else Xc * w[:, None])
+                sums = _label_sums(X.double() - shift.double(), labels, self.n_clusters,
+                                   None if w is None else w.double())
             state.update(counts=counts, sums=sums)
         else:  # move the rows that changed centre from their old centre's sums to the new
             moved = new_labels != old_labels
