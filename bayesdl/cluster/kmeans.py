@@ -61,6 +61,10 @@ INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uni
 # Lloyd tests the bounds on about PROBE_ROWS of its rows to decide when to switch to them.
 HAMERLY_MAX_STALE = 0.25
 PROBE_ROWS = 256
+# Lloyd on an array keeps each chunk's sums and moves the rows that changed centre; once more
+# than this fraction of a chunk's rows moved, summing the chunk again is cheaper (the move
+# reads each moved row twice, with signed weights).
+RESUM_FRACTION = 0.25
 CHUNK_ELEMENTS = 2**21  # default chunk: 65536 rows of 32 features (split in _BLOCK_ROWS blocks)
 
 
@@ -430,10 +434,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         if update:
             old = state["assigned"]
             moved = torch.nonzero(labels != old).squeeze(1)  # (M,)
-            if 4 * moved.numel() <= labels.numel():
+            if moved.numel() <= RESUM_FRACTION * labels.numel():
                 self._move_rows(state, X[moved], None if w is None else w[moved], old[moved],
                                 labels[moved])
-            else:  # moving 2M rows would cost more than summing the N rows again
+            else:  # moving 2M rows would cost more than summing the chunk again
                 state["counts"] = torch.bincount(labels, weights=w, minlength=K).double()
                 state["sums"] = _label_sums(X.double() - self._shift.double(), labels, K,
                                             None if w is None else w.double())
