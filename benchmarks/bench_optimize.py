@@ -7,24 +7,29 @@ methods start from 10 quasi-random points (bayesdl: scrambled Sobol; Optuna GP: 
 
     python benchmarks/bench_optimize.py                      # full: 10 seeds, 25/50/100 evals
     python benchmarks/bench_optimize.py --seeds 3 --budgets 25 50 --problems Branin
+
+The peers' per-seed runs (values and ask times) are cached in ``bench_optimize_peers.json``
+next to this script and reused when they cover the budget; ``--no-cache`` reruns them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import pathlib
 import time
 
 import numpy as np
 
 from _timing import machine
-from bayesdl.optimize import Optimizer
+from bayesdl.optimize import BayesianOptimizer
 from bayesdl.optimize.functions import ACKLEY5, BRANIN, HARTMANN6
 
 PROBLEMS = {p.name: p for p in (BRANIN, HARTMANN6, ACKLEY5)}
 
 
 def run_bayesdl(problem, n, seed):
-    opt = Optimizer(problem.bounds, n_initial_points=10, random_state=seed)
+    opt = BayesianOptimizer(problem.bounds, n_initial_points=10, random_state=seed)
     ys, asks = [], []
     for _ in range(n):
         t = time.perf_counter()
@@ -70,6 +75,20 @@ def run_optuna_gp(problem, n, seed):
 
 METHODS = {"bayesdl BO": run_bayesdl, "random": run_random, "Optuna TPE": run_tpe,
            "Optuna GP": run_optuna_gp}
+PEER_CACHE = pathlib.Path(__file__).with_name("bench_optimize_peers.json")
+
+
+def run_cached(method, problem, n, seed, cache):
+    """The values and ask times of one run; the peers' come from ``cache`` when long enough."""
+    if method == "bayesdl BO" or cache is None:
+        return METHODS[method](problem, n, seed)
+    key = f"{problem.name}/{method}/{seed}"
+    if key not in cache or len(cache[key]["ys"]) < n:
+        ys, asks = METHODS[method](problem, n, seed)
+        cache[key] = {"ys": [float(y) for y in ys], "asks": [float(a) for a in asks]}
+        PEER_CACHE.write_text(json.dumps(cache, indent=0, sort_keys=True))
+    # a prefix of a longer run is the same run stopped earlier (the samplers see only the past)
+    return cache[key]["ys"][:n], cache[key]["asks"][:n]
 
 
 def main():
@@ -78,7 +97,10 @@ def main():
     parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--no-cache", action="store_true", help="rerun the peers")
     args = parser.parse_args()
+    cache = None if args.no_cache else (
+        json.loads(PEER_CACHE.read_text()) if PEER_CACHE.exists() else {})
     print(f"machine: {machine()}")
     print(f"seeds: {args.seeds}, budgets: {args.budgets}")
     n_max = max(args.budgets)
@@ -92,7 +114,7 @@ def main():
         for method in args.methods:
             curves, ask_times = [], []
             for seed in range(args.seeds):
-                ys, asks = METHODS[method](problem, n_max, seed)
+                ys, asks = run_cached(method, problem, n_max, seed, cache)
                 curves.append(np.minimum.accumulate(ys) - problem.f_min)
                 ask_times += asks[-10:]
             curves = np.array(curves)

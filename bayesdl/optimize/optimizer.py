@@ -49,7 +49,7 @@ def default_kernel(n_dims: int) -> ConstantKernel:
     return signal * matern + noise
 
 
-class Optimizer:
+class BayesianOptimizer:
     """Ask-and-tell Bayesian optimiser (minimisation), in the style of scikit-optimize.
 
     Parameters
@@ -275,7 +275,7 @@ class Optimizer:
         write_safetensors(path, tensors, config)
 
     @classmethod
-    def load(cls, path) -> "Optimizer":
+    def load(cls, path) -> "BayesianOptimizer":
         """An optimiser that continues exactly where the saved one stopped."""
         config, tensors = read_safetensors(path, what="bayesdl optimiser state")
         if config.get("kind") != _STATE_KIND:
@@ -291,6 +291,10 @@ class Optimizer:
         return opt
 
 
+# The short name of earlier releases (scikit-optimize's), kept so existing code keeps working.
+Optimizer = BayesianOptimizer
+
+
 def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_state=None,
              acq_func="LogEI", callback=None) -> scipy.optimize.OptimizeResult:
     """Minimise ``fn(x)`` over ``space`` in ``n_calls`` evaluations (like skopt's gp_minimize).
@@ -300,8 +304,8 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
-    opt = Optimizer(space, n_initial_points=min(n_initial_points, n_calls), acq_func=acq_func,
-                    random_state=random_state)
+    opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
+                            acq_func=acq_func, random_state=random_state)
     for _ in range(n_calls):
         x = opt.ask()
         opt.tell(x, float(fn(x)))

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from ...optimize import Optimizer
+from ...optimize import BayesianOptimizer
 from ...optimize.functions import BRANIN
 from ...viz import optimize as viz
 from ..section import Section
@@ -21,7 +21,7 @@ def forrester(x):
 
 
 def _one_dimensional_run(seed, n_steps):
-    opt = Optimizer([(0.0, 1.0)], n_initial_points=3, n_raw_samples=256, n_restarts=4,
+    opt = BayesianOptimizer([(0.0, 1.0)], n_initial_points=3, n_raw_samples=256, n_restarts=4,
                     random_state=seed)
     grid = np.linspace(0, 1, 300)
     steps = []
@@ -49,7 +49,7 @@ def _regret_curves(seeds, n_calls):
     bo, rs = [], []
     lo, hi = np.array(BRANIN.bounds).T
     for seed in seeds:
-        opt = Optimizer(BRANIN.bounds, n_initial_points=5, n_raw_samples=256, n_restarts=4,
+        opt = BayesianOptimizer(BRANIN.bounds, n_initial_points=5, n_raw_samples=256, n_restarts=4,
                         random_state=seed)
         for _ in range(n_calls):
             x = opt.ask()
