@@ -49,6 +49,48 @@ def default_kernel(n_dims: int) -> ConstantKernel:
     return signal * matern + noise
 
 
+class _LatentPosterior:
+    """The latent posterior of a fitted GP at new points, differentiable in them.
+
+    The training-side quantities (inputs, dual coefficients a = K^-1 y, the Cholesky factor L,
+    the noise-free kernel's log hyper-parameters, the failed points) are converted once per
+    fit, so each of the many evaluations of the acquisition search costs one cross-kernel
+    (m, n) and one triangular solve.
+    """
+
+    def __init__(self, gp: GaussianProcessRegressor, failed: np.ndarray | None):
+        self.gp = gp
+        self.signal = gp.kernel_.k1  # constant x Matern: the noise-free part of the kernel
+        self.theta = torch.as_tensor(self.signal.theta)
+        self.X = torch.as_tensor(gp.X_train_)  # (n, d)
+        self.a = torch.as_tensor(gp.alpha_)  # (n,)
+        self.L = torch.as_tensor(gp.L_)  # (n, n)
+        self.prior_var = self.signal.diag(self.X[:1], self.theta)[0]  # stationary: k(x, x)
+        self.failed = None if failed is None else torch.as_tensor(failed)  # (k, d)
+        self.length_scale = torch.as_tensor(np.atleast_1d(self.signal.k2.length_scale))
+
+    def __call__(self, U: torch.Tensor):
+        """Latent mean and std (standardised units) at U (m, d): (m,), (m,)."""
+        K_trans = self.signal.gram(U, self.X, self.theta)  # (m, n)
+        mean = K_trans @ self.a  # R&W 2.25
+        V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n, m)
+        var = self.prior_var - (V * V).sum(0)  # R&W 2.26
+        return mean, var.clamp_min(1e-18).sqrt()
+
+    def failure_penalty(self, U: torch.Tensor) -> torch.Tensor:
+        """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
+
+        r_j is the distance from U to x_j in units of the fitted length scales, so the
+        acquisition is -inf at a failed point and damped within about one length scale of
+        it (a local penalty in the spirit of Gonzalez et al. 2016); without it the
+        unexplored region around a crash keeps attracting the next suggestions.
+        """
+        if self.failed is None:
+            return torch.zeros(U.shape[0], dtype=U.dtype)
+        r2 = (((U[:, None, :] - self.failed[None]) / self.length_scale) ** 2).sum(-1)  # (m, k)
+        return torch.log(-torch.expm1(-0.5 * r2)).sum(-1)
+
+
 class BayesianOptimizer:
     """Ask-and-tell Bayesian optimiser (minimisation), in the style of scikit-optimize.
 
@@ -83,6 +125,7 @@ class BayesianOptimizer:
         self.func_vals: list[float] = []
         self._theta = None  # fitted log hyper-parameters, the warm start of the next fit
         self._gp = None
+        self._latent = None  # the _LatentPosterior of the last GP used
 
     # -- observations -----------------------------------------------------------------------
     def tell(self, x, y):
@@ -133,41 +176,20 @@ class BayesianOptimizer:
         self._best = float(z.min())
         return gp
 
-    @staticmethod
-    def _posterior(gp: GaussianProcessRegressor, U: torch.Tensor):
-        """Differentiable latent mean and std (standardised units) at U (m, d): (m,), (m,)."""
-        signal = gp.kernel_.k1  # constant x Matern: the noise-free part of the kernel
-        X = torch.as_tensor(gp.X_train_, dtype=U.dtype)
-        K_trans = signal.gram(U, X)  # (m, n)
-        mean = K_trans @ torch.as_tensor(gp.alpha_, dtype=U.dtype)  # R&W 2.25
-        V = torch.linalg.solve_triangular(torch.as_tensor(gp.L_, dtype=U.dtype), K_trans.T,
-                                          upper=False)  # (n, m)
-        var = signal.diag(U) - (V * V).sum(0)  # R&W 2.26
-        return mean, var.clamp_min(1e-18).sqrt()
+    def _posterior(self, gp: GaussianProcessRegressor) -> "_LatentPosterior":
+        """The (cached) latent posterior of ``gp``."""
+        if self._latent is None or self._latent.gp is not gp:
+            failed = [x for x, ok in zip(self.x_iters, self._ok) if not ok]
+            self._latent = _LatentPosterior(gp, self.space.encode(failed) if failed else None)
+        return self._latent
 
     def acquisition_values(self, U, gp=None) -> torch.Tensor:
         """The acquisition at unit-cube points U (m, d) (differentiable in U), penalised
-        around failed points (see :meth:`failure_penalty`)."""
-        gp = gp or self._surrogate()
+        around failed points (see :meth:`_LatentPosterior.failure_penalty`)."""
+        posterior = self._posterior(gp or self._surrogate())
         U = torch.as_tensor(U, dtype=torch.float64)
-        mean, std = self._posterior(gp, U)
-        return self.acquisition.score(mean, std, self._best) + self.failure_penalty(gp, U)
-
-    def failure_penalty(self, gp, U: torch.Tensor) -> torch.Tensor:
-        """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
-
-        r_j is the distance from U to x_j in units of the fitted length scales, so the
-        acquisition is -inf at a failed point and damped within about one length scale of
-        it (a local penalty in the spirit of Gonzalez et al. 2016); without it the
-        unexplored region around a crash keeps attracting the next suggestions.
-        """
-        failed = [x for x, ok in zip(self.x_iters, self._ok) if not ok]
-        if not failed:
-            return torch.zeros(U.shape[0], dtype=U.dtype)
-        F = torch.as_tensor(self.space.encode(failed), dtype=U.dtype)  # (k, d)
-        ell = torch.as_tensor(np.atleast_1d(gp.kernel_.k1.k2.length_scale), dtype=U.dtype)
-        r2 = (((U[:, None, :] - F[None]) / ell) ** 2).sum(-1)  # (m, k)
-        return torch.log(-torch.expm1(-0.5 * r2)).sum(-1)
+        mean, std = posterior(U)
+        return self.acquisition.score(mean, std, self._best) + posterior.failure_penalty(U)
 
     def _surrogate(self):
         if self._gp is None:
@@ -204,7 +226,7 @@ class BayesianOptimizer:
             excluded = np.vstack([excluded, u])
             if k + 1 < n:  # Kriging believer: pretend f(u) equals its posterior mean
                 with torch.no_grad():
-                    mean, _ = self._posterior(gp, torch.as_tensor(u[None]))
+                    mean, _ = self._posterior(gp)(torch.as_tensor(u[None]))
                 gp = gp.condition_on_observations(u[None], mean.numpy())
         return self.space.decode(np.stack(chosen))
 
@@ -216,7 +238,7 @@ class BayesianOptimizer:
         if isinstance(self.acquisition, ThompsonSampling):
             with torch.no_grad():
                 draw = gp.sample_y(raw.numpy(), 1, random_state=int(rng.integers(2**31)))[:, 0]
-                score = -draw + self.failure_penalty(gp, raw).numpy()
+                score = -draw + self._posterior(gp).failure_penalty(raw).numpy()
             return self._first_new(raw.numpy()[np.argsort(-score, kind="stable")], excluded)
         with torch.no_grad():
             raw_scores = self.acquisition_values(raw, gp)  # (R,)

@@ -35,7 +35,7 @@ def _one_dimensional_run(seed, n_steps):
         if k in show:
             U = torch.as_tensor(grid[:, None])
             with torch.no_grad():
-                mean, std = opt._posterior(gp, U)
+                mean, std = opt._posterior(gp)(U)
                 acq = opt.acquisition_values(U, gp)
             steps.append(dict(n=len(opt.func_vals), mean=mean.numpy() * opt._y_std + opt._y_mean,
                               std=std.numpy() * opt._y_std, acq=acq.numpy(),
