@@ -99,6 +99,7 @@ def run_cached(method, problem, n, seed, cache, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first..first+seeds-1")
     parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -123,7 +124,7 @@ def main():
         regrets = {}
         for method in args.methods:
             curves, ask_times, cpu_times = [], [], []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 ys, asks, cpus = (run_cached(method, problem, n_max, seed, ours, args.ours_cache)
                                   if method == "bayesdl BO" else
                                   run_cached(method, problem, n_max, seed, peers, PEER_CACHE))
