@@ -11,8 +11,6 @@ a point marks a failed evaluation: it is never fitted and never suggested again.
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 
 import numpy as np
@@ -23,9 +21,9 @@ from sklearn.utils import check_random_state
 
 from ..gaussian_process import ConstantKernel, GaussianProcessRegressor, Matern, WhiteKernel
 from ..core.threads import torch_threads
-from ..gaussian_process.gpr import JitterWarning
+from ..gaussian_process.gpr import JitterWarning, batched_lbfgsb
 from ..io import read_safetensors, write_safetensors
-from .acquisition import Acquisition, ThompsonSampling, get_acquisition
+from .acquisition import ThompsonSampling, get_acquisition
 from .space import Space
 
 _STATE_KIND = "bayesdl.optimize.Optimizer"
@@ -252,21 +250,20 @@ class BayesianOptimizer:
         # The incumbent starts a local search too: the acquisition's peak next to the best
         # point is what refines a minimum once found, and the Sobol set rarely lands on it.
         starts = np.vstack([top.numpy(), self._incumbent()])  # (S, d)
-        S = starts.shape[0]
 
-        def negative_sum(flat):  # the S starts are independent: one L-BFGS-B on their sum
-            U = torch.tensor(flat.reshape(S, d), requires_grad=True)
+        def negative(index, U):  # (B,), (B, d) -> (B,), (B, d)
+            U = torch.tensor(U, requires_grad=True)
             value = self.acquisition_values(U, gp)
-            total = value.sum()
-            (grad,) = torch.autograd.grad(total, U)
-            if not torch.isfinite(total):
-                return 1e25, np.zeros(S * d)
-            return -float(total.detach()), -grad.numpy().ravel()
+            (grad,) = torch.autograd.grad(value.sum(), U)
+            return -value.detach().numpy(), -grad.numpy()
 
-        result = scipy.optimize.minimize(negative_sum, starts.ravel(), jac=True,
-                                         method="L-BFGS-B", bounds=[(0.0, 1.0)] * (S * d),
-                                         options={"maxiter": 200})
-        refined = self.space.project(result.x.reshape(S, d))  # (S, d) valid points
+        # One L-BFGS-B per start, each with its own line search and stopping rule, evaluated
+        # together as a batch: a start that has converged stops costing evaluations. (One
+        # L-BFGS-B on the sum over the starts ran to its iteration limit, 200 batched
+        # evaluations, as some start always still moved: ~8x the work for the same optimum.)
+        results = batched_lbfgsb(negative, starts, np.array([(0.0, 1.0)] * d),
+                                 options={"maxiter": 200})
+        refined = self.space.project(np.stack([r.x for r in results]))  # (S, d) valid points
         candidates = np.vstack([refined, self.space.project(raw.numpy())])
         with torch.no_grad():
             scores = self.acquisition_values(candidates, gp).numpy()
