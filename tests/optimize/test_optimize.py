@@ -152,6 +152,24 @@ def test_noisy_observations_are_fitted_with_a_noise_term():
     assert 0.03 < noise_var < 0.3  # true 0.09
 
 
+def test_ask_returns_the_acquisition_maximum_of_a_dense_grid():
+    # the batched multi-start L-BFGS-B must find the log EI peak as well as a 201 x 201 grid
+    opt = _told(12, seed=1)
+    gp = opt._surrogate()
+    g = np.linspace(0, 1, 201)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)  # (40401, 2)
+    with torch.no_grad():
+        grid_best = float(opt.acquisition_values(grid, gp).max())
+        chosen = float(opt.acquisition_values(opt.space.encode([opt.ask()]), gp)[0])
+    assert chosen >= grid_best - 1e-6, (chosen, grid_best)
+
+
+def test_bayesian_optimizer_is_the_documented_name_and_optimizer_its_alias():
+    assert Optimizer is BayesianOptimizer
+    with pytest.raises(ValueError, match="n_raw_samples and n_restarts must be at least 1"):
+        BayesianOptimizer([(0.0, 1.0)], n_restarts=0)
+
+
 def test_minimize_returns_the_skopt_result_fields():
     res = minimize(BRANIN.fn, BRANIN.bounds, n_calls=12, n_initial_points=6, random_state=0)
     assert len(res.x_iters) == len(res.func_vals) == 12
