@@ -8,8 +8,14 @@ on the digits MLP vs laplace-torch (when installed).
    the evidence, probit predictive) fitted on the trained network: seconds to fit the
    Laplace, held-out NLL and ECE; the same for laplace-torch's ``Laplace(...,
    "lastlayer", "full")`` with ``optimize_prior_precision(method="marglik")``.
+3. Calibration (issue 11): ``BayesianMLPClassifier(method="laplace")`` on breast cancer and
+   digits, 70/30 stratified splits over several seeds: test NLL and ECE (15 bins) of the MAP
+   network it wraps, of the default Laplace (``laplace_prior="auto"``: the evidence's prior
+   unless the held-out rows find it under-confident) and of the Laplace with the evidence's
+   prior, mean +- sd over the seeds.
 
-Run: ``python benchmarks/bench_laplace.py``.
+Run: ``python benchmarks/bench_laplace.py`` (all), or from ``benchmarks/``
+``python -c "import bench_laplace as b; b.calibration()"``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
@@ -39,7 +45,8 @@ def logistic_fit_time():
     ref = LogisticRegression(C=1.0, solver="lbfgs", tol=1e-6, max_iter=1000)
     result = compare("BayesianLogisticRegression fit (MAP + covariance), n=200000 d=100",
                      lambda: ours.fit(X, y), lambda: ref.fit(X, y),
-                     anchor_name="sklearn LogisticRegression(lbfgs)", repeats=3)
+                     anchor_name="sklearn LogisticRegression(lbfgs)", repeats=5,
+                     interleaved=True)
     print(f"  max |coef difference| = {np.abs(ours.coef_ - ref.coef_).max():.2e}")
     return result
 
@@ -80,7 +87,49 @@ def digits_last_layer():
               f"ECE {expected_calibration_error(dist, yte):.4f}")
 
 
+# the networks of the calibration benchmark (and of tests/neural_network/test_laplace_mlp.py)
+CALIBRATION_DATA = {
+    "breast cancer": (load_breast_cancer, dict(hidden_layer_sizes=(50,))),
+    "digits": (load_digits, dict(hidden_layer_sizes=(100,), input_scaling="global")),
+}
+
+
+def calibration(seeds: int = 5, prior_sigma: float = 1.0):
+    """Test NLL and ECE of the MAP network and its Laplace (default prior; evidence)."""
+    torch.set_num_threads(1)
+    for name, (load, params) in CALIBRATION_DATA.items():
+        X, y = load(return_X_y=True)
+        scores = {"MAP network": [], "Laplace, default prior (auto)": [],
+                  "Laplace, evidence prior": []}
+        for seed in range(seeds):
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed,
+                                                  stratify=y)
+            for prior, key in (("auto", "Laplace, default prior (auto)"),
+                               ("marglik", "Laplace, evidence prior")):
+                clf = BayesianMLPClassifier(method="laplace", prior_sigma=prior_sigma,
+                                            laplace_prior=prior, random_state=seed,
+                                            **params).fit(Xtr, ytr)
+                scores[key].append(_nll_ece(clf.predict_dist(Xte), yte))
+            with torch.no_grad():  # the same MAP network for both priors (same seed and rows)
+                logits = clf.network_(clf._standardise(Xte))
+            map_dist = torch.distributions.Categorical(logits=logits)
+            scores["MAP network"].append(_nll_ece(map_dist, yte))
+        base = np.array(scores["MAP network"])
+        print(f"{name} (prior_sigma={prior_sigma}, {seeds} seeds): mean +- sd; "
+              "seeds where lower than the MAP network's")
+        for key, values in scores.items():
+            v = np.array(values)
+            print(f"  {key}: NLL {v[:, 0].mean():.4f} +- {v[:, 0].std(ddof=1):.4f} "
+                  f"({(v[:, 0] < base[:, 0]).sum()}/{seeds}), ECE {100 * v[:, 1].mean():.2f}% "
+                  f"+- {100 * v[:, 1].std(ddof=1):.2f} ({(v[:, 1] < base[:, 1]).sum()}/{seeds})")
+
+
+def _nll_ece(dist, y):
+    return negative_log_likelihood(dist, y), expected_calibration_error(dist, y, 15)
+
+
 if __name__ == "__main__":
     print(machine())
     logistic_fit_time()
     digits_last_layer()
+    calibration()

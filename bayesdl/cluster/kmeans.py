@@ -20,6 +20,13 @@ the GEMM. Once the centres settle that is a few percent of the rows. The test ca
 for the rounding error of the GEMM distances, so a row is kept only where Lloyd's computed
 argmin would keep it too: the labels, centres and J are Lloyd's.
 
+Plain Lloyd on an in-memory array keeps each chunk's labels and its float64 count and sum per
+centre in the chunk's engine ``state``: after the first pass only the rows that changed centre
+move their contribution (a few percent of the rows once the centres settle), and J comes from
+those statistics, ``J = sum_n w_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2``, so the
+E-step needs only the labels of its distance blocks (a ``.npy`` file's fit keeps no labels, so
+that its memory stays bounded by the chunk size, and sums every row again).
+
 The bounds (4 numbers per row) live in the per-chunk ``state`` of the EM engine
 (:meth:`KMeans._e_step_stats_stateful`): chunk ``i`` of an array or ``.npy`` file is the same
 rows on every pass, and on each ``torch.distributed`` rank its own shard, so each chunk's
@@ -46,6 +53,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, chec
 from .._base import TorchEstimatorMixin, check_dense
 from ..core import distributed
 from ..core.em import Candidates, DataSource, EMMixin, Rows, accumulate, data_source
+from ..core.threads import torch_threads
 
 INIT_MAX_ROWS = 100_000  # rows k-means++ looks at when the data are larger (uniform subset)
 # With algorithm="auto", a chunk whose rows fail their Hamerly bounds more than this often
@@ -82,15 +90,15 @@ _BLOCK_ROWS = 2048
 
 def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | None = None,
              second: bool = False, sums: torch.Tensor | None = None,
-             weights: torch.Tensor | None = None, row_norms: bool = True):
+             weights: torch.Tensor | None = None, minima: bool = True):
     """``(min_k |x_n - mu_k|^2, argmin_k)`` per row, (N,) and (N,); with ``second``, also
-    the second-smallest squared distance (N,) (``inf`` when K = 1).
+    the second-smallest squared distance (N,) (``inf`` when K = 1); with ``minima=False``
+    only the labels, as ``(None, argmin_k)`` (Lloyd's E-step gets J from the sums).
 
     Rows and centres are centred on ``shift`` (D,) first when it is given (during a fit, the
     data mean when the data lie far from the origin), so the GEMM expansion does not cancel.
     With ``sums`` (K, D), each row's centred value ``x_n - shift`` (times ``weights[n]`` if
-    given) is added to the sum of its centre. With ``row_norms=False`` the minima are returned
-    without the row's ``|x_n - shift|^2`` (Lloyd's E-step adds those once per chunk).
+    given) is added to the sum of its centre.
 
     The rows are taken ``_BLOCK_ROWS`` at a time so each (B, K) block of ``|mu_k|^2 -
     2 x^T mu_k`` stays in cache for its argmin (``|x|^2`` does not change the argmin and is
@@ -127,28 +135,30 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | No
             else:
                 np.subtract(Xb[rows], shift.numpy(), out=xb)
             d2 = np.matmul(rows_1[:m], W, out=block[:m])  # (B, K)
-            lab = d2.argmin(1)  # the first minimum, as torch's
-            lb[rows] = lab
+            lab = d2.argmin(1, out=lb[rows])  # the first minimum, as torch's; in place
+            if not minima:
+                continue
             mb[rows] = d2[ar[:m], lab]
             if second:  # (argmin and take: numpy's min over short rows is much slower)
                 d2[ar[:m], lab] = np.inf
                 nb[rows] = d2[ar[:m], d2.argmin(1)]
-            if row_norms:
-                x2 = np.einsum("ij,ij->i", xb, xb)  # (B,) |x_n - shift|^2
-                mb[rows] += x2
-                if second:
-                    nb[rows] += x2
+            x2 = np.einsum("ij,ij->i", xb, xb)  # (B,) |x_n - shift|^2
+            mb[rows] += x2
+            if second:
+                nb[rows] += x2
         else:
             xb = X[rows] if shift is None else X[rows] - shift
             d2 = torch.addmm(c2, xb, minus_2_centers_t)  # (B, K)
             labels[rows] = d2.argmin(1)
-            x2 = (xb * xb).sum(1) if row_norms else 0.0
-            min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1) + x2
-            if second:
-                next_d2[rows] = d2.scatter_(1, labels[rows, None], math.inf).amin(1) + x2
             if sums is not None:
                 sums.index_add_(0, labels[rows], xb if weights is None
                                 else xb * weights[rows, None])
+            if not minima:
+                continue
+            x2 = (xb * xb).sum(1)
+            min_d2[rows] = d2.gather(1, labels[rows, None]).squeeze(1) + x2
+            if second:
+                next_d2[rows] = d2.scatter_(1, labels[rows, None], math.inf).amin(1) + x2
     if cpu and sums is not None:
         # sum_n w_n [a(n) = k] x_n as (one-hot)^T X, then - N_k shift for the centred sums.
         w = np.ones(N, dtype=Xb.dtype) if weights is None else weights.numpy()
@@ -158,8 +168,9 @@ def _nearest(X: torch.Tensor, centers: torch.Tensor, *, shift: torch.Tensor | No
             counts = torch.bincount(labels, weights=weights, minlength=K).to(sums.dtype)
             S -= counts[:, None] * shift.to(sums.dtype)
         sums += S
-    if row_norms:
-        min_d2.clamp_min_(0.0)
+    if not minima:
+        return None, labels
+    min_d2.clamp_min_(0.0)
     if second:
         return min_d2, labels, next_d2.clamp_min_(0.0)
     return min_d2, labels
@@ -311,6 +322,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
             self.n_features_in_, self._weighted = data.n_features, False
         self._hamerly = self.algorithm == "hamerly" or (
             self.algorithm == "auto" and data.path is None)
+        # Lloyd keeps each chunk's labels (8 bytes a row) for arrays only: a .npy file's fit
+        # keeps memory bounded by the chunk size.
+        self._keep_labels = data.path is None
         self._fit_data = data  # for the M-step's rare pass to reseed empty clusters
         self._prepare_fit(data)
         try:
@@ -347,8 +361,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
         (first,) = distributed.broadcast([first])
 
         def moments(chunk):
-            X = self._split(chunk)[0].double() - first  # (N, D)
-            return {"s1": X.sum(0), "s2": torch.einsum("ij,ij->j", X, X)}, X.new_zeros(())
+            X = self._split(chunk)[0].double() - first  # (N, D), a copy
+            s1 = X.sum(0)
+            # (torch's einsum "ij,ij->j" took 44 ms per 65,536 x 32 chunk, square + sum 4 ms)
+            return {"s1": s1, "s2": X.square_().sum(0)}, X.new_zeros(())
 
         stats, _, n = accumulate(data, moments)
         mean = stats["s1"] / n  # (D,) about `first`
@@ -382,25 +398,57 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
 
     def _e_step_stats(self, chunk, state: dict | None = None):
         """PRML 9.2: nearest centre of each row; the chunk's (weighted) counts, sums of the
-        centred rows ``x_n - shift`` and J. ``state`` (the chunk's, on replayable data) keeps
-        ``x2_sum = sum_n w_n |x_n|^2``, the part of J that does not change between passes."""
+        centred rows ``x_n - shift`` and J.
+
+        ``state`` (the chunk's, on replayable data) keeps ``x2_sum = sum_n w_n |x_n -
+        shift|^2``, the part of J that does not change between passes; for an in-memory
+        array also the chunk's labels and statistics (float64), so that after the first pass
+        only the rows that changed centre update the sums (a few percent of the rows once
+        the centres settle) instead of every row being summed again."""
         X, w = self._split(chunk)
-        sums = X.new_zeros(self.n_clusters, X.shape[1])  # (K, D)
-        shift = self._gemm_shift
-        # Without centring, J = sum_n w_n (|x_n|^2 + min_k (|mu_k|^2 - 2 x_n^T mu_k)).
-        min_d2, labels = _nearest(X, self._centers, shift=shift, sums=sums, weights=w,
-                                  row_norms=shift is not None)
-        counts = torch.bincount(labels, weights=w, minlength=self.n_clusters).to(X.dtype)
-        J = min_d2.sum(dtype=torch.float64) if w is None else min_d2.double() @ w.double()
-        if shift is None:
-            x2_sum = None if state is None else state.get("x2_sum")
-            if x2_sum is None:
-                x2 = torch.einsum("ij,ij->i", X, X).double()  # (N,)
-                x2_sum = x2.sum() if w is None else x2 @ w.double()
-                if state is not None:
-                    state["x2_sum"] = x2_sum
-            J = J + x2_sum
-        return {"counts": counts, "sums": sums}, J
+        K, D = self.n_clusters, X.shape[1]
+        keep = state is not None and self._keep_labels
+        update = keep and "assigned" in state
+        sums = None if update else X.new_zeros(K, D)  # (K, D)
+        _, labels = _nearest(X, self._centers, shift=self._gemm_shift, sums=sums, weights=w,
+                             minima=False)
+        if update:
+            old = state["assigned"]
+            moved = torch.nonzero(labels != old).squeeze(1)  # (M,)
+            self._move_rows(state, X[moved], None if w is None else w[moved], old[moved],
+                            labels[moved])
+            state["assigned"] = labels
+            counts, sums = state["counts"].clone(), state["sums"].clone()
+        else:
+            counts = torch.bincount(labels, weights=w, minlength=K).double()  # (K,)
+            sums = sums.double()
+            if keep:
+                state.update(assigned=labels, counts=counts.clone(), sums=sums.clone())
+        x2_sum = None if state is None else state.get("x2_sum")
+        if x2_sum is None:
+            Xc = X if self._gemm_shift is None else X - self._gemm_shift
+            x2 = torch.einsum("ij,ij->i", Xc, Xc).double()  # (N,) |x_n - shift|^2
+            x2_sum = x2.sum() if w is None else x2 @ w.double()
+            if state is not None:
+                state["x2_sum"] = x2_sum
+        return {"counts": counts, "sums": sums}, self._objective(x2_sum, counts, sums)
+
+    def _objective(self, x2_sum, counts, sums) -> torch.Tensor:
+        """J (PRML 9.1) of a chunk from its statistics, no per-row distance: with ``N_k``,
+        ``S_k`` the (weighted) count and sum of the centred rows assigned to centre k,
+        ``J = sum_n w_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2`` (centred)."""
+        Cc = (self._centers - self._shift).double()  # (K, D)
+        return x2_sum - 2.0 * (sums * Cc).sum() + counts @ (Cc * Cc).sum(1)
+
+    def _move_rows(self, state: dict, rows, weights, old, new):
+        """Move ``rows`` (M, D) (weights (M,) or None) from centre ``old`` (M,) to ``new``
+        (M,) in the chunk's float64 ``sums`` (of the centred rows) and ``counts``."""
+        rows = rows.double() - self._shift.double()
+        weights = torch.ones_like(new, dtype=torch.float64) if weights is None \
+            else weights.double()
+        rows = rows * weights[:, None]
+        state["sums"].index_add_(0, new, rows).index_add_(0, old, rows, alpha=-1)
+        state["counts"].index_add_(0, new, weights).index_add_(0, old, -weights)
 
     def _e_step_stats_stateful(self, chunk, state):
         """The E-step of :meth:`_e_step_stats` by Hamerly's algorithm (Hamerly 2010, Alg. 2).
@@ -437,6 +485,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
             x2 = torch.einsum("ij,ij->i", Xc, Xc)  # (N,)
             w64 = None if w is None else w.double()
             x2_sum = x2.sum(dtype=torch.float64) if w is None else x2.double() @ w64
+            state.pop("assigned", None)  # Lloyd's labels (algorithm="auto"), replaced here
             state.update(x2=x2, x2_sum=x2_sum, w=w64,
                          labels=torch.empty_like(x2, dtype=torch.int64),
                          upper=torch.empty_like(x2), lower=torch.empty_like(x2))
@@ -470,20 +519,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
             state.update(counts=counts, sums=sums)
         else:  # move the rows that changed centre from their old centre's sums to the new
             moved = new_labels != old_labels
-            rows = rows[moved].double() - shift.double()
-            old_labels, new_labels = old_labels[moved], new_labels[moved]
-            weight = torch.ones_like(new_labels, dtype=torch.float64) if w is None \
-                else w[stale][moved]
-            rows = rows if w is None else rows * weight[:, None]
-            state["sums"].index_add_(0, new_labels, rows).index_add_(0, old_labels, rows,
-                                                                     alpha=-1)
-            state["counts"].index_add_(0, new_labels, weight).index_add_(0, old_labels, -weight)
+            self._move_rows(state, rows[moved], None if w is None else w[stale][moved],
+                            old_labels[moved], new_labels[moved])
         state["centers"] = C
-        counts, sums, Cc = state["counts"].clone(), state["sums"].clone(), (C - shift).double()
-        # J = sum_n w_n |x_n|^2 - 2 sum_k mu_k^T S_k + sum_k N_k |mu_k|^2 (centred), with S_k,
-        # N_k the weighted sum and count of the rows assigned to k: no per-row distance.
-        J = state["x2_sum"] - 2.0 * (sums * Cc).sum() + counts @ (Cc * Cc).sum(1)
-        return {"counts": counts, "sums": sums}, J
+        counts, sums = state["counts"].clone(), state["sums"].clone()
+        return {"counts": counts, "sums": sums}, self._objective(state["x2_sum"], counts, sums)
 
     def _rounding_error(self, x2: torch.Tensor, D: int) -> torch.Tensor:
         """(N,) ``err_n >= |fl(d^2) - d^2|`` for the GEMM distances ``|x|^2 - 2 x^T mu +
@@ -593,13 +633,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
             # For Hamerly's test: s(k) = min_{j != k} |mu_k - mu_j| / 2 (rounded down), from
             # differences (no GEMM rounding) _BLOCK_ROWS centres at a time, and max_k |mu_k|^2
             # of the centred centres (for the rounding error of the GEMM distances).
+            # On one thread: torch runs even a (64, 64) cdist on all its OpenMP threads, whose
+            # spin-wait after it cost ~10 ms CPU per M-step on 2 cores, taken from the next
+            # pass's workers (algorithm="auto" was 0.87x where "lloyd" was 0.99x).
             K, D = C.shape
             gaps = torch.empty(K, dtype=C.dtype, device=C.device)  # (K,)
-            for start in range(0, K, _BLOCK_ROWS):
-                block = torch.cdist(C[start : start + _BLOCK_ROWS], C,
-                                    compute_mode="donot_use_mm_for_euclid_dist")  # (B, K)
-                block.diagonal(start).fill_(math.inf)  # not the centre itself
-                gaps[start : start + _BLOCK_ROWS] = block.amin(1)
+            with torch_threads(1):
+                for start in range(0, K, _BLOCK_ROWS):
+                    block = torch.cdist(C[start : start + _BLOCK_ROWS], C,
+                                        compute_mode="donot_use_mm_for_euclid_dist")  # (B, K)
+                    block.diagonal(start).fill_(math.inf)  # not the centre itself
+                    gaps[start : start + _BLOCK_ROWS] = block.amin(1)
             self._half_gaps = gaps * (0.5 * (1 - (D + 4) * torch.finfo(C.dtype).eps))
             Cc = C - self._shift
             self._max_center_norm2 = float((Cc * Cc).sum(1).max())

@@ -8,7 +8,10 @@ log-density then needs no inverse and ``log|Lambda| = 2 sum_i log U_ii``.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import torch
+
+from .threads import blas_threads
 
 
 def cholesky(A: torch.Tensor, *, error: str) -> torch.Tensor:
@@ -48,6 +51,32 @@ def inverse_cholesky_transpose(L: torch.Tensor) -> torch.Tensor:
     """``U = L^{-T}`` for the lower Cholesky factor ``L`` of ``Sigma``: ``Sigma^{-1} = U U^T``."""
     eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
     return torch.linalg.solve_triangular(L, eye, upper=False).mT
+
+
+def cholesky_inverse_tril(L: torch.Tensor) -> torch.Tensor:
+    """The lower triangle of ``(L L^T)^-1`` (zeros above it) for lower Cholesky factors ``L``
+    (..., n, n) whose upper triangle is zero (as ``torch.linalg.cholesky`` returns them).
+
+    On CPU through LAPACK ``potri`` (scipy's OpenBLAS, on torch's number of threads), which
+    writes one triangle in place: at n = 3,000 in float64 on this project's AMD hosts it took
+    1.1 s against 3.5-8 s for ``torch.cholesky_inverse`` (MKL), and leaving out the other
+    triangle saves the (n, n) passes that would mirror it. Elsewhere, for tensors that need
+    gradients, or below n = 128 (where the per-call set-up, ~60 us, outweighs the saving:
+    1.07 against 1.31 ms for 4 matrices at n = 100), ``torch.cholesky_inverse(L).tril()``.
+    """
+    if (L.device.type != "cpu" or L.requires_grad or L.shape[-1] < 128
+            or L.dtype not in (torch.float32, torch.float64)):
+        return torch.cholesky_inverse(L).tril()
+    potri = scipy.linalg.lapack.dpotri if L.dtype == torch.float64 else scipy.linalg.lapack.spotri
+    out = L.clone(memory_format=torch.contiguous_format)  # (..., n, n), C order
+    with blas_threads(torch.get_num_threads()):
+        for index in np.ndindex(*L.shape[:-2]):
+            # out[index]^T in Fortran order is the upper factor U = L^T (K = U^T U) with no
+            # copy; potri overwrites U's triangle with that of K^-1 and leaves the zeros
+            _, info = potri(out[index].numpy().T, lower=0, overwrite_c=1)
+            if info != 0:
+                raise ValueError(f"The Cholesky factor is singular (LAPACK potri info={info}).")
+    return out
 
 
 def logdet_from_cholesky(L: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 import torch
+from threadpoolctl import ThreadpoolController
 
 
 @contextmanager
@@ -20,3 +22,15 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One scan of the loaded BLAS libraries (each scan takes ~10 ms)."""
+    return ThreadpoolController()
+
+
+def blas_threads(n: int):
+    """Context manager: the BLAS libraries threadpoolctl sees (numpy's and scipy's OpenBLAS)
+    run on ``n`` threads inside the block; torch's own threads are set by :func:`torch_threads`."""
+    return _blas_controller().limit(limits=int(n), user_api="blas")

@@ -16,13 +16,12 @@ are factorised by one batched Cholesky and one L-BFGS-B run minimises the sum of
 objectives (independent blocks), after which the best start is polished alone. The gradient
 with respect to theta comes from torch autograd through the kernel, fed by the closed-form
 derivative of the evidence with respect to K, dL/dK = 1/2 (a a^T - K^-1) (R&W 5.9), so one
-Cholesky and one ``cholesky_inverse`` per step is all the O(n^3) work.
+Cholesky and one triangle of K^-1 (LAPACK ``potri``) per step is all the O(n^3) work.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import threading
 import warnings
@@ -36,17 +35,19 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
-from threadpoolctl import ThreadpoolController
 
 from .._base import TorchEstimatorMixin, _host
-from ..core.linalg import jittered_cholesky
-from ..core.threads import torch_threads
+from ..core.linalg import cholesky_inverse_tril, jittered_cholesky
+from ..core.threads import blas_threads, torch_threads
 from .kernels import RBF, ConstantKernel, Kernel
 
 # predict_dist returns a full MultivariateNormal up to this many test points, Normals beyond.
 FULL_COVARIANCE_MAX_POINTS = 2048
 # Below this many training points the fit runs on one torch thread.
 SINGLE_THREAD_MAX_SAMPLES = 1000
+# The restarts evaluated together hold at most this many bytes of (n, n) matrices each (K, its
+# factor, K^-1 and the kernel's intermediates); n = 10,000 in float64 then goes one at a time.
+BATCH_GRAM_BYTES = 2**30
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -99,8 +100,11 @@ def cholesky_with_jitter(K: torch.Tensor, *, strict: bool = True):
 class _GaussianLogEvidence(torch.autograd.Function):
     """log N(y | 0, K) for K (..., n, n) and y (n, T), summed over the T outputs: (...,).
 
-    Backward: dlog N / dK = 1/2 (a a^T - T K^-1), a = K^-1 y (R&W 5.9). Matrices whose Cholesky
-    fails even with jitter give -inf and a zero gradient.
+    Backward: dlog N / dK = 1/2 (a a^T - T K^-1), a = K^-1 y (R&W 5.9). The K^-1 part is given
+    as 2 tril(K^-1) - diag(K^-1), which has the same inner product with every symmetric dK
+    (all that a kernel produces) and needs only the triangle LAPACK's potri computes, with no
+    (n, n) pass to mirror it. Matrices whose Cholesky fails even with jitter give -inf and a
+    zero gradient.
     """
 
     @staticmethod
@@ -119,16 +123,15 @@ class _GaussianLogEvidence(torch.autograd.Function):
     def backward(ctx, grad):
         L, a, failed = ctx.saved_tensors
         T = a.shape[-1]
-        # R&W 5.9: d/dK = 1/2 (a a^T - T K^-1)
-        dK = 0.5 * (a @ a.mT - T * torch.cholesky_inverse(L))  # (..., n, n)
-        scale = torch.where(failed, 0.0, grad)[..., None, None]
-        return torch.where(failed[..., None, None], 0.0, dK * scale), None, None
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """One scan of the loaded BLAS libraries (each scan takes tens of milliseconds)."""
-    return ThreadpoolController()
+        inv_tril = cholesky_inverse_tril(L)  # (..., n, n): tril(K^-1)
+        diag = inv_tril.diagonal(dim1=-2, dim2=-1).clone()  # (..., n)
+        # R&W 5.9: 1/2 a a^T - T/2 K^-1 ~ 1/2 a a^T - T tril(K^-1) + T/2 diag(K^-1), one pass
+        dK = torch.baddbmm(inv_tril.reshape(-1, *L.shape[-2:]), a.reshape(-1, *a.shape[-2:]),
+                           a.reshape(-1, *a.shape[-2:]).mT, beta=-T, alpha=0.5).view(L.shape)
+        dK.diagonal(dim1=-2, dim2=-1).add_(0.5 * T * diag)
+        # scale by the incoming gradient (0 where the factorisation failed), in place
+        dK.mul_(torch.where(failed, 0.0, grad)[..., None, None])
+        return dK, None, None
 
 
 def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, options=None):
@@ -180,18 +183,20 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, option
                     evaluate_round()
 
     # scipy's L-BFGS-B calls OpenBLAS on P-vectors: its threads only contend with torch's.
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=R) as pool:
+    with blas_threads(1), ThreadPoolExecutor(max_workers=R) as pool:
         return list(pool.map(run, range(R)))
 
 
 def maximize_over_restarts(objective, kernel: Kernel, n_restarts: int, random_state, *,
-                           like: torch.Tensor, n_groups: int = 1) -> list[np.ndarray]:
+                           like: torch.Tensor, n_groups: int = 1,
+                           max_batch: int | None = None) -> list[np.ndarray]:
     """Maximise ``objective(group (B,), theta (B, P)) -> (B,)`` over the log hyper-parameters.
 
     Every group (one GP, or one binary problem of a one-vs-rest classifier) starts from the
     kernel's theta and ``n_restarts`` draws uniform in the log bounds (scikit-learn's draws);
     all groups and starts run as one batch (:func:`batched_lbfgsb`), the gradient coming from
-    autograd. Returns the best theta of each group.
+    autograd, evaluated ``max_batch`` starts at a time (all at once when None) to bound the
+    memory of the batched Gram matrices. Returns the best theta of each group.
     """
     bounds = kernel.bounds  # (P, 2), log scale
     starts = [kernel.theta]
@@ -205,10 +210,14 @@ def maximize_over_restarts(objective, kernel: Kernel, n_restarts: int, random_st
     group_of = np.repeat(np.arange(n_groups), R)  # (G R,)
 
     def loss_and_grad(index, theta):
-        t = torch.tensor(theta, dtype=like.dtype, device=like.device, requires_grad=True)
-        value = objective(torch.as_tensor(group_of[index], device=like.device), t)  # (B,)
-        (grad,) = torch.autograd.grad(value.sum(), t)
-        return -value.detach().cpu().numpy(), -grad.cpu().numpy()
+        losses, grads = [], []
+        for rows in np.array_split(np.arange(len(index)), -(-len(index) // (max_batch or len(index)))):
+            t = torch.tensor(theta[rows], dtype=like.dtype, device=like.device, requires_grad=True)
+            value = objective(torch.as_tensor(group_of[index[rows]], device=like.device), t)  # (B,)
+            (grad,) = torch.autograd.grad(value.sum(), t)
+            losses.append(-value.detach().cpu().numpy())
+            grads.append(-grad.cpu().numpy())
+        return np.concatenate(losses), np.concatenate(grads)
 
     results = batched_lbfgsb(loss_and_grad, np.tile(np.stack(starts), (n_groups, 1)), bounds)
     for r in results:
@@ -334,7 +343,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
             if self.optimizer is not None and self.kernel_.n_dims > 0:
                 (self.kernel_.theta,) = maximize_over_restarts(
                     lambda groups, theta: self._objective(theta, Xt, yt, at), self.kernel_,
-                    self.n_restarts_optimizer, self.random_state, like=Xt)
+                    self.n_restarts_optimizer, self.random_state, like=Xt,
+                    max_batch=max(1, BATCH_GRAM_BYTES // (Xt.element_size() * X.shape[0] ** 2)))
             with torch.no_grad():
                 K = self.kernel_.gram(Xt) + torch.diag_embed(at.expand(X.shape[0]))
                 L, _ = cholesky_with_jitter(K)

@@ -316,10 +316,10 @@ class WhiteKernel(Kernel, _PriorMixin, _sk.WhiteKernel):
         self._store_priors(noise_level_prior=noise_level_prior)
 
     def _gram(self, X, Y, v):
-        noise = v["noise_level"][..., None]  # (..., 1, 1)
-        if Y is None:
-            return noise * torch.eye(X.shape[0], dtype=X.dtype, device=X.device)
-        return (noise * 0.0).expand(*noise.shape[:-2], X.shape[0], Y.shape[0])
+        noise = v["noise_level"]  # (..., 1)
+        if Y is None:  # a diagonal matrix: its backward reads only the diagonal
+            return torch.diag_embed(noise.expand(*noise.shape[:-1], X.shape[0]))
+        return (noise[..., None] * 0.0).expand(*noise.shape[:-1], X.shape[0], Y.shape[0])
 
     def _diag(self, X, v):
         return v["noise_level"].expand(*v["noise_level"].shape[:-1], X.shape[0])

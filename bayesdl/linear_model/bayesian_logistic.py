@@ -13,9 +13,11 @@ over the data accumulating the gradient and Hessian of the log-likelihood,
 (PRML 4.96, 4.97, 4.109-4.110), through the EM engine's data path
 (:func:`bayesdl.core.em.accumulate`): chunks of arrays, ``.npy`` files or user ``Batches``,
 summed in float64 and all-reduced under ``torch.distributed``. With many parameters
-(``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes and the Hessian is
-formed once at the end. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha)
-(PRML 4.143-4.144).
+(``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes (N P each, the
+intercept kept apart so the rows are never copied), run until its estimate of the Newton
+step is below ``tol``; then one Hessian pass at that point both confirms the MAP (the exact
+Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior
+precision. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha) (PRML 4.143-4.144).
 
 ``alpha=None`` learns the prior precision by maximising the Laplace evidence (PRML 4.137):
 MacKay's fixed point gamma = sum_j (1 - alpha_j S_jj), alpha = gamma / |w_MAP|^2 (the
@@ -46,10 +48,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from torch.nn.functional import binary_cross_entropy_with_logits
 
 from .._base import TorchEstimatorMixin
 from ..core.em import Batches, DataSource, accumulate
-from ..core.linalg import host_gram
+from ..core.linalg import host_gram, host_matmul
 from ..core.threads import torch_threads
 from ..nn.laplace import logit_probs, probit_probs
 from ..uncertainty import MonteCarloCategorical
@@ -61,6 +64,8 @@ _ALPHA_MAX = 1e12  # an ARD precision this large has pruned its feature
 # Values per chunk: a Newton pass forms a P x P Hessian per chunk, so chunks are larger than
 # the EM default (the product Phi^T R Phi then runs at BLAS speed).
 _CHUNK_ELEMENTS = 2**18
+# Parameters from which the P x P Cholesky factorisations use torch's threads.
+_THREADED_ALGEBRA_PARAMS = 1024
 
 
 class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstimator):
@@ -77,11 +82,14 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     predictive : ``"probit"``, ``"mc"`` or ``"map"`` for ``predict_proba``/``predict_dist``.
     n_samples : posterior draws for ``predictive="mc"`` and for the probabilities' standard
         deviations (``predict_proba(X, return_std=True)``).
-    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS, then Newton steps to polish), or
-        ``"auto"`` (Newton up to 32 parameters).
+    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS to the MAP, then the one Hessian pass of
+        the posterior, which Newton steps follow only if it finds the MAP short of ``tol``),
+        or ``"auto"`` (Newton up to 32 parameters). Warm-started fits (the evidence
+        iterations of ``alpha=None``) use Newton.
     max_iter : Newton (or L-BFGS) iterations per MAP fit.
     max_evidence_iter : fixed-point iterations for ``alpha=None``.
-    tol : relative tolerance on the Newton step and on alpha.
+    tol : relative tolerance on the Newton step and on alpha (at least 10 machine epsilons of
+        ``dtype``).
     chunk_size : rows per chunk of the pass over the data (default: a few MB per chunk).
 
     Attributes
@@ -145,14 +153,16 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         sw = _check_sample_weight(sample_weight, X, dtype=self._numpy_dtype)
         if np.any(sw < 0) or sw.sum() <= 0:
             raise ValueError("sample_weight must be non-negative with a positive sum.")
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.classes_ = np.unique(y)
         self._check_classes()
-        weighted = np.unique(codes[sw > 0])
+        codes = np.searchsorted(self.classes_, y)  # (N,) class indices
+        weighted = np.flatnonzero(np.bincount(codes, weights=sw, minlength=len(self.classes_)))
         if len(weighted) < 2:  # the MAP would push the one class's probability to 1
             only = self.classes_[weighted[0]].tolist()
             raise ValueError(f"only one class ({only!r}) has a positive sample_weight; "
                              "BayesianLogisticRegression needs at least 2 classes with weight.")
-        rows = np.column_stack([X, codes.astype(self._numpy_dtype), sw])  # (N, D + 2)
+        rows = np.empty((X.shape[0], X.shape[1] + 2), dtype=self._numpy_dtype)  # (N, D + 2)
+        rows[:, :-2], rows[:, -2], rows[:, -1] = X, codes, sw
         return DataSource(rows, dtype=self._torch_dtype, device=self._torch_device,
                           chunk_size=self.chunk_size, chunk_elements=_CHUNK_ELEMENTS)
 
@@ -179,35 +189,59 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                              f"class ({self.classes_[0]!r}).")
 
     # -- the log-likelihood, one chunk at a time ---------------------------------------------------
+    def _design(self, X: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """diag(scale) Phi (B, P) with phi(x) = (x, 1): the one copy of the rows a Hessian needs."""
+        if not self.fit_intercept and scale is None:
+            return X
+        D = X.shape[1]
+        Phi = X.new_empty(X.shape[0], D + int(self.fit_intercept))  # (B, P)
+        if scale is None:
+            Phi[:, :D] = X
+        else:
+            torch.mul(X, scale[:, None], out=Phi[:, :D])
+        if self.fit_intercept:
+            Phi[:, D] = 1.0 if scale is None else scale
+        return Phi
+
     def _chunk_terms(self, W: torch.Tensor, hessian: bool):
-        """The function summing log-lik, its gradient (and Hessian) over one chunk at W (K', P)."""
+        """The function summing log-lik, its gradient (and Hessian) over one chunk at W (K', P).
+
+        The activations and the gradient use the rows as they are, the intercept apart
+        (a = X w + b, Phi^T r = (X^T r, sum r)): only a Hessian forms the (B, P) design.
+        """
         row_map = getattr(self, "_row_map", None)
+        D = self.n_features_in_
+        Wx = W[:, :D].T.to(self._torch_dtype)  # (D, K')
+        b = W[:, D].to(self._torch_dtype) if self.fit_intercept else None  # (K',)
 
         def terms(chunk):
             if row_map is not None:
                 chunk = row_map(chunk)
-            X, codes, w = chunk[:, :-2], chunk[:, -2].long(), chunk[:, -1]  # (B, D), (B,), (B,)
-            W_c = W.to(chunk.dtype)
-            Phi = torch.cat([X, X.new_ones(X.shape[0], 1)], 1) if self.fit_intercept else X  # (B, P)
-            a = Phi @ W_c.T  # (B, K')  activations (PRML 4.104)
+            X, codes, w = chunk[:, :D], chunk[:, D], chunk[:, D + 1]  # (B, D), (B,), (B,)
+            a = host_matmul(X, Wx)  # (B, K')  activations w^T phi (PRML 4.104)
+            if b is not None:
+                a += b
             if W.shape[0] == 1:
-                t = (codes == 1).to(a.dtype)
-                y = torch.sigmoid(a[:, 0])  # (B,)
-                # ln p(t|w) = sum_n t_n a_n - ln(1 + e^a_n)  (PRML 4.90)
-                ll = w @ (t * a[:, 0] - torch.nn.functional.softplus(a[:, 0]))
-                stats = {"grad": ((w * (t - y)) @ Phi)[None], "n": w.sum()}  # (1, P)  PRML 4.91
+                a = a[:, 0]
+                y = torch.sigmoid(a)  # (B,)
+                # ln p(t|w) = sum_n t_n ln y_n + (1 - t_n) ln(1 - y_n), t_n the class code 0/1
+                # (PRML 4.90): minus the cross-entropy, computed from the logits
+                ll = -binary_cross_entropy_with_logits(a, codes, weight=w, reduction="sum")
+                R = (codes - y).mul_(w)[:, None]  # (B, 1)  grad = Phi^T (t - y)  (PRML 4.91)
+                stats = {"grad": self._design_t(R, X), "n": w.sum()}  # (1, P)
                 if hessian:
                     # H = Phi^T R Phi, R = diag(y (1 - y))  (PRML 4.97-4.98), as (R^1/2 Phi)^T
                     # (R^1/2 Phi): one symmetric rank-B update
-                    stats["hess"] = host_gram(Phi * (w * y * (1 - y)).sqrt()[:, None])
+                    stats["hess"] = host_gram(self._design(X, (w * y * (1 - y)).sqrt()))
             else:
                 log_y = torch.log_softmax(a, dim=1)  # (B, K)
                 y = log_y.exp()
-                T = torch.nn.functional.one_hot(codes, W.shape[0]).to(a.dtype)  # (B, K)
+                T = torch.nn.functional.one_hot(codes.long(), W.shape[0]).to(a.dtype)  # (B, K)
                 ll = w @ (T * log_y).sum(1)  # PRML 4.108
-                stats = {"grad": (w[:, None] * (T - y)).T @ Phi, "n": w.sum()}  # (K, P)  PRML 4.109
+                stats = {"grad": self._design_t(w[:, None] * (T - y), X), "n": w.sum()}  # PRML 4.109
                 if hessian:
                     # H_kj = sum_n y_nk (I_kj - y_nj) phi_n phi_n^T  (PRML 4.110)
+                    Phi = self._design(X)  # (B, P)
                     wy = w[:, None] * y  # (B, K)
                     blocks = torch.einsum("bk,bp,bq->kpq", wy, Phi, Phi)  # (K, P, P)
                     root = (w.sqrt()[:, None] * y)[:, :, None] * Phi[:, None, :]  # (B, K, P)
@@ -220,10 +254,16 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
 
         return terms
 
+    def _design_t(self, R: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """R^T Phi (K', P) for R (B, K'), as (R^T X, sum_n R_n) without forming Phi."""
+        RX = host_matmul(R.T, X)  # (K', D)
+        return torch.cat([RX, R.sum(0)[:, None]], 1) if self.fit_intercept else RX
+
     def _pass(self, data, W, hessian=True):
         # threads pay off only on many rows; small data run in one thread (no pool start-up)
         parallel = data.n_samples is None or data.n_samples > 8 * data.chunk_size
-        stats, ll, n = accumulate(data, self._chunk_terms(W, hessian), parallel=parallel)
+        with torch_threads(self._data_threads):
+            stats, ll, n = accumulate(data, self._chunk_terms(W, hessian), parallel=parallel)
         return stats, float(ll)
 
     # -- the MAP ----------------------------------------------------------------------------------
@@ -251,15 +291,25 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     def _neg_log_posterior(self, ll, W, prec):
         return -ll + 0.5 * float((prec * W * W).sum())
 
-    def _fit_map(self, data, W, prec):
-        """Newton/IRLS (or L-BFGS) from W; returns (W_MAP, H, log-lik at W_MAP)."""
+    def _working_tol(self) -> float:
+        """``tol``, or the working precision's floor (float32 rounds steps below ~1e-6)."""
+        return max(self.tol, 10 * torch.finfo(self._torch_dtype).eps)
+
+    def _fit_map(self, data, W, prec, warm=False):
+        """Newton/IRLS (or L-BFGS) from W; returns (W_MAP, H, log-lik at W_MAP).
+
+        A warm start (the previous MAP of an evidence iteration) goes to Newton at once: a
+        step or two from there, each with the Hessian the posterior needs anyway, against
+        L-BFGS rebuilding its curvature memory from nothing.
+        """
         n_params = W.numel()
         solver = self.solver
         if solver == "auto":
             solver = "newton" if n_params <= _NEWTON_MAX_PARAMS else "lbfgs"
-        if solver == "lbfgs":
+        if solver == "lbfgs" and not warm:
             W = self._lbfgs(data, W, prec)
         stats, ll = self._pass(data, W)
+        tol = self._working_tol()
         unidentified = bool((prec[:, : self.n_features_in_] == 0).any())
         converged = False
         for self.n_iter_ in range(1, self.max_iter + 1):
@@ -273,7 +323,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             else:
                 step = torch.cholesky_solve(g.reshape(-1, 1), L).reshape(W.shape)
             decrement = float((g * step).sum())  # Newton decrement lambda^2
-            if float(step.abs().max()) <= self.tol * (1 + float(W.abs().max())) or decrement < 1e-24:
+            # f sums the rows at the working precision: a predicted decrease lambda^2 / 2
+            # below its rounding is one no line search can confirm (float32 stalls there)
+            rounding = torch.finfo(self._torch_dtype).eps * abs(f)
+            if (float(step.abs().max()) <= tol * (1 + float(W.abs().max()))
+                    or decrement < 1e-24 or decrement <= 2 * rounding):
                 converged = True
                 break
             t = 1.0
@@ -301,8 +355,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
 
     def _lbfgs(self, data, W, prec):
         """L-BFGS on the negative log posterior, one gradient-only pass per evaluation, to
-        near the MAP (Newton's quadratic convergence then needs one or two Hessian passes)."""
+        where the Newton step is below ``tol``: the Hessian pass that follows (needed for the
+        posterior) then usually confirms the MAP at once, and gradient passes cost N P
+        against a Hessian pass's N P^2."""
         shape = W.shape
+        last = {}
 
         def f_and_grad(theta):
             Wt = torch.as_tensor(theta, dtype=torch.float64, device=W.device).reshape(shape)
@@ -315,14 +372,31 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                 extra = 0.5 * float((s * s).sum())
             else:
                 extra = 0.0
-            return self._neg_log_posterior(ll, Wt, prec) + extra, g.reshape(-1).cpu().numpy()
+            last["x"], last["g"] = theta.copy(), g.reshape(-1).cpu().numpy()
+            return self._neg_log_posterior(ll, Wt, prec) + extra, last["g"]
 
-        # a loose stop (gradient 1e-6 per row): the Newton steps that follow polish it
-        n = data.n_samples or 1
+        tol = self._working_tol()
+        previous = []
+
+        def stop_near_map(intermediate_result):
+            x = intermediate_result.x
+            if not np.array_equal(x, last["x"]):
+                return
+            if previous:
+                # The Newton step H^-1 g, with 1/H the curvature of the last step along it
+                # (Barzilai-Borwein: s^T y / y^T y)
+                s, y = x - previous[0], last["g"] - previous[1]
+                yy = float(y @ y)
+                step = float(s @ y) / yy * np.abs(last["g"]).max() if yy > 0 else 0.0
+                if step <= tol * (1 + np.abs(x).max()):
+                    raise StopIteration
+            previous[:] = [x.copy(), last["g"]]
+
+        eps = float(torch.finfo(self._torch_dtype).eps)
         result = scipy.optimize.minimize(f_and_grad, W.reshape(-1).cpu().numpy(), jac=True,
-                                         method="L-BFGS-B",
-                                         options=dict(maxiter=10 * self.max_iter, gtol=1e-6 * n,
-                                                      ftol=1e-12))
+                                         method="L-BFGS-B", callback=stop_near_map,
+                                         options=dict(maxiter=10 * self.max_iter, gtol=0.0,
+                                                      ftol=10 * eps))
         return torch.as_tensor(result.x, dtype=torch.float64, device=W.device).reshape(shape)
 
     # -- fitting -----------------------------------------------------------------------------------
@@ -339,9 +413,14 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         D, K = self.n_features_in_, len(self.classes_)
         n_out = 1 if K == 2 else K
         P = D + int(self.fit_intercept)
-        # small problems: one thread (split P x P products only wait for each other);
-        # many rows are split over worker threads by the data path instead
-        with torch_threads(1 if data.n_samples is not None and data.n_samples * P < 2**22
+        # Many rows are split over worker threads by the data path; small data run in one
+        # thread (no pool start-up). The P x P algebra between passes runs in one thread up
+        # to _THREADED_ALGEBRA_PARAMS parameters: MKL's threads on matrices that small only
+        # wait for each other (a 101 x 101 Cholesky inverse took 0.2 s on 2 busy cores, 0.3 ms
+        # on one).
+        small = data.n_samples is not None and data.n_samples * P < 2**22
+        self._data_threads = 1 if small else torch.get_num_threads()
+        with torch_threads(1 if small or n_out * P <= _THREADED_ALGEBRA_PARAMS
                            else torch.get_num_threads()):
             self._fit(data, n_out, P)
         return self
@@ -358,13 +437,14 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             alpha, W = self._mackay_fixed_point(data, W, alpha)
             if not self.ard:
                 alpha, W = self._maximise_evidence(data, W, alpha)
-            W, S, A, ll = self._posterior(data, W, alpha)
+            W, S, A, ll = self._posterior(data, W, alpha, warm=True)
         self._store(W, S, A, ll, self._prior_precision(alpha, W.shape), alpha)
 
-    def _posterior(self, data, W, alpha):
-        """MAP from W and the Laplace posterior at it: (W_MAP, S_N, S_N^-1, log-lik)."""
+    def _posterior(self, data, W, alpha, warm=False):
+        """MAP from W (``warm``: a previous MAP) and the Laplace posterior at it:
+        (W_MAP, S_N, S_N^-1, log-lik)."""
         prec = self._prior_precision(alpha, W.shape)
-        W, H, ll = self._fit_map(data, W, prec)
+        W, H, ll = self._fit_map(data, W, prec, warm)
         A = self._posterior_precision(H, prec)
         return W, torch.cholesky_inverse(torch.linalg.cholesky(A)), A, ll
 
@@ -372,7 +452,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         """MacKay's updates alpha = gamma / |w_MAP|^2 alternated with MAP fits."""
         D = self.n_features_in_
         for self.n_evidence_iter_ in range(1, self.max_evidence_iter + 1):
-            W, S, _, _ = self._posterior(data, W, alpha)
+            W, S, _, _ = self._posterior(data, W, alpha, warm=self.n_evidence_iter_ > 1)
             prec = self._prior_precision(alpha, W.shape)
             # gamma_j = 1 - alpha_j S_jj: how well the data determine each weight (PRML 3.91)
             gamma = (1 - prec * S.diagonal().reshape(W.shape))[:, :D]  # (K', D)
@@ -406,7 +486,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
 
         def neg_evidence(log_alpha):
             a = torch.as_tensor(math.exp(log_alpha), dtype=torch.float64, device=W.device)
-            Wa, S, A, ll = self._posterior(data, state["W"], a)
+            Wa, S, A, ll = self._posterior(data, state["W"], a, warm=True)
             state["W"] = Wa
             return -self._log_evidence(Wa, A, ll, self._prior_precision(a, Wa.shape))
 
@@ -448,8 +528,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     # -- prediction ---------------------------------------------------------------------------------
     def _features(self, X) -> torch.Tensor:
         check_is_fitted(self)
-        X = self._to_torch(self._validate_X(X, reset=False))
-        return torch.cat([X, X.new_ones(X.shape[0], 1)], 1) if self.fit_intercept else X  # (N, P)
+        return self._design(self._to_torch(self._validate_X(X, reset=False)))  # (N, P)
 
     def _weights(self) -> torch.Tensor:
         W = self._to_torch(self.coef_)

@@ -26,6 +26,10 @@ from . import _suffstats as ss
 
 # Rows used by the k-means++ initialisation when the data are larger (a uniform subset).
 INIT_MAX_ROWS = 100_000
+# The most memory a fit on an in-memory array spends on caching its chunks' E-step features
+# ``T(x - c)`` (N x F values, e.g. 243 MB for 200,000 rows at d = 16, full covariance). Larger
+# fits, and fits on files or Batches, recompute the features at every E-step.
+FEATURE_CACHE_BYTES = 2**30
 
 
 class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstimator):
@@ -46,11 +50,26 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Fit by EM (or VB) on ``X``: an array, a path to a ``.npy`` file (memory-mapped and
-        read in chunks), or :class:`bayesdl.core.em.Batches`. Returns ``self``."""
+        read in chunks), or :class:`bayesdl.core.em.Batches`. Returns ``self``.
+
+        On an in-memory array the E-step features of every chunk (module ``_suffstats``:
+        N x (D(D+1)/2 + D) values for full covariance, 9.5 times the data at D = 16) are
+        computed once and kept for the fit when they take at most ``FEATURE_CACHE_BYTES``
+        (1 GiB); files and batches recompute them, so their memory stays one chunk."""
         self._validate_params()
         data = self._data_source(X)
-        self._fit_em(data)
-        self._finish_fit(data)
+        # One shift c for the whole fit (module _suffstats): rank 0's first-chunk mean, so a
+        # chunk's features T(x - c) are the same at every E-step and can be cached.
+        (shift,) = distributed.broadcast([next(iter(data)).mean(0).double()])
+        width = ss.n_statistics_features(self.n_features_in_, self.covariance_type)
+        cache = (not data.is_batches and data.path is None
+                 and data.n_samples * width * data.dtype.itemsize <= FEATURE_CACHE_BYTES)
+        self._fit_shift, self._cache_features = shift, cache
+        try:
+            self._fit_em(data)
+            self._finish_fit(data)
+        finally:
+            del self._fit_shift, self._cache_features  # predictions shift by the mixture mean
         return self
 
     def fit_predict(self, X, y=None):
@@ -85,11 +104,10 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         from ..cluster.kmeans import KMeans, kmeans_plusplus
 
         K, cov_type = self.n_components, self.covariance_type
-        # The shift of the statistics (module _suffstats); rank 0's, so all ranks agree.
-        # This pass runs in float64 whatever the dtype: the one-row components of k-means++
-        # and random_from_data would lose their (reg_covar-sized) covariance to float32
-        # rounding of S2 - N mu mu^T.
-        (shift,) = distributed.broadcast([next(iter(data)).mean(0).double()])
+        # The fit's shift of the statistics (module _suffstats). This pass runs in float64
+        # whatever the dtype: the one-row components of k-means++ and random_from_data would
+        # lose their (reg_covar-sized) covariance to float32 rounding of S2 - N mu mu^T.
+        shift = self._fit_shift
 
         def one_hot_rows(rows):
             Z = ss.features(rows.double() - shift, cov_type)
@@ -134,7 +152,8 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
             def chunk_stats(chunk):
                 Z = ss.features(chunk.double() - shift, cov_type)
-                return ss.chunk_statistics(Z, resp_of(chunk).double(), cov_type), Z.new_zeros(())
+                resp = resp_of(chunk).double().T  # (K, N)
+                return ss.chunk_statistics(Z, resp, cov_type), Z.new_zeros(())
 
             # Random draws must follow row order, so that pass runs on one thread.
             stats, _, _ = accumulate(data, chunk_stats,
@@ -155,10 +174,12 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
 
     # -- the E-step -------------------------------------------------------------------------
     def _e_step_constants(self):
-        """Log-density coefficients (shifted by the mixture mean) and per-component offsets."""
+        """Log-density coefficients and per-component offsets. Rows are shifted by the fit's
+        shift while fitting, else by the mixture mean."""
         means = self._to_torch(self.means_)
         U = self._to_torch(self.precisions_cholesky_)
-        shift = self._to_torch(self.weights_) @ means  # the mixture mean
+        fitting = getattr(self, "_fit_shift", None)
+        shift = self._to_torch(self.weights_) @ means if fitting is None else fitting.to(means)
         coef = ss.log_prob_coefficients(means, U, self.covariance_type, shift)
         return coef, self._log_offsets()
 
@@ -166,22 +187,33 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         self._coef, self._offsets = self._e_step_constants()
 
     def _weighted_log_prob(self, X, Z=None, constants=None):
-        """(N, K) ``log p(x | z = k) + offset_k`` (PRML 9.23 before normalisation)."""
+        """(K, N) ``log p(x | z = k) + offset_k`` (PRML 9.23 before normalisation)."""
         coef, offsets = constants or (self._coef, self._offsets)
-        return coef.log_prob(X, Z) + offsets
+        return coef.log_prob(X, Z, offsets)
 
-    def _e_step_stats(self, X):
-        """PRML 9.23 on one chunk: responsibilities, then their summed statistics."""
-        Xc = X - self._coef.shift  # (N, D)
-        Z = ss.features(Xc, self.covariance_type)  # (N, F)
-        log_norm, log_resp = log_normalize(self._weighted_log_prob(X, Z))  # (N,), (N, K)
-        resp = log_resp.exp()
+    def _e_step_stats(self, X, Z=None):
+        """PRML 9.23 on one chunk: responsibilities, then their summed statistics (``Z``: the
+        chunk's features, if already computed)."""
+        if Z is None:
+            Z = ss.features(X - self._coef.shift, self.covariance_type)  # (F, N)
+        log_prob = self._weighted_log_prob(X, Z)  # (K, N)
+        log_norm, resp = ss.responsibilities(log_prob)  # (N,), (K, N)
         stats = ss.chunk_statistics(Z, resp, self.covariance_type)
-        self._extra_statistics(stats, Xc, log_norm, resp, log_resp)
+        self._extra_statistics(stats, X, log_prob, log_norm, resp)
         return stats, log_norm.sum()
 
-    def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
-        """Hook: add model-specific statistics of a chunk to ``stats``."""
+    def _e_step_stats_stateful(self, X, state):
+        """:meth:`_e_step_stats` with the chunk's features ``T(x - c)`` kept in its ``state``
+        from the first E-step of the run on (the engine replays the same chunks), when the
+        fit caches them (``FEATURE_CACHE_BYTES``). The shift c is fixed for the fit, so the
+        cached and recomputed features are the same numbers."""
+        if self._cache_features and "Z" not in state:
+            state["Z"] = ss.features(X - self._coef.shift, self.covariance_type)  # (F, N)
+        return self._e_step_stats(X, state.get("Z"))
+
+    def _extra_statistics(self, stats, X, log_prob, log_norm, resp) -> None:
+        """Hook: add model-specific statistics of a chunk to ``stats`` (``log_prob`` (K, N): the
+        weighted log-densities, ``log_norm`` (N,) their normalisers, ``resp`` (K, N) PRML 9.23)."""
 
     def _finish_fit(self, data: DataSource) -> None:
         """Hook: model-specific attributes computed from the data after the EM loop."""
@@ -194,7 +226,7 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         constants = self._e_step_constants()
         data = DataSource(X, dtype=self._torch_dtype, device=self._torch_device,
                           chunk_size=self.chunk_size)
-        return torch.cat([self._weighted_log_prob(c, constants=constants) for c in data])
+        return torch.cat([self._weighted_log_prob(c, constants=constants).T for c in data])
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row (N,)."""

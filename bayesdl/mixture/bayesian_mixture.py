@@ -28,7 +28,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.distributions import Beta, Dirichlet, Wishart, kl_divergence
 
-from ..core import distributed
 from ..core.em import accumulate
 from ..distributions import MultivariateStudentT, expected_log_det_wishart
 from ..distributions.kl import kl_wishart_wishart
@@ -147,7 +146,7 @@ class BayesianGaussianMixture(BaseGaussianMixture):
         need_moments = self.mean_prior is None or self.covariance_prior is None
         if need_moments:
             # The data mean and unbiased covariance, in one pass (shifted for accuracy).
-            (shift,) = distributed.broadcast([next(iter(data)).mean(0)])
+            shift = self._fit_shift.to(self._torch_dtype)  # the fit's (module _suffstats)
             m, _, n = accumulate(data, lambda c: (
                 {"s1": (c - shift).sum(0), "s2": (c - shift).T @ (c - shift)}, c.new_zeros(())))
             mean = m["s1"] / n + shift.to(torch.float64)
@@ -255,7 +254,8 @@ class BayesianGaussianMixture(BaseGaussianMixture):
                    + self._expected_log_weights())
         return offsets.to(self._torch_dtype)
 
-    def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
+    def _extra_statistics(self, stats, X, log_prob, log_norm, resp) -> None:
+        log_resp = log_prob - log_norm  # (K, N) log gamma_kn
         stats["resp_log_resp"] = (resp * log_resp).sum()  # for the entropy of q(Z)
 
     def _compute_lower_bound(self, stats, log_lik_sum, n_samples):

@@ -124,9 +124,9 @@ class GaussianMixture(BaseGaussianMixture):
     def _log_offsets(self) -> torch.Tensor:
         return torch.log(self._to_torch(self.weights_))  # log pi_k
 
-    def _extra_statistics(self, stats, Xc, log_norm, resp, log_resp) -> None:
+    def _extra_statistics(self, stats, X, log_prob, log_norm, resp) -> None:
         # The worst-explained rows: where a collapsed component is reseeded.
-        stats["worst"] = Candidates.top(-log_norm, Xc, self.n_components)
+        stats["worst"] = Candidates.top(-log_norm, X, self.n_components)
 
     def _m_step(self, stats):
         """PRML 9.24-9.26 from the summed statistics, with collapsed components reseeded."""
@@ -149,7 +149,7 @@ class GaussianMixture(BaseGaussianMixture):
             "were reseeded at the worst-explained data points. If this repeats, use fewer "
             "components, increase reg_covar or scale the data.",
             UserWarning, stacklevel=4)
-        worst = stats["worst"].rows.to(means) + shift  # (m, D)
+        worst = stats["worst"].rows.to(means)  # (m, D) data rows, unshifted
         m = min(collapsed.numel(), worst.shape[0])
         collapsed = collapsed[:m]
         nk, means, cov = nk.clone(), means.clone(), cov.clone()

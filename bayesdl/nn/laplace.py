@@ -20,7 +20,9 @@ networks). ``hessian_structure`` is
   layer's pre-activation; exact for one single-output layer.
 
 The prior precision is tuned by maximising the Laplace evidence (PRML 4.137 / 5.175,
-``prior_precision="marglik"``) or the validation NLL (``"val_nll"``), or given as a number.
+``prior_precision="marglik"``) or the validation NLL (``"val_nll"``), or given as a number;
+``"auto"`` takes the evidence's unless the validation rows show its predictive to be
+under-confident (then the validation NLL's).
 
 Predictions (``predict_dist``):
 
@@ -43,6 +45,9 @@ from torch.distributions import Categorical, Normal
 
 SUBSETS = ("last_layer", "all")
 STRUCTURES = ("full", "diag", "kron")
+# prior_precision="auto" rejects the evidence when the validation rows' under-confidence
+# z-score (Laplace._under_confidence) exceeds this: a one-sided test at about 2.3%
+_REJECT_Z = 2.0
 
 
 def probit_probs(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
@@ -86,7 +91,8 @@ class Laplace:
     likelihood : ``"classification"`` or ``"regression"``.
     subset_of_weights : ``"last_layer"`` or ``"all"``.
     hessian_structure : ``"full"``, ``"diag"`` or ``"kron"``.
-    prior_precision : a positive number, ``"marglik"`` (evidence) or ``"val_nll"``.
+    prior_precision : a positive number, ``"marglik"`` (evidence), ``"val_nll"`` or
+        ``"auto"`` (the evidence's, unless the validation rows reject it: see :meth:`fit`).
     sigma_noise : the regression noise standard deviation; ``None`` estimates it from the
         training residuals (the MAP of the network's squared error).
     """
@@ -100,9 +106,10 @@ class Laplace:
             raise ValueError(f"subset_of_weights must be one of {SUBSETS}, got {subset_of_weights!r}.")
         if hessian_structure not in STRUCTURES:
             raise ValueError(f"hessian_structure must be one of {STRUCTURES}, got {hessian_structure!r}.")
-        if not (prior_precision in ("marglik", "val_nll") or
+        if not (prior_precision in ("marglik", "val_nll", "auto") or
                 (isinstance(prior_precision, (int, float)) and prior_precision > 0)):
-            raise ValueError("prior_precision must be a positive number, 'marglik' or 'val_nll'; "
+            raise ValueError("prior_precision must be a positive number, 'marglik', 'val_nll' "
+                             "or 'auto'; "
                              f"got {prior_precision!r}.")
         self.model, self.likelihood = model, likelihood
         self.subset_of_weights, self.hessian_structure = subset_of_weights, hessian_structure
@@ -277,12 +284,25 @@ class Laplace:
         # H_l ~= B (x) A / N with B = sum_n B_n, A = sum_n a_n a_n^T (Martens & Grosse 2015)
         return [(f[0], f[2], f[1].bias is not None, f[3] / N, f[4].detach()) for f in factors]
 
-    def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None):
+    def fit(self, X, y, *, batch_size: int = 256, X_val=None, y_val=None,
+            link_approx: str = "probit", n_samples: int = 100):
         """Compute the GGN at the trained weights on ``(X, y)`` and tune the prior precision.
 
         ``X``, ``y`` are tensors on the model's device and dtype (integer labels, or the
-        regression targets); ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``.
+        regression targets); ``X_val``, ``y_val`` are needed for ``prior_precision="val_nll"``
+        and ``"auto"``, which score the predictive that will be used: ``link_approx="probit"``
+        or ``"mc"`` (``n_samples`` fixed Gaussian logit draws, the same for every delta;
+        classification only, a regression's Gaussian predictive is exact either way).
+
+        ``"auto"`` keeps the evidence's prior precision (it uses every training row, while a
+        few validation rows rarely hold the confident errors that dominate an NLL, so tuning
+        on them drifts to the MAP) unless the validation rows show its predictive to be
+        under-confident (:meth:`_under_confidence` above 2); then it tunes on their NLL. The
+        evidence fails that way where the MAP fits its training rows so closely that their
+        GGN is near zero and the evidence's posterior is far too wide (the digits).
         """
+        if link_approx not in ("probit", "mc"):
+            raise ValueError(f"link_approx must be 'probit' or 'mc', got {link_approx!r}.")
         X = torch.as_tensor(X)
         y = torch.as_tensor(y)
         for cached in ("_H_eig", "_kron"):  # decompositions of a previous fit's GGN
@@ -303,13 +323,28 @@ class Laplace:
             self.loss_ = float(self._nll_sum(out, y))  # -log p(D | theta*)
             self.H_ = self._ggn(h, batch_size)
             self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
+            # which objective chose the prior precision: "marglik", "val_nll" or "fixed"
+            self.prior_method_ = ("fixed" if not isinstance(self.prior_precision, str)
+                                  else "val_nll" if self.prior_precision == "val_nll"
+                                  else "marglik")
             if self.prior_precision == "marglik":
                 self._set_prior(self._optimise_prior(self.log_marginal_likelihood))
-            elif self.prior_precision == "val_nll":
+            elif self.prior_precision in ("val_nll", "auto"):
                 if X_val is None or y_val is None:
-                    raise ValueError("prior_precision='val_nll' needs X_val and y_val in fit.")
-                objective = self._val_nll(torch.as_tensor(X_val), torch.as_tensor(y_val))
-                self._set_prior(self._optimise_prior(lambda d: -objective(d)))
+                    raise ValueError(f"prior_precision={self.prior_precision!r} needs X_val "
+                                     "and y_val in fit.")
+                X_val, y_val = torch.as_tensor(X_val), torch.as_tensor(y_val)
+                dist = self._val_dist(X_val, link_approx, n_samples)
+                delta = None
+                if self.prior_precision == "auto":  # the evidence's, unless under-confident
+                    delta = self._optimise_prior(self.log_marginal_likelihood)
+                    if self._under_confidence(dist(delta), y_val) > _REJECT_Z:
+                        delta = None
+                if delta is None:  # maximise the validation log-likelihood
+                    self.prior_method_ = "val_nll"
+                    target = self._target(y_val)
+                    delta = self._optimise_prior(lambda d: float(dist(d).log_prob(target).mean()))
+                self._set_prior(delta)
             else:
                 self._set_prior(float(self.prior_precision))
         finally:
@@ -319,7 +354,8 @@ class Laplace:
     # -- persistence (the network's own weights are saved by its owner) --------------------------
     def state(self) -> tuple[dict, dict]:
         """``(numbers, tensors)`` that, with the same trained network, restore the posterior."""
-        numbers = {k: getattr(self, k) for k in ("prior_precision_", "loss_", "n_train_", "n_params_")}
+        numbers = {k: getattr(self, k) for k in ("prior_precision_", "prior_method_", "loss_",
+                                                 "n_train_", "n_params_")}
         if self.likelihood == "regression":
             numbers["sigma_noise_"] = self.sigma_noise_
         if self.hessian_structure == "kron":
@@ -417,34 +453,62 @@ class Laplace:
         return float(-self.loss_ - 0.5 * delta * m2 + 0.5 * self.n_params_ * math.log(delta)
                      - 0.5 * self._log_det_precision(delta))
 
-    def _val_nll(self, X, y):
-        """``delta -> `` the mean NLL of (X, y) under the GLM predictive (probit / Gaussian).
+    def _val_dist(self, X, link_approx: str = "probit", n_samples: int = 100):
+        """``delta -> `` the GLM predictive at X: probit, or Monte Carlo over ``n_samples``
+        logit draws fixed once (so a score of it is smooth in delta).
 
         The Jacobians are rotated into the eigenbasis of H once, where (H + delta I)^-1 is
-        diagonal; each delta then costs O(N K P) (not a P x P inverse and a P^2 contraction).
+        diagonal; each delta then costs O(N K P) for the probit (O(N K^2 P) for Monte Carlo),
+        not a P x P inverse and a P^2 contraction.
         """
+        from ..uncertainty import MonteCarloCategorical
+
         h = self._features(X)
         with torch.no_grad():
             mean, J = self._jacobians(h)  # (N, K), (N, K, P)
             terms = self._eigen_jacobians(J)
+        mc = link_approx == "mc" and self.likelihood == "classification"
+        eps = torch.randn(n_samples, mean.shape[1], dtype=mean.dtype, device=mean.device,
+                          generator=torch.Generator(mean.device).manual_seed(0)) if mc else None
 
-        def nll(delta: float) -> float:
+        def dist(delta: float):
+            if mc:  # J Sigma J^T = sum_m R_km R_lm / (lambda_m + delta)  (N, K, K)
+                cov = sum((R / (lam + delta)) @ R.transpose(1, 2) for R, lam in terms)
+                return MonteCarloCategorical(  # (N, S, K)
+                    logit_probs(self._mc_outputs(mean, cov, eps)).transpose(0, 1))
             # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)
-            var = sum((R2 / (lam + delta)).sum(-1) for R2, lam in terms)  # (N, K)
-            dist = self._glm_dist(mean, var)
-            target = y.reshape(-1).to(mean.dtype) if self.likelihood == "regression" else y.long()
-            return float(-dist.log_prob(target).mean())
+            return self._glm_dist(mean, sum((R**2 / (lam + delta)).sum(-1) for R, lam in terms))
 
-        return nll
+        return dist
+
+    def _target(self, y: torch.Tensor) -> torch.Tensor:
+        return y.reshape(-1).to(self.theta_map_.dtype) if self.likelihood == "regression" else y.long()
+
+    def _under_confidence(self, dist, y: torch.Tensor) -> float:
+        """z-score of under-confidence of a predictive on rows (X, y), 0 in expectation and
+        about standard normal when it is calibrated; positive when it is under-confident.
+
+        Classes: the top-class hits minus their probabilities, sum_n (1[y_n = argmax p_n] -
+        max p_n) / sqrt(sum_n max p_n (1 - max p_n)) (each hit is Bernoulli(max p_n) under
+        calibration). Regression: -(sum_n r_n^2 - N) / sqrt(2 N) with r_n the standardised
+        residual (chi^2_N under calibration): too-wide intervals make it positive.
+        """
+        y = self._target(y)
+        if self.likelihood == "regression":
+            r2 = ((y - dist.mean) / dist.stddev) ** 2  # (N,)
+            return float(-(r2.sum() - len(r2)) / math.sqrt(2 * len(r2)))
+        conf, label = dist.probs.max(-1)  # (N,), (N,)
+        hits = (label == y).to(conf.dtype)
+        return float((hits - conf).sum() / (conf * (1 - conf)).sum().clamp_min(1e-12).sqrt())
 
     def _eigen_jacobians(self, J: torch.Tensor) -> list:
-        """``[(R^2 (N, K, m), lambda (m,))]`` with R = J in the eigenbasis of each block of H."""
+        """``[(R (N, K, m), lambda (m,))]`` with R = J in the eigenbasis of each block of H."""
         if self.hessian_structure == "full":
             lam, Q = self._full_eigen()
-            return [((J @ Q) ** 2, lam)]
+            return [(J @ Q, lam)]
         if self.hessian_structure == "diag":
-            return [(J**2, self.H_)]
-        return [(R.flatten(2) ** 2, lam.flatten()) for R, lam in self._kron_rotated(J)]
+            return [(J, self.H_)]
+        return [(R.flatten(2), lam.flatten()) for R, lam in self._kron_rotated(J)]
 
     def _kron_rotated(self, J: torch.Tensor):
         """Per KFAC layer, its Jacobian block in the eigenbasis Qb (x) Qa of B (x) A, where
@@ -466,6 +530,14 @@ class Laplace:
         if self.likelihood == "regression":
             return Normal(mean[:, 0], (var[:, 0] + self.sigma_noise_**2).sqrt())
         return Categorical(probs=probit_probs(mean, var))
+
+    @staticmethod
+    def _mc_outputs(mean: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Draws f_s = mean + chol(cov) eps_s of the linearised outputs: (S, N, K)."""
+        K = mean.shape[1]
+        chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
+                                     * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))
+        return mean + torch.einsum("nkl,sl->snk", chol, eps)
 
     # -- the linearised predictive ---------------------------------------------------------------
     def _functional_variance(self, J: torch.Tensor) -> torch.Tensor:
@@ -525,14 +597,11 @@ class Laplace:
             mean, cov = self.predictive_moments(X)  # (N, K), (N, K, K)
             if link_approx == "probit":
                 return self._glm_dist(mean, cov.diagonal(dim1=-2, dim2=-1))
-            K = mean.shape[1]
-            chol = torch.linalg.cholesky(cov + 1e-10 * torch.eye(K, dtype=cov.dtype, device=cov.device)
-                                         * cov.diagonal(dim1=-2, dim2=-1).mean().clamp_min(1e-30))
             # one standard-normal draw per sample s, shared by the rows (each row still gets
             # iid draws across s), so a row's prediction does not depend on the other rows
-            eps = torch.randn(n_samples, K, dtype=mean.dtype, device=mean.device,
+            eps = torch.randn(n_samples, mean.shape[1], dtype=mean.dtype, device=mean.device,
                               generator=generator)  # (S, K)
-            outs = mean + torch.einsum("nkl,sl->snk", chol, eps)  # (S, N, K)
+            outs = self._mc_outputs(mean, cov, eps)  # (S, N, K)
         if self.likelihood == "regression":
             return monte_carlo_normal(outs[..., 0].T, self.sigma_noise_)
         return MonteCarloCategorical(logit_probs(outs).transpose(0, 1))  # (N, S, K)

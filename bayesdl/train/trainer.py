@@ -30,6 +30,19 @@ Exact resumption: the data order of epoch e is a function of ``(seed, e)`` alone
 (``DistributedSampler`` seeds its shuffle with ``seed + e``), and the checkpoint written after
 every epoch stores the model, optimiser, scheduler, grad scaler and every RNG state, so
 ``resume=True`` continues an interrupted run to bit-identical weights (same seed, CPU).
+
+Streamed data: a ``torch.utils.data.IterableDataset`` (data that does not fit in memory, read
+block by block) yields whole mini-batches, which the loop uses as they come (``batch_size`` and
+``shuffle`` do not apply: the order is the stream's). One counting pass before the first epoch
+gives ``Step.n_train`` (the rows of the batches' first tensors) and ``Step.n_batches``. Under
+``torch.distributed`` each rank's dataset yields that rank's own shard, with the same number of
+batches on every rank (checked: DDP would otherwise wait forever); ``n_train`` is the sum over
+the ranks. Before each epoch the loop calls the dataset's ``set_epoch(epoch)`` if it has one.
+Resumption restores the model, optimiser and RNG states exactly as for tensors and starts the
+next epoch with a fresh pass over the stream; it is bit-identical to the uninterrupted run only
+if the stream yields the same batches in every epoch, or makes its order a function of the
+epoch given to ``set_epoch`` (a stream that draws its own shuffle, or reads a file that
+changes, resumes with other batches than the lost run would have seen).
 """
 
 from __future__ import annotations
@@ -45,7 +58,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, TensorDataset
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
@@ -138,6 +151,33 @@ class _TensorBatches:
             yield [t[idx] for t in self.tensors]
 
 
+def _batch_rows(batch) -> int:
+    """The number of examples in a batch: the leading size of its first tensor."""
+    while isinstance(batch, (list, tuple, dict)):
+        batch = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
+    return int(batch.shape[0])
+
+
+def _count_stream(dataset: IterableDataset, world: int, comm_device) -> tuple[int, int]:
+    """(rows summed over the ranks, batches per rank) of one pass over a streamed dataset."""
+    n_rows = n_batches = 0
+    for batch in dataset:
+        n_rows, n_batches = n_rows + _batch_rows(batch), n_batches + 1
+    if world > 1:
+        counts = torch.tensor([n_rows, n_batches, -n_batches], dtype=torch.float64,
+                              device=comm_device)
+        high = counts.clone()
+        dist.all_reduce(counts)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if high[1] != -high[2]:
+            raise ValueError(
+                f"the ranks' streams hold different numbers of batches ({int(-high[2])} to "
+                f"{int(high[1])}); every rank needs the same number, or the gradient "
+                "all-reduce of the missing steps would wait forever. Shard the data evenly.")
+        n_rows = int(counts[0])
+    return n_rows, n_batches
+
+
 def _to(batch, device):
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -213,7 +253,8 @@ class Trainer:
         is checkpointed and restored.
     scheduler : ``callable(optimizer) -> LRScheduler``, stepped once per epoch (one for each
         optimiser with ``step_fn``), or None.
-    max_epochs, batch_size, shuffle : the loop.
+    max_epochs, batch_size, shuffle : the loop (an IterableDataset brings its own batches and
+        order: see the module docstring on streamed data).
     val_metric : ``callable(model, val_loader) -> float``; default: mean ``loss_fn`` on the
         validation data. ``val_mode`` is ``"min"`` or ``"max"``.
     patience : stop after this many epochs without improvement of the validation metric
@@ -411,9 +452,10 @@ class Trainer:
                 value = float(self.val_metric(self.model, val_loader))
                 return self._reduce_mean(value, 1, device)
             total, count = 0.0, 0
+            n_batches = 0 if isinstance(val_loader, IterableDataset) else len(val_loader)
             for b, batch in enumerate(val_loader):
                 batch = _to(batch, device)
-                loss = self.loss_fn(self.model, batch, Step(-1, b, len(val_loader), n_train))
+                loss = self.loss_fn(self.model, batch, Step(-1, b, n_batches, n_train))
                 total, count = total + loss.item(), count + 1
         return self._reduce_mean(total, count, device)
 
@@ -443,7 +485,8 @@ class Trainer:
         return value
 
     def fit(self, train_data, val_data=None) -> "Trainer":
-        """Train on ``train_data`` (a Dataset or tuple of tensors); returns ``self``.
+        """Train on ``train_data`` (a Dataset, an IterableDataset of whole batches, a tensor or
+        a tuple of tensors); returns ``self``.
 
         ``self.history`` lists per-epoch ``{"epoch", "loss", "val"}`` (with ``step_fn``: the mean
         of every name it logged instead of ``"loss"``); ``self.best_epoch`` and
@@ -455,7 +498,11 @@ class Trainer:
             dist.get_backend() == "nccl" else torch.device("cpu")
         use_amp = self._use_amp(device)
         train_data = _as_dataset(train_data)
-        n_train = len(train_data)
+        streamed = isinstance(train_data, IterableDataset)
+        if streamed:
+            n_train, n_stream_batches = _count_stream(train_data, self.world, self._comm_device)
+        else:
+            n_train = len(train_data)
         if n_train == 0:
             raise ValueError("the training data is empty.")
         if self.step_fn is not None and val_data is None and self.patience is not None:
@@ -482,16 +529,21 @@ class Trainer:
         schedulers = {name: self.scheduler_factory(opt) if self.scheduler_factory else None
                       for name, opt in optimizers.items()}
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        sampler = DistributedSampler(train_data, num_replicas=self.world, rank=self.rank,
-                                     shuffle=self.shuffle, seed=self.seed)
-        if isinstance(train_data, TensorDataset):
+        sampler = None if streamed else DistributedSampler(
+            train_data, num_replicas=self.world, rank=self.rank, shuffle=self.shuffle,
+            seed=self.seed)
+        if streamed:  # whole batches as the stream yields them (a DataLoader would draw a
+            loader = train_data  # seed from the global RNG each epoch, which the tensors' path does not)
+        elif isinstance(train_data, TensorDataset):
             # index the tensors with a whole batch of indices at once (no per-row collate)
             loader = _TensorBatches(train_data, sampler, self.batch_size)
         else:
             loader = DataLoader(train_data, batch_size=self.batch_size, sampler=sampler)
         val_loader = None
         if val_data is not None:
-            val_loader = DataLoader(_as_dataset(val_data), batch_size=self.batch_size)
+            val_data = _as_dataset(val_data)
+            val_loader = val_data if isinstance(val_data, IterableDataset) else DataLoader(
+                val_data, batch_size=self.batch_size)
 
         self.history, self._best, self.best_epoch, self._bad_epochs = [], None, None, 0
         self.stopped_early = False
@@ -506,12 +558,15 @@ class Trainer:
         bar = tqdm(range(start, self.max_epochs), initial=start, total=self.max_epochs,
                    desc="training", unit="epoch", disable=not self.progress or self.rank != 0)
         for epoch in bar:
-            sampler.set_epoch(epoch)
+            for ordered in (sampler, train_data):
+                if hasattr(ordered, "set_epoch"):
+                    ordered.set_epoch(epoch)
             self.model.train()
             sums: dict[str, list] = {}  # name -> [total, count]
             for b, batch in enumerate(loader):
                 batch = _to(batch, device)
-                step = Step(epoch, b, len(loader), n_train, self.seed, self.rank, self.world)
+                step = Step(epoch, b, n_stream_batches if streamed else len(loader), n_train,
+                            self.seed, self.rank, self.world)
                 if self.step_fn is not None:
                     logged = self.step_fn(self.model, batch, step, synced)
                 else:

@@ -311,6 +311,39 @@ def test_weighted_fit_equals_sklearn_from_the_same_centres(overlapping, algorith
         np.testing.assert_array_equal(idx.numpy(), ref_idx)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_lloyd_kept_statistics_equal_a_naive_loop_iteration_by_iteration(overlapping, offset,
+                                                                         monkeypatch):
+    """Lloyd on an array keeps each chunk's labels and float64 sums, moves only the rows that
+    changed centre, and gets J from the statistics: each iteration's J, the centres and the
+    labels must equal a naive weighted Lloyd loop's (distances by differences, every row
+    summed again), also far from the origin."""
+    import bayesdl.cluster.kmeans as kmeans_module
+    X, init = overlapping
+    X, init = X + offset, init + offset
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=len(X))
+    moved = []  # rows moved by the kept statistics, per call
+    move = kmeans_module.KMeans._move_rows
+    monkeypatch.setattr(kmeans_module.KMeans, "_move_rows", lambda self, state, rows, *a:
+                        moved.append(len(rows)) or move(self, state, rows, *a))
+    iters = 12
+    km = KMeans(10, init=init, max_iter=iters, tol=0.0, algorithm="lloyd",
+                chunk_size=97).fit(X, sample_weight=w)
+    C, J = init.copy(), []
+    for _ in range(iters):
+        d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)  # (N, K), no cancellation
+        labels = d2.argmin(1)
+        J.append(w @ d2[np.arange(len(X)), labels])
+        C = np.stack([np.average(X[labels == k], axis=0, weights=w[labels == k])
+                      for k in range(10)])
+    assert sum(moved) > 0 and len(moved) == (iters - 1) * -(-len(X) // 97)
+    np.testing.assert_allclose(-np.asarray(km.lower_bounds_), J, rtol=1e-10)
+    np.testing.assert_allclose(km.cluster_centers_ - offset, C - offset, rtol=1e-9, atol=1e-9)
+    d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(km.labels_, d2.argmin(1))
+
+
 @pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
 def test_integer_weights_equal_repeated_rows(overlapping, algorithm):
     X, init = overlapping

@@ -20,6 +20,34 @@ def test_batches_need_reiterable_data():
         assert [c.shape[0] for c in data] == [2, 1, 2, 2]  # a second pass reads it again
 
 
+def test_default_chunks_of_an_array_are_evened_out_and_blas_follows_torch_threads():
+    from threadpoolctl import threadpool_info
+
+    cpu = torch.device("cpu")
+    X = np.zeros((1000, 4))
+    # 1024 values a chunk would be 256-row chunks, the last one 232 rows: 4 chunks of 250.
+    sizes = [c.shape[0] for c in DataSource(X, dtype=torch.float64, device=cpu,
+                                            chunk_elements=1024)]
+    assert sizes == [250] * 4
+    # A chunk size given by the user is kept.
+    sizes = [c.shape[0] for c in DataSource(X, dtype=torch.float64, device=cpu, chunk_size=256)]
+    assert sizes == [256] * 3 + [232]
+    # With torch on one thread the chunks' BLAS calls run on one thread too.
+    seen = []
+
+    def blas_threads(chunk):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return {}, chunk.new_zeros(())
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        accumulate(DataSource(X, dtype=torch.float64, device=cpu, chunk_size=500), blas_threads)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen and set(seen) == {1}
+
+
 def test_accumulate_sums_in_float64_and_merges_candidates():
     rng = np.random.RandomState(0)
     X = rng.randn(1000, 3).astype(np.float32)

@@ -131,6 +131,61 @@ def test_memmap_and_batches_equal_array_fit(blobs, tmp_path):
         np.testing.assert_allclose(other.lower_bound_, ref.lower_bound_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("estimator", ["GaussianMixture", "BayesianGaussianMixture"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_cached_features_give_exactly_the_streamed_fit(blobs, tmp_path, monkeypatch, estimator,
+                                                       covariance_type):
+    # An in-memory fit computes each chunk's features once and reuses them; a fit with no
+    # cache budget, and a fit from a .npy file, recompute them at every E-step.
+    from bayesdl.mixture import _base, _suffstats
+
+    calls = []
+    features = _suffstats.features
+    monkeypatch.setattr(_suffstats, "features", lambda *a: calls.append(1) or features(*a))
+    path = tmp_path / "x.npy"
+    np.save(path, blobs)
+    kw = dict(covariance_type=covariance_type, init_params="random_from_data", random_state=0,
+              max_iter=6, tol=0.0, chunk_size=100)
+    make = getattr(bayesdl.mixture, estimator)
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name, X, budget in [("cached", blobs, _base.FEATURE_CACHE_BYTES),
+                                ("no budget", blobs, 0), ("file", str(path), 2**40)]:
+            monkeypatch.setattr(_base, "FEATURE_CACHE_BYTES", budget)
+            calls.clear()
+            fits[name] = make(n_components=3, **kw).fit(X)
+            fits[name].feature_calls = len(calls)
+    n_chunks = len(blobs) // 100
+    # Once per chunk and run (+ the K initial rows); then 6 E-steps (+ the VB's final ELBO
+    # pass) of recomputed features.
+    passes = 6 + (estimator == "BayesianGaussianMixture")
+    assert fits["cached"].feature_calls == n_chunks + 1 + (passes - 6) * n_chunks
+    assert fits["no budget"].feature_calls == fits["file"].feature_calls == passes * n_chunks + 1
+    for other in ("no budget", "file"):
+        for name in ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                     "lower_bounds_"):
+            np.testing.assert_array_equal(getattr(fits[other], name),
+                                          getattr(fits["cached"], name), err_msg=name)
+
+
+def test_responsibilities_match_scipy():
+    from scipy.special import logsumexp, softmax
+
+    from bayesdl.mixture._suffstats import responsibilities
+
+    a = np.random.default_rng(0).normal(scale=300.0, size=(5, 40))  # (K, N) log-densities
+    a[2, :10] = -np.inf  # a component with zero weight there
+    a[:, 7] = -np.inf  # a row no component can explain
+    log_norm, resp = responsibilities(torch.as_tensor(a))
+    finite = np.isfinite(a).any(0)
+    np.testing.assert_allclose(log_norm.numpy()[finite], logsumexp(a[:, finite], axis=0),
+                               rtol=1e-14)
+    np.testing.assert_allclose(resp.numpy()[:, finite], softmax(a[:, finite], axis=0),
+                               rtol=1e-12, atol=1e-300)
+    assert log_norm[7] == -np.inf and np.all(resp.numpy()[:, 7] == 0)
+
+
 def test_fit_predict_equals_fit_then_predict(blobs):
     gm = GaussianMixture(3, max_iter=2, random_state=0)
     with warnings.catch_warnings():

@@ -8,7 +8,8 @@ from torch import nn
 
 from bayesdl.linear_model import BayesianLogisticRegression
 from bayesdl.nn.laplace import Laplace
-from bayesdl.uncertainty import MonteCarloCategorical, decompose, predict_dist
+from bayesdl.uncertainty import (MonteCarloCategorical, decompose, negative_log_likelihood,
+                                 predict_dist)
 
 
 def _linear_net(D, K, coef, intercept):
@@ -90,6 +91,12 @@ def test_marglik_prior_equals_grid_search_and_mc_plugs_into_decompose():
     np.testing.assert_allclose(parts.total.numpy(), (parts.aleatoric + parts.epistemic).numpy(), rtol=1e-9)
 
 
+def _val_nll(la, X, y, *args):
+    """delta -> the mean NLL of (X, y) under the held-out objective's predictive."""
+    dist, target = la._val_dist(X, *args), la._target(y)
+    return lambda delta: float(-dist(delta).log_prob(target).mean())
+
+
 @pytest.mark.parametrize("likelihood", ["classification", "regression"])
 def test_val_nll_prior_is_the_best_of_a_grid_of_the_plain_predictive(likelihood):
     """The held-out objective (Jacobians rotated into H's eigenbasis once) equals the NLL of
@@ -112,7 +119,7 @@ def test_val_nll_prior_is_the_best_of_a_grid_of_the_plain_predictive(likelihood)
         la = Laplace(net, likelihood, subset_of_weights="all", hessian_structure=structure,
                      prior_precision="val_nll").fit(Xt[:160], yt[:160], X_val=Xv, y_val=yv)
         best = la.prior_precision_
-        objective = la._val_nll(Xv, yv)
+        objective = _val_nll(la, Xv, yv)
 
         def plain(delta):  # the reference: posterior at delta, then the public predictive
             la._set_prior(delta)
@@ -122,6 +129,18 @@ def test_val_nll_prior_is_the_best_of_a_grid_of_the_plain_predictive(likelihood)
         grid = best * np.logspace(-1, 1, 9)
         values = [plain(d) for d in grid]
         np.testing.assert_allclose([objective(d) for d in grid], values, rtol=1e-9)
+        # "mc": the Monte-Carlo predictive over 64 fixed draws, as BayesianMLP* predicts
+        # (a regression's Gaussian predictive is exact, so it stays the same objective)
+        objective_mc = _val_nll(la, Xv, yv, "mc", 64)
+
+        def plain_mc(delta):
+            la._set_prior(delta)
+            dist = la.predict_dist(Xv, link_approx="mc", n_samples=64,
+                                   generator=torch.Generator().manual_seed(0))
+            return negative_log_likelihood(dist, yv) if K == 3 else plain(delta)
+
+        np.testing.assert_allclose([objective_mc(d) for d in grid[::2]],
+                                   [plain_mc(d) for d in grid[::2]], rtol=1e-9)
         if K == 3:  # here the optimum is interior (neither the MAP nor the flat limit)
             assert 1e-2 < best < 1e3 and plain(best) <= min(values) + 1e-9
 
@@ -168,3 +187,35 @@ def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path)
     la = Laplace.from_checkpoint(fresh, tmp_path / "last.safetensors", prior_precision=1.0).fit(Xt, yt)
     ref = Laplace(net, prior_precision=1.0).fit(Xt, yt)
     np.testing.assert_array_equal(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy())
+
+
+@pytest.mark.parametrize("likelihood", ["classification", "regression"])
+def test_under_confidence_z_is_standard_normal_when_calibrated(likelihood):
+    """prior_precision="auto" rejects the evidence when this z-score exceeds 2: over 1,000
+    replicates of 200 rows whose labels are drawn from the predictive itself it has mean 0
+    and sd 1 (to 0.1: 3 and 4.5 Monte-Carlo standard errors); the same rows with a
+    flattened (under-confident) predictive score above 2 in every replicate."""
+    torch.manual_seed(0)
+    la = Laplace(nn.Linear(2, 3 if likelihood == "classification" else 1).double(), likelihood,
+                 prior_precision=1.0, sigma_noise=1.0)
+    X = torch.randn(20, 2, dtype=torch.float64)
+    la.fit(X, torch.randint(0, 3, (20,)) if likelihood == "classification" else X[:, 0])
+    g = torch.Generator().manual_seed(1)
+    R, N = 1000, 200  # replicates, rows
+    if likelihood == "classification":
+        logits = 3 * torch.randn(R, N, 3, dtype=torch.float64, generator=g)
+        u = torch.rand(R, N, 1, dtype=torch.float64, generator=g)
+        ys = (u > torch.softmax(logits, -1).cumsum(-1)).sum(-1)  # (R, N) drawn from p
+        pairs = [(torch.distributions.Categorical(logits=lg, validate_args=False),
+                  torch.distributions.Categorical(logits=lg / 3, validate_args=False))
+                 for lg in logits]
+    else:
+        mean = torch.randn(R, N, dtype=torch.float64, generator=g)
+        scale = torch.rand(R, N, dtype=torch.float64, generator=g) + 0.5
+        ys = mean + scale * torch.randn(R, N, dtype=torch.float64, generator=g)
+        pairs = [(torch.distributions.Normal(m, s), torch.distributions.Normal(m, 2 * s))
+                 for m, s in zip(mean, scale)]
+    z = [la._under_confidence(dist, y) for (dist, _), y in zip(pairs, ys)]
+    flat = [la._under_confidence(wide, y) for (_, wide), y in zip(pairs, ys)]
+    assert abs(np.mean(z)) < 0.1 and abs(np.std(z) - 1) < 0.1
+    assert np.min(flat) > 2

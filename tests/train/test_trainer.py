@@ -390,3 +390,65 @@ def test_tensor_batches_are_the_dataloader_batches(world, rank):
         assert type(got) is type(want)
         for a, b in zip(got, want, strict=True):
             assert torch.equal(a, b)
+
+
+class _EpochOrderedStream(torch.utils.data.IterableDataset):
+    """The batches of (X, y) in an order drawn from (seed, epoch): what a resumable stream
+    does. ``order=None`` keeps the rows in place (for the comparison with shuffle=False)."""
+
+    def __init__(self, data, batch_size, order=True):
+        self.data, self.batch_size, self.order, self.epoch = data, batch_size, order, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        X, y = self.data
+        rows = (torch.randperm(len(X), generator=torch.Generator().manual_seed(7 + self.epoch))
+                if self.order else torch.arange(len(X)))
+        for idx in rows.split(self.batch_size):
+            yield X[idx], y[idx]
+
+
+def test_a_stream_of_batches_trains_as_the_same_batches_from_tensors(tmp_path):
+    data = _data(90)  # 16-row batches and a last one of 10
+    seen = {"tensors": [], "stream": []}
+
+    def loss(name):
+        def fn(model, batch, step):
+            seen[name].append((step.n_train, step.n_batches, step.batch_index))
+            return _elbo(model, batch, step)
+        return fn
+
+    from_tensors, from_stream = _model(0), _model(0)
+    tensors = _trainer(from_tensors, None, loss_fn=loss("tensors"), shuffle=False).fit(data)
+    stream = _trainer(from_stream, None, loss_fn=loss("stream"), batch_size=999)  # not used
+    stream.fit(_EpochOrderedStream(data, 16, order=False))
+    assert seen["stream"] == seen["tensors"] and seen["stream"][0][:2] == (90, 6)
+    for a, b in zip(from_tensors.state_dict().values(), from_stream.state_dict().values()):
+        assert torch.equal(a, b)
+    assert stream.history == tensors.history
+    with pytest.raises(ValueError, match="empty"):
+        Trainer(_model(0), _elbo, progress=False).fit(
+            _EpochOrderedStream((data[0][:0], data[1][:0]), 16))
+
+
+def test_an_interrupted_stream_resumes_exactly_when_its_order_follows_set_epoch(tmp_path):
+    data = _data()
+    full = _model(0)
+    _trainer(full, tmp_path / "full").fit(_EpochOrderedStream(data, 16))
+
+    def interrupted(model, batch, step):
+        if step.epoch == 3 and step.batch_index == 1:
+            raise KeyboardInterrupt
+        return _elbo(model, batch, step)
+
+    with pytest.raises(KeyboardInterrupt):
+        _trainer(_model(0), tmp_path / "run", loss_fn=interrupted).fit(
+            _EpochOrderedStream(data, 16))
+    resumed_model = _model(5)
+    resumed = _trainer(resumed_model, tmp_path / "run", resume=True).fit(
+        _EpochOrderedStream(data, 16))
+    for (k, a), b in zip(full.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert [h["epoch"] for h in resumed.history] == list(range(6))

@@ -39,7 +39,9 @@ DIGITS_METHODS = {
     "BBB (Gaussian prior)": dict(method="bbb", prior_sigma=3.0),
     "BBB (scale mixture)": dict(method="bbb", prior="scale_mixture", prior_sigma=3.0),
     "deep ensemble": dict(method="ensemble", n_estimators=5),
-    "Laplace (last layer)": dict(method="laplace", prior_sigma=3.0),
+    # the estimator's default for a Laplace: the MAP trains on 90% of the rows for the whole
+    # budget and the held-out 10% only choose the prior precision (laplace_prior="auto")
+    "Laplace (last layer)": dict(method="laplace", prior_sigma=3.0, early_stopping=True),
 }
 
 
@@ -51,11 +53,12 @@ def _digits(seed: int):
 
 def _classifier(epochs: int, seed: int, **kw) -> BayesianMLPClassifier:
     # a fixed budget (no early stopping): every method trained the same way
+    kw = {"early_stopping": False, **kw}
     # pixels scaled as images are, by one global mean and scale: per-pixel standardisation
     # would divide ink in always-blank corners by a near-zero spread (rotated digits would
     # reach |z| in the hundreds and look far more extreme than they are)
     return BayesianMLPClassifier((100,), max_epochs=epochs, learning_rate=3e-3, dtype="float32",
-                                 n_samples=100, early_stopping=False, input_scaling="global",
+                                 n_samples=100, input_scaling="global",
                                  random_state=seed, **kw)
 
 
@@ -227,6 +230,11 @@ def compose(experiments: dict) -> Section:
     aurocs = [r["ood_auroc"] for r in res.values()]
     errors = dict(zip(pruning["fractions"], pruning["errors"]))
     laplace_confidence = float(res["Laplace (last layer)"]["dist"].probs.max(-1).values.mean())
+    laplace_verdict = (
+        "Here they find it under-confident (the evidence of a last layer that fits the "
+        "training digits closely picks a very broad prior) and tune the prior on their NLL "
+        "instead." if res["Laplace (last layer)"]["model"].prior_method_ == "val_nll"
+        else "Here they accept it.")
     section = Section(
         title=TITLE,
         summary=(
@@ -234,8 +242,7 @@ def compose(experiments: dict) -> Section:
             "BayesianMLPRegressor/Classifier estimators: MC dropout (Gal & Ghahramani 2016), "
             "Bayes by Backprop with local reparameterisation (Blundell et al. 2015) and deep "
             "ensembles (Lakshminarayanan et al. 2017), and a post-hoc last-layer Laplace "
-            "approximation of a MAP network (Daxberger et al. 2021) with its prior precision "
-            "tuned on the held-out rows' predictive NLL.\n\nDigit pixels are scaled as images are (to [0, 1], or by one "
+            "approximation of a MAP network trained to a mode (Daxberger et al. 2021).\n\nDigit pixels are scaled as images are (to [0, 1], or by one "
             "global mean and scale), never per pixel: per-pixel standardisation turns ink in "
             "always-blank corners into inputs hundreds of standard deviations out. "
             f"Rotating the {rotated['n_digits']} test digits, MC dropout's mean predictive "
@@ -259,10 +266,11 @@ def compose(experiments: dict) -> Section:
             f"{100 * res['Laplace (last layer)']['ece']:.1f}% (mean top-class probability "
             f"{100 * laplace_confidence:.0f}% at "
             f"{100 * (1 - res['Laplace (last layer)']['error']):.0f}% accuracy) against the "
-            f"deterministic network's {100 * res['deterministic']['ece']:.1f}%. Its prior is "
-            "tuned on held-out digits: the evidence of a last layer whose MAP fits the "
-            "training digits closely picks a prior so broad that the predictive is strongly "
-            "under-confident (guide chapter 18).\n\n"
+            f"deterministic network's {100 * res['deterministic']['ece']:.1f}%. It holds 10% of "
+            "the training digits out, as the estimator does by default: the MAP network trains "
+            "on the rest, and the held-out rows only test the evidence's prior precision "
+            "(laplace_prior='auto', guide chapter 18). "
+            f"{laplace_verdict}\n\n"
             "On 1-D data with a gap in (-1.5, 1.5) and noise sd rising from 0.05 to 0.25, the "
             "deep ensemble shows the textbook split (Kendall & Gal 2017): its aleatoric sd "
             "follows the true noise (median relative error "
