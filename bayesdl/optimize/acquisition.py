@@ -44,7 +44,8 @@ def log_h(z: torch.Tensor) -> torch.Tensor:
     # Each branch is evaluated on a safe stand-in so no NaN leaks into the other's gradient.
     z_up = torch.where(upper, z, torch.zeros_like(z))
     # phi(z) + z Phi(z) with the standard normal density and distribution function
-    direct = torch.log(torch.exp(-0.5 * z_up ** 2 - _LOG_SQRT_2PI) + z_up * torch.special.ndtr(z_up))
+    phi = torch.exp(-0.5 * z_up ** 2 - _LOG_SQRT_2PI)
+    direct = torch.log(phi + z_up * torch.special.ndtr(z_up))
     z_lo = torch.where(upper, -torch.ones_like(z), z)
     in_middle = z_lo > -1 / math.sqrt(eps)
     z_mid = torch.where(in_middle, z_lo, -torch.ones_like(z))
