@@ -94,7 +94,7 @@ def _typed(value, dim):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..optimize import Optimizer, Space
+    from ..optimize import BayesianOptimizer, Space
 
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
@@ -115,7 +115,8 @@ def run(args) -> int:
         raise ValueError(f"the command uses {{{sorted(unknown)[0]}}} which is not a dimension of "
                          f"the space ({', '.join(names)}).")
     initial = args.initial if args.initial is not None else min(10, args.calls // 4) + 1
-    opt = Optimizer(space, n_initial_points=initial, acq_func=args.acq, random_state=args.seed)
+    opt = BayesianOptimizer(space, n_initial_points=initial, acq_func=args.acq,
+                            random_state=args.seed)
     log = Path(args.log)
     rows = _read_log(log, names)
     for r in rows:

@@ -2,9 +2,9 @@
 
 from .acquisition import (LogExpectedImprovement, ProbabilityOfImprovement, ThompsonSampling,
                           UpperConfidenceBound)
-from .optimizer import Optimizer, minimize
+from .optimizer import BayesianOptimizer, Optimizer, minimize
 from .space import Categorical, Integer, Real, Space
 
-__all__ = ["Optimizer", "minimize", "Space", "Real", "Integer", "Categorical",
-           "LogExpectedImprovement", "ProbabilityOfImprovement", "UpperConfidenceBound",
-           "ThompsonSampling"]
+__all__ = ["BayesianOptimizer", "Optimizer", "minimize", "Space", "Real", "Integer",
+           "Categorical", "LogExpectedImprovement", "ProbabilityOfImprovement",
+           "UpperConfidenceBound", "ThompsonSampling"]

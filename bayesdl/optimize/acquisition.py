@@ -12,8 +12,8 @@ observation) to a score to MAXIMISE. With the standardised improvement z = (best
 - ``UpperConfidenceBound``: -(mu - sqrt(beta) sigma) (Srinivas et al. 2010; the lower bound
   for minimisation).
 - ``ThompsonSampling``: the negated value of one joint posterior draw over a candidate set
-  (Thompson 1933); it is not smooth, so :class:`~bayesdl.optimize.Optimizer` picks the arg-max
-  over a Sobol set rather than running L-BFGS-B on it.
+  (Thompson 1933); it is not smooth, so :class:`~bayesdl.optimize.BayesianOptimizer` picks
+  the arg-max over a Sobol set rather than running L-BFGS-B on it.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def log_h(z: torch.Tensor) -> torch.Tensor:
     upper = z > -1
     # Each branch is evaluated on a safe stand-in so no NaN leaks into the other's gradient.
     z_up = torch.where(upper, z, torch.zeros_like(z))
-    normal = torch.distributions.Normal(torch.zeros_like(z), torch.ones_like(z))
-    direct = torch.log(normal.log_prob(z_up).exp() + z_up * normal.cdf(z_up))
+    # phi(z) + z Phi(z) with the standard normal density and distribution function
+    phi = torch.exp(-0.5 * z_up ** 2 - _LOG_SQRT_2PI)
+    direct = torch.log(phi + z_up * torch.special.ndtr(z_up))
     z_lo = torch.where(upper, -torch.ones_like(z), z)
     in_middle = z_lo > -1 / math.sqrt(eps)
     z_mid = torch.where(in_middle, z_lo, -torch.ones_like(z))

@@ -11,8 +11,6 @@ a point marks a failed evaluation: it is never fitted and never suggested again.
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 
 import numpy as np
@@ -23,33 +21,79 @@ from sklearn.utils import check_random_state
 
 from ..gaussian_process import ConstantKernel, GaussianProcessRegressor, Matern, WhiteKernel
 from ..core.threads import torch_threads
-from ..gaussian_process.gpr import JitterWarning
+from ..gaussian_process.gpr import JitterWarning, batched_lbfgsb
 from ..io import read_safetensors, write_safetensors
-from .acquisition import Acquisition, ThompsonSampling, get_acquisition
+from .acquisition import ThompsonSampling, get_acquisition
 from .space import Space
 
 _STATE_KIND = "bayesdl.optimize.Optimizer"
 
 
 def default_kernel(n_dims: int) -> ConstantKernel:
-    """Constant x Matern-5/2 ARD + White, with the priors of Hvarfner et al. (2024) / BoTorch.
+    """Constant x Matern-5/2 ARD + White on the unit cube with standardised outputs.
 
-    Length scales ~ LogNormal(sqrt 2 + log(d)/2, sqrt 3): their typical value grows like
-    sqrt(d), so the prior stays uninformative about which dimensions matter as d grows.
-    Signal variance ~ Gamma(2, 0.15) and noise ~ LogNormal(-4, 1) on standardised outputs.
+    Priors: length scales ~ Gamma(3, 6) and signal variance ~ Gamma(2, 0.15), the priors of
+    BoTorch's SingleTaskGP (Balandat et al. 2020); noise variance ~ Gamma(1.1, 30), the noise
+    prior of Optuna's GPSampler, above a floor of 1e-8 (a floor of 1e-6 cost a factor 7 in
+    regret on Branin and 1.5 on Hartmann-6 at 50 evaluations). The length-scale prior (mean 0.5,
+    little mass above 1.5) keeps every dimension in play: with the wide LogNormal prior of
+    Hvarfner et al. (2024) the fit could give a dimension that matters a length scale of 5,
+    and on Hartmann-6 four of ten runs then stalled in a local minimum. The noise prior is
+    nearly flat down to the floor, so on a deterministic function the noise fits small and
+    the model resolves improvements of 1e-3 near the minimum (a LogNormal(-4, 1) noise prior
+    held it near 1e-3 and the regret near 1e-2).
     """
-    LogNormal, Gamma = torch.distributions.LogNormal, torch.distributions.Gamma
-    loc = math.sqrt(2) + 0.5 * math.log(n_dims)
-    # Start at the prior's mode, exp(loc - scale^2).
-    start = math.exp(loc - 3.0)
-    matern = Matern(np.full(n_dims, start), (5e-3, 1e2), nu=2.5,
-                    length_scale_prior=LogNormal(loc, math.sqrt(3)))
+    Gamma = torch.distributions.Gamma
+    matern = Matern(np.full(n_dims, 1 / 3), (5e-3, 1e2), nu=2.5,  # the prior's mode
+                    length_scale_prior=Gamma(3.0, 6.0))
     signal = ConstantKernel(1.0, (1e-2, 1e2), constant_value_prior=Gamma(2.0, 0.15))
-    noise = WhiteKernel(1e-4, (1e-8, 1.0), noise_level_prior=LogNormal(-4.0, 1.0))
+    noise = WhiteKernel(1e-4, (1e-8, 1.0), noise_level_prior=Gamma(1.1, 30.0))
     return signal * matern + noise
 
 
-class Optimizer:
+class _LatentPosterior:
+    """The latent posterior of a fitted GP at new points, differentiable in them.
+
+    The training-side quantities (inputs, dual coefficients a = K^-1 y, the Cholesky factor L,
+    the noise-free kernel's log hyper-parameters, the failed points) are converted once per
+    fit, so each of the many evaluations of the acquisition search costs one cross-kernel
+    (m, n) and one triangular solve.
+    """
+
+    def __init__(self, gp: GaussianProcessRegressor, failed: np.ndarray | None):
+        self.gp = gp
+        self.signal = gp.kernel_.k1  # constant x Matern: the noise-free part of the kernel
+        self.theta = torch.as_tensor(self.signal.theta)
+        self.X = torch.as_tensor(gp.X_train_)  # (n, d)
+        self.a = torch.as_tensor(gp.alpha_)  # (n,)
+        self.L = torch.as_tensor(gp.L_)  # (n, n)
+        self.prior_var = self.signal.diag(self.X[:1], self.theta)[0]  # stationary: k(x, x)
+        self.failed = None if failed is None else torch.as_tensor(failed)  # (k, d)
+        self.length_scale = torch.as_tensor(np.atleast_1d(self.signal.k2.length_scale))
+
+    def __call__(self, U: torch.Tensor):
+        """Latent mean and std (standardised units) at U (m, d): (m,), (m,)."""
+        K_trans = self.signal.gram(U, self.X, self.theta)  # (m, n)
+        mean = K_trans @ self.a  # R&W 2.25
+        V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n, m)
+        var = self.prior_var - (V * V).sum(0)  # R&W 2.26
+        return mean, var.clamp_min(1e-18).sqrt()
+
+    def failure_penalty(self, U: torch.Tensor) -> torch.Tensor:
+        """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
+
+        r_j is the distance from U to x_j in units of the fitted length scales, so the
+        acquisition is -inf at a failed point and damped within about one length scale of
+        it (a local penalty in the spirit of Gonzalez et al. 2016); without it the
+        unexplored region around a crash keeps attracting the next suggestions.
+        """
+        if self.failed is None:
+            return torch.zeros(U.shape[0], dtype=U.dtype)
+        r2 = (((U[:, None, :] - self.failed[None]) / self.length_scale) ** 2).sum(-1)  # (m, k)
+        return torch.log(-torch.expm1(-0.5 * r2)).sum(-1)
+
+
+class BayesianOptimizer:
     """Ask-and-tell Bayesian optimiser (minimisation), in the style of scikit-optimize.
 
     Parameters
@@ -62,7 +106,7 @@ class Optimizer:
     n_raw_samples : int, default=1024
         Sobol points scored to choose the L-BFGS-B starts.
     n_restarts : int, default=8
-        L-BFGS-B starts (the best raw samples plus the incumbent).
+        L-BFGS-B starts: the best ``n_restarts - 1`` raw samples and the incumbent.
     random_state : int or None
     """
 
@@ -74,6 +118,9 @@ class Optimizer:
         self.n_initial_points = int(n_initial_points)
         self.acquisition = get_acquisition(acq_func)
         self.acq_func = acq_func if isinstance(acq_func, str) else self.acquisition.name
+        if n_raw_samples < 1 or n_restarts < 1:
+            raise ValueError(f"n_raw_samples and n_restarts must be at least 1, got "
+                             f"{n_raw_samples} and {n_restarts}.")
         self.n_raw_samples = int(n_raw_samples)
         self.n_restarts = int(n_restarts)
         self.random_state = random_state
@@ -83,6 +130,7 @@ class Optimizer:
         self.func_vals: list[float] = []
         self._theta = None  # fitted log hyper-parameters, the warm start of the next fit
         self._gp = None
+        self._latent = None  # the _LatentPosterior of the last GP used
 
     # -- observations -----------------------------------------------------------------------
     def tell(self, x, y):
@@ -133,41 +181,20 @@ class Optimizer:
         self._best = float(z.min())
         return gp
 
-    @staticmethod
-    def _posterior(gp: GaussianProcessRegressor, U: torch.Tensor):
-        """Differentiable latent mean and std (standardised units) at U (m, d): (m,), (m,)."""
-        signal = gp.kernel_.k1  # constant x Matern: the noise-free part of the kernel
-        X = torch.as_tensor(gp.X_train_, dtype=U.dtype)
-        K_trans = signal.gram(U, X)  # (m, n)
-        mean = K_trans @ torch.as_tensor(gp.alpha_, dtype=U.dtype)  # R&W 2.25
-        V = torch.linalg.solve_triangular(torch.as_tensor(gp.L_, dtype=U.dtype), K_trans.T,
-                                          upper=False)  # (n, m)
-        var = signal.diag(U) - (V * V).sum(0)  # R&W 2.26
-        return mean, var.clamp_min(1e-18).sqrt()
+    def _posterior(self, gp: GaussianProcessRegressor) -> "_LatentPosterior":
+        """The (cached) latent posterior of ``gp``."""
+        if self._latent is None or self._latent.gp is not gp:
+            failed = [x for x, ok in zip(self.x_iters, self._ok) if not ok]
+            self._latent = _LatentPosterior(gp, self.space.encode(failed) if failed else None)
+        return self._latent
 
     def acquisition_values(self, U, gp=None) -> torch.Tensor:
         """The acquisition at unit-cube points U (m, d) (differentiable in U), penalised
-        around failed points (see :meth:`failure_penalty`)."""
-        gp = gp or self._surrogate()
+        around failed points (see :meth:`_LatentPosterior.failure_penalty`)."""
+        posterior = self._posterior(gp or self._surrogate())
         U = torch.as_tensor(U, dtype=torch.float64)
-        mean, std = self._posterior(gp, U)
-        return self.acquisition.score(mean, std, self._best) + self.failure_penalty(gp, U)
-
-    def failure_penalty(self, gp, U: torch.Tensor) -> torch.Tensor:
-        """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
-
-        r_j is the distance from U to x_j in units of the fitted length scales, so the
-        acquisition is -inf at a failed point and damped within about one length scale of
-        it (a local penalty in the spirit of Gonzalez et al. 2016); without it the
-        unexplored region around a crash keeps attracting the next suggestions.
-        """
-        failed = [x for x, ok in zip(self.x_iters, self._ok) if not ok]
-        if not failed:
-            return torch.zeros(U.shape[0], dtype=U.dtype)
-        F = torch.as_tensor(self.space.encode(failed), dtype=U.dtype)  # (k, d)
-        ell = torch.as_tensor(np.atleast_1d(gp.kernel_.k1.k2.length_scale), dtype=U.dtype)
-        r2 = (((U[:, None, :] - F[None]) / ell) ** 2).sum(-1)  # (m, k)
-        return torch.log(-torch.expm1(-0.5 * r2)).sum(-1)
+        mean, std = posterior(U)
+        return self.acquisition.score(mean, std, self._best) + posterior.failure_penalty(U)
 
     def _surrogate(self):
         if self._gp is None:
@@ -204,7 +231,7 @@ class Optimizer:
             excluded = np.vstack([excluded, u])
             if k + 1 < n:  # Kriging believer: pretend f(u) equals its posterior mean
                 with torch.no_grad():
-                    mean, _ = self._posterior(gp, torch.as_tensor(u[None]))
+                    mean, _ = self._posterior(gp)(torch.as_tensor(u[None]))
                 gp = gp.condition_on_observations(u[None], mean.numpy())
         return self.space.decode(np.stack(chosen))
 
@@ -216,31 +243,37 @@ class Optimizer:
         if isinstance(self.acquisition, ThompsonSampling):
             with torch.no_grad():
                 draw = gp.sample_y(raw.numpy(), 1, random_state=int(rng.integers(2**31)))[:, 0]
-                score = -draw + self.failure_penalty(gp, raw).numpy()
+                score = -draw + self._posterior(gp).failure_penalty(raw).numpy()
             return self._first_new(raw.numpy()[np.argsort(-score, kind="stable")], excluded)
         with torch.no_grad():
             raw_scores = self.acquisition_values(raw, gp)  # (R,)
-        top = raw[torch.argsort(raw_scores, descending=True)[: self.n_restarts]]  # (S, d)
-        starts = top.numpy()
-        S = starts.shape[0]
+        top = raw[torch.argsort(raw_scores, descending=True)[: self.n_restarts - 1]]  # (S-1, d)
+        # The incumbent starts a local search too: the acquisition's peak next to the best
+        # point is what refines a minimum once found, and the Sobol set rarely lands on it.
+        starts = np.vstack([top.numpy(), self._incumbent()])  # (S, d)
 
-        def negative_sum(flat):  # the S starts are independent: one L-BFGS-B on their sum
-            U = torch.tensor(flat.reshape(S, d), requires_grad=True)
+        def negative(index, U):  # (B,), (B, d) -> (B,), (B, d)
+            U = torch.tensor(U, requires_grad=True)
             value = self.acquisition_values(U, gp)
-            total = value.sum()
-            (grad,) = torch.autograd.grad(total, U)
-            if not torch.isfinite(total):
-                return 1e25, np.zeros(S * d)
-            return -float(total.detach()), -grad.numpy().ravel()
+            (grad,) = torch.autograd.grad(value.sum(), U)
+            return -value.detach().numpy(), -grad.numpy()
 
-        result = scipy.optimize.minimize(negative_sum, starts.ravel(), jac=True,
-                                         method="L-BFGS-B", bounds=[(0.0, 1.0)] * (S * d),
-                                         options={"maxiter": 200})
-        refined = self.space.project(result.x.reshape(S, d))  # (S, d) valid points
+        # One L-BFGS-B per start, each with its own line search and stopping rule, evaluated
+        # together as a batch: a start that has converged stops costing evaluations. (One
+        # L-BFGS-B on the sum over the starts ran to its iteration limit, 200 batched
+        # evaluations, as some start always still moved: ~8x the work for the same optimum.)
+        results = batched_lbfgsb(negative, starts, np.array([(0.0, 1.0)] * d),
+                                 options={"maxiter": 200})
+        refined = self.space.project(np.stack([r.x for r in results]))  # (S, d) valid points
         candidates = np.vstack([refined, self.space.project(raw.numpy())])
         with torch.no_grad():
             scores = self.acquisition_values(candidates, gp).numpy()
         return self._first_new(candidates[np.argsort(-scores, kind="stable")], excluded)
+
+    def _incumbent(self) -> np.ndarray:
+        """The encoding of the best successful point: (1, d)."""
+        y = np.asarray(self.func_vals, dtype=float)
+        return self.space.encode([self.x_iters[int(np.nanargmin(y))]])
 
     def _first_new(self, ordered: np.ndarray, excluded: np.ndarray) -> np.ndarray:
         """The first (projected) row of ``ordered`` not within 1e-9 of an excluded point."""
@@ -275,7 +308,7 @@ class Optimizer:
         write_safetensors(path, tensors, config)
 
     @classmethod
-    def load(cls, path) -> "Optimizer":
+    def load(cls, path) -> "BayesianOptimizer":
         """An optimiser that continues exactly where the saved one stopped."""
         config, tensors = read_safetensors(path, what="bayesdl optimiser state")
         if config.get("kind") != _STATE_KIND:
@@ -291,6 +324,10 @@ class Optimizer:
         return opt
 
 
+# The short name of earlier releases (scikit-optimize's), kept so existing code keeps working.
+Optimizer = BayesianOptimizer
+
+
 def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_state=None,
              acq_func="LogEI", callback=None) -> scipy.optimize.OptimizeResult:
     """Minimise ``fn(x)`` over ``space`` in ``n_calls`` evaluations (like skopt's gp_minimize).
@@ -300,8 +337,8 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
-    opt = Optimizer(space, n_initial_points=min(n_initial_points, n_calls), acq_func=acq_func,
-                    random_state=random_state)
+    opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
+                            acq_func=acq_func, random_state=random_state)
     for _ in range(n_calls):
         x = opt.ask()
         opt.tell(x, float(fn(x)))

@@ -8,7 +8,8 @@ import pytest
 import scipy.stats
 import torch
 
-from bayesdl.optimize import Categorical, Integer, Optimizer, Real, Space, minimize
+from bayesdl.optimize import (BayesianOptimizer, Categorical, Integer, Optimizer, Real, Space,
+                              minimize)
 from bayesdl.optimize.acquisition import (LogExpectedImprovement, ProbabilityOfImprovement,
                                           UpperConfidenceBound, log_h)
 from bayesdl.optimize.functions import BRANIN, HARTMANN6
@@ -45,7 +46,8 @@ def test_log_h_matches_mpmath_precision_reference_in_the_tail_and_is_monotone():
                                  UpperConfidenceBound()])
 def test_acquisition_gradients_match_finite_differences(acq):
     rng = np.random.default_rng(0)
-    opt = Optimizer([(0.0, 1.0), (0.0, 1.0)], n_initial_points=2, acq_func=acq, random_state=0)
+    opt = BayesianOptimizer([(0.0, 1.0), (0.0, 1.0)], n_initial_points=2, acq_func=acq,
+                            random_state=0)
     X = rng.uniform(size=(12, 2))
     opt.tell([list(x) for x in X], list(np.sin(5 * X[:, 0]) + X[:, 1] ** 2))
     gp = opt._surrogate()
@@ -56,7 +58,7 @@ def test_acquisition_gradients_match_finite_differences(acq):
 
 def test_unknown_acquisition_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown acquisition 'EIX'"):
-        Optimizer([(0.0, 1.0)], acq_func="EIX")
+        BayesianOptimizer([(0.0, 1.0)], acq_func="EIX")
 
 
 # -- space ----------------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def test_space_bad_input_is_a_clear_error(spec, message):
 
 # -- ask / tell ----------------------------------------------------------------------------------
 def _told(n=12, seed=0, **kwargs):
-    opt = Optimizer(BRANIN.bounds, n_initial_points=5, random_state=seed, **kwargs)
+    opt = BayesianOptimizer(BRANIN.bounds, n_initial_points=5, random_state=seed, **kwargs)
     for _ in range(n):
         x = opt.ask()
         opt.tell(x, BRANIN.fn(x))
@@ -104,7 +106,7 @@ def _told(n=12, seed=0, **kwargs):
 
 def test_nan_in_tell_marks_a_failure_never_suggested_again_and_not_fitted():
     space = Space([Integer(0, 3), Categorical(("a", "b"))])  # 8 points in all
-    opt = Optimizer(space, n_initial_points=2, random_state=0)
+    opt = BayesianOptimizer(space, n_initial_points=2, random_state=0)
     opt.tell([[0, "a"], [3, "b"], [1, "a"]], [1.0, 2.0, float("nan")])
     seen = {(0, "a"), (3, "b"), (1, "a")}
     for _ in range(5):
@@ -129,25 +131,43 @@ def test_ask_n_returns_n_distinct_points():
 def test_save_load_resumes_to_the_same_next_suggestion(tmp_path):
     opt = _told(9, seed=3)
     opt.save(tmp_path / "bo.safetensors")
-    again = Optimizer.load(tmp_path / "bo.safetensors")
+    again = BayesianOptimizer.load(tmp_path / "bo.safetensors")
     assert again.x_iters == opt.x_iters
     np.testing.assert_array_equal(again.func_vals, opt.func_vals)
     np.testing.assert_allclose(again.ask(), opt.ask(), rtol=1e-9)
     # during the initial design too: the Sobol sequence continues
-    early = Optimizer(BRANIN.bounds, n_initial_points=5, random_state=1)
+    early = BayesianOptimizer(BRANIN.bounds, n_initial_points=5, random_state=1)
     early.tell(early.ask(), 1.0)
     early.save(tmp_path / "early.safetensors")
-    assert Optimizer.load(tmp_path / "early.safetensors").ask() == early.ask()
+    assert BayesianOptimizer.load(tmp_path / "early.safetensors").ask() == early.ask()
 
 
 def test_noisy_observations_are_fitted_with_a_noise_term():
     rng = np.random.default_rng(0)
-    opt = Optimizer([(0.0, 1.0)], n_initial_points=2, random_state=0)
+    opt = BayesianOptimizer([(0.0, 1.0)], n_initial_points=2, random_state=0)
     X = rng.uniform(size=40)
     opt.tell([[x] for x in X], list(np.sin(6 * X) + 0.3 * rng.standard_normal(40)))
     gp = opt._surrogate()
     noise_var = gp.kernel_.k2.noise_level * opt._y_std ** 2  # back in data units
     assert 0.03 < noise_var < 0.3  # true 0.09
+
+
+def test_ask_returns_the_acquisition_maximum_of_a_dense_grid():
+    # the batched multi-start L-BFGS-B must find the log EI peak as well as a 201 x 201 grid
+    opt = _told(12, seed=1)
+    gp = opt._surrogate()
+    g = np.linspace(0, 1, 201)
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)  # (40401, 2)
+    with torch.no_grad():
+        grid_best = float(opt.acquisition_values(grid, gp).max())
+        chosen = float(opt.acquisition_values(opt.space.encode([opt.ask()]), gp)[0])
+    assert chosen >= grid_best - 1e-6, (chosen, grid_best)
+
+
+def test_bayesian_optimizer_is_the_documented_name_and_optimizer_its_alias():
+    assert Optimizer is BayesianOptimizer
+    with pytest.raises(ValueError, match="n_raw_samples and n_restarts must be at least 1"):
+        BayesianOptimizer([(0.0, 1.0)], n_restarts=0)
 
 
 def test_minimize_returns_the_skopt_result_fields():

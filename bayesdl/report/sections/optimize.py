@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from ...optimize import Optimizer
+from ...optimize import BayesianOptimizer
 from ...optimize.functions import BRANIN
 from ...viz import optimize as viz
 from ..section import Section
@@ -21,8 +21,8 @@ def forrester(x):
 
 
 def _one_dimensional_run(seed, n_steps):
-    opt = Optimizer([(0.0, 1.0)], n_initial_points=3, n_raw_samples=256, n_restarts=4,
-                    random_state=seed)
+    opt = BayesianOptimizer([(0.0, 1.0)], n_initial_points=3, n_raw_samples=256, n_restarts=4,
+                            random_state=seed)
     grid = np.linspace(0, 1, 300)
     steps = []
     show = {0, n_steps // 2, n_steps - 1}
@@ -35,7 +35,7 @@ def _one_dimensional_run(seed, n_steps):
         if k in show:
             U = torch.as_tensor(grid[:, None])
             with torch.no_grad():
-                mean, std = opt._posterior(gp, U)
+                mean, std = opt._posterior(gp)(U)
                 acq = opt.acquisition_values(U, gp)
             steps.append(dict(n=len(opt.func_vals), mean=mean.numpy() * opt._y_std + opt._y_mean,
                               std=std.numpy() * opt._y_std, acq=acq.numpy(),
@@ -49,8 +49,8 @@ def _regret_curves(seeds, n_calls):
     bo, rs = [], []
     lo, hi = np.array(BRANIN.bounds).T
     for seed in seeds:
-        opt = Optimizer(BRANIN.bounds, n_initial_points=5, n_raw_samples=256, n_restarts=4,
-                        random_state=seed)
+        opt = BayesianOptimizer(BRANIN.bounds, n_initial_points=5, n_raw_samples=256,
+                                n_restarts=4, random_state=seed)
         for _ in range(n_calls):
             x = opt.ask()
             opt.tell(x, BRANIN.fn(x))
@@ -63,7 +63,7 @@ def _regret_curves(seeds, n_calls):
 
 def build(quick: bool = False, seed: int = 0) -> Section:
     start = time.perf_counter()
-    steps_fig, res = _one_dimensional_run(seed, 4 if quick else 6)
+    steps_fig, res = _one_dimensional_run(seed, 6 if quick else 8)
     seeds, n_calls = (range(seed, seed + 2), 10) if quick else (range(seed, seed + 3), 18)
     curves = _regret_curves(seeds, n_calls)
     regret_fig = viz.regret_figure(curves, f"Branin, {len(seeds)} seeds")
