@@ -343,7 +343,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, EM
             self.algorithm == "auto" and data.path is None)
         # Lloyd keeps each chunk's labels (8 bytes a row) for arrays only: a .npy file's fit
         # keeps memory bounded by the chunk size.
-        self._keep_labels = data.path is None
+        self._keep_labels = data.in_memory
         self._fit_data = data  # for the M-step's rare pass to reseed empty clusters
         self._prepare_fit(data)
         try:

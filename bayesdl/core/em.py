@@ -213,9 +213,12 @@ class DataSource:
         self.is_batches = isinstance(data, Batches)
         # Arrays and files yield the same chunks in the same order on every pass.
         self.replayable = not self.is_batches
+        # An array held in memory (not a file, not user batches): models may cache per-chunk
+        # results of it across passes, its memory being spent already.
+        self.in_memory = self.replayable and self.path is None
         # Only files and user batches are checked here; in-memory arrays were validated by
         # scikit-learn's validate_data in the estimator.
-        self._check_chunks = self.is_batches or self.path is not None
+        self._check_chunks = not self.in_memory
         if self.is_batches:
             first = next(iter(data), None)
             if first is None:
@@ -228,7 +231,7 @@ class DataSource:
             self.n_samples, self.n_features = (int(s) for s in data.shape)
         width = max(self.n_features, 1)
         self.chunk_size = int(chunk_size or max(256, chunk_elements // width))
-        if chunk_size is None and self.path is None and not self.is_batches:
+        if chunk_size is None and self.in_memory:
             # The default evened out over an array's rows (as many chunks, equal sizes), so
             # the worker threads of a pass get equal work: with 500,000 rows and 65,536-row
             # chunks the last chunk would be 63% full and one of two workers would do 4

@@ -62,8 +62,8 @@ class BaseGaussianMixture(EMMixin, DensityMixin, TorchEstimatorMixin, BaseEstima
         # chunk's features T(x - c) are the same at every E-step and can be cached.
         (shift,) = distributed.broadcast([next(iter(data)).mean(0).double()])
         width = ss.n_statistics_features(self.n_features_in_, self.covariance_type)
-        cache = (not data.is_batches and data.path is None
-                 and data.n_samples * width * data.dtype.itemsize <= FEATURE_CACHE_BYTES)
+        cache = data.in_memory and (
+            data.n_samples * width * data.dtype.itemsize <= FEATURE_CACHE_BYTES)
         self._fit_shift, self._cache_features = shift, cache
         try:
             self._fit_em(data)
