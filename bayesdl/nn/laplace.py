@@ -17,7 +17,8 @@ networks). ``hessian_structure`` is
 - ``"kron"``: Kronecker-factored (KFAC, Martens & Grosse 2015) per ``nn.Linear`` layer,
   H_l ~= (sum_n B_n) (x) (sum_n a_n a_n^T) / N with a_n the layer input (plus a 1 for the
   bias) and B_n = G_n^T Lambda_n G_n, G_n the Jacobian of the output with respect to the
-  layer's pre-activation; exact for one single-output layer.
+  layer's pre-activation; exact for one single-output layer under a Gaussian likelihood
+  (Lambda_n constant; a classifier's p_n (1 - p_n) varies by row, so there it is not).
 
 The prior precision is tuned by maximising the Laplace evidence (PRML 4.137 / 5.175,
 ``prior_precision="marglik"``) or the validation NLL (``"val_nll"``), or given as a number;
@@ -157,7 +158,9 @@ class Laplace:
         return captured[-1].detach()
 
     def _check_output_is_head(self, out, features):
-        head_out = self._head_module(features)
+        # compared as (N, K): a regressor may return its head's (N, 1) squeezed to (N,)
+        head_out = self._head_module(features).reshape(features.shape[0], -1)
+        out = out.reshape(out.shape[0], -1)
         if head_out.shape != out.shape or not torch.allclose(head_out, out):
             raise ValueError("last-layer Laplace needs the network's output to be its last "
                              "nn.Linear's output (no layer after it); use subset_of_weights='all'.")

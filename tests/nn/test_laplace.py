@@ -64,6 +64,45 @@ def test_kfac_diag_full_agree_on_a_single_output_linear_regression_layer():
                                fits["kron"].log_marginal_likelihood(), rtol=1e-10)
 
 
+def test_last_layer_regressor_with_squeezed_output_equals_bayesian_linear_regression():
+    """A custom regressor returning (N,) means (its head's (N, 1) squeezed): last-layer Laplace
+    gives the closed-form Bayesian linear regression predictive phi^T S phi + sigma^2 (PRML
+    3.58-3.59) and evidence (PRML 3.86). It was refused as "a layer after the last Linear"."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+    Phi = np.c_[X, np.ones(len(X))]
+    sigma, delta = 0.7, 3.0
+    A = Phi.T @ Phi / sigma**2 + delta * np.eye(11)
+    S = np.linalg.inv(A)
+    m = S @ Phi.T @ y / sigma**2
+
+    class Regressor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Identity(), nn.Linear(10, 1)
+
+        def forward(self, x):
+            return self.head(self.body(x))[:, 0]
+
+    net = Regressor().double()
+    with torch.no_grad():
+        net.head.weight.copy_(torch.as_tensor(m[None, :10]))
+        net.head.bias.fill_(m[10])
+    la = Laplace(net, "regression", prior_precision=delta, sigma_noise=sigma).fit(
+        torch.as_tensor(X), torch.as_tensor(y))
+    dist = la.predict_dist(torch.as_tensor(X[:30]))
+    np.testing.assert_allclose(dist.mean.numpy(), Phi[:30] @ m, rtol=1e-10)
+    np.testing.assert_allclose(dist.variance.numpy(),
+                               np.einsum("np,pq,nq->n", Phi[:30], S, Phi[:30]) + sigma**2, rtol=1e-10)
+    N, M = Phi.shape
+    E = 0.5 * np.sum((y - Phi @ m) ** 2) / sigma**2 + 0.5 * delta * m @ m
+    evidence = (M / 2 * np.log(delta) - N * np.log(sigma) - E - 0.5 * np.linalg.slogdet(A)[1]
+                - N / 2 * np.log(2 * np.pi))
+    np.testing.assert_allclose(la.log_marginal_likelihood(), evidence, rtol=1e-10)
+
+
 def test_marglik_prior_equals_grid_search_and_mc_plugs_into_decompose():
     X, y = make_classification(200, 5, n_informative=4, n_redundant=0, n_classes=3,
                                random_state=2)
