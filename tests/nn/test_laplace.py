@@ -211,6 +211,41 @@ def test_clear_errors():
         Laplace(net, hessian_structure="block")
     with pytest.raises(ValueError, match="X_val"):
         Laplace(nn.Linear(2, 2).double(), prior_precision="val_nll").fit(X, y)
+    lin = nn.Linear(2, 2).double()
+    with pytest.raises(ValueError, match="X contains NaN"):
+        Laplace(lin, prior_precision=1.0).fit(torch.where(X > 1, float("nan"), X), y)
+    with pytest.raises(ValueError, match=r"5 rows but its targets have shape \(4,\)"):
+        Laplace(lin, prior_precision=1.0).fit(X, y[:4])
+    with pytest.raises(ValueError, match=r"class labels 0..1 .*values 0..2.*LabelEncoder"):
+        Laplace(lin, prior_precision=1.0).fit(X, torch.tensor([0, 1, 2, 0, 1]))
+    with pytest.raises(ValueError, match="one output and one target per row"):
+        Laplace(lin, "regression", prior_precision=1.0).fit(X, X[:, 0])
+
+
+def test_last_layer_is_the_one_called_last_not_the_one_defined_last():
+    """A custom module may define its head before its body: last-layer Laplace takes the
+    nn.Linear the forward pass calls last, and equals it on the same layers as nn.Sequential;
+    a restored state keeps that layer."""
+
+    class HeadFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(6, 3)
+            self.body = nn.Sequential(nn.Linear(4, 6), nn.Tanh())
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    torch.manual_seed(0)
+    net = HeadFirst().double()
+    X, y = torch.randn(40, 4, dtype=torch.float64), torch.arange(40) % 3
+    la = Laplace(net, prior_precision=1.0).fit(X, y)
+    ref = Laplace(nn.Sequential(net.body, net.head), prior_precision=1.0).fit(X, y)
+    assert la.last_layer_name_ == "head" and la.n_params_ == 21
+    np.testing.assert_allclose(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy(),
+                               rtol=1e-12)
+    back = Laplace(net, prior_precision=1.0).load_state(*la.state())
+    np.testing.assert_array_equal(back.predict_dist(X).probs.numpy(), la.predict_dist(X).probs.numpy())
 
 
 def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path):
