@@ -186,7 +186,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     def _check_classes(self) -> None:
         if len(self.classes_) < 2:
             raise ValueError(f"BayesianLogisticRegression needs at least 2 classes; y has only one "
-                             f"class ({self.classes_[0]!r}).")
+                             f"class ({self.classes_[0].tolist()!r}).")
 
     # -- the log-likelihood, one chunk at a time ---------------------------------------------------
     def _design(self, X: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
@@ -407,6 +407,10 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         whose last column is the label, read in chunks on every pass.
         """
         self._validate_params()
+        if self.ard and self.alpha is not None:
+            raise ValueError("ard=True learns one prior precision per feature from the evidence, "
+                             "so it needs alpha=None; to fix one precision per feature instead, "
+                             "pass alpha as an array of n_features values.")
         if hasattr(self, "_row_map"):
             del self._row_map
         data = self._data(X, y, sample_weight)
@@ -460,6 +464,11 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             if self.ard:
                 # alpha_j = gamma_j / m_j^2, summed over the classes (MacKay 1992; PRML 7.87)
                 new = gamma.sum(0) / m2.sum(0).clamp_min(1e-300)
+                # a feature the data no longer inform (gamma_j ~ 0) is pruned at once (alpha_j
+                # -> infinity, as the RVM does, Tipping 2001): its weight ~ 1/alpha_j is then
+                # below the Newton step's tolerance and stops following alpha_j, so the update
+                # cycled (alpha_j alpha_j' = gamma_j alpha_j / m_j^2 held) instead of growing
+                new = torch.where(gamma.sum(0) < self.tol ** 0.5, _ALPHA_MAX, new)
             else:
                 # alpha = gamma / m^T m  (PRML 3.92 for the Laplace evidence 4.137)
                 new = gamma.sum() / m2.sum().clamp_min(1e-300)
