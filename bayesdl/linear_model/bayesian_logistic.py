@@ -25,7 +25,12 @@ analogue of PRML 3.91-3.92), alternated with warm-started MAP fits.
 
 Predictions: ``predictive="probit"`` moderates the logits by their posterior variance
 (PRML 4.153-4.155; the extended probit for the softmax), ``"mc"`` averages ``n_samples``
-posterior draws, ``"map"`` uses w_MAP alone.
+posterior draws, ``"map"`` uses w_MAP alone. For two classes the probit is close to the
+exact predictive (within 0.02 of 100,000 posterior draws in the tests). The softmax's
+extended probit moderates each logit by its own variance and ignores their correlations,
+which a weak prior or the flat intercept makes strong: on 3- to 5-class problems it was
+0.1-0.5 away from the Monte-Carlo predictive in the worst class probability, so use
+``"mc"`` where those probabilities matter.
 
 With a softmax the logits are invariant to adding one vector to every class's weights, so a
 weight with zero prior precision (the flat intercept, or alpha = 0) is not identified. The
@@ -79,7 +84,9 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         determination) instead of one for all.
     fit_intercept : add an intercept.
     intercept_precision : prior precision of the intercept; 0 is a flat prior.
-    predictive : ``"probit"``, ``"mc"`` or ``"map"`` for ``predict_proba``/``predict_dist``.
+    predictive : ``"probit"``, ``"mc"`` or ``"map"`` for ``predict_proba``/``predict_dist``
+        (with more than two classes ``"probit"`` is a rough approximation: see the module
+        docstring).
     n_samples : posterior draws for ``predictive="mc"`` and for the probabilities' standard
         deviations (``predict_proba(X, return_std=True)``).
     solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS to the MAP, then the one Hessian pass of

@@ -56,7 +56,9 @@ def probit_probs(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
 
     One logit (K = 1, binary): sigma(kappa(s^2) mu) with kappa = (1 + pi s^2 / 8)^{-1/2}
     (PRML 4.154-4.155), returned as (N, 2) = (1 - p, p). K logits: softmax of the
-    per-logit moderated means mu_k kappa(s_k^2) (the extended probit, Lu et al. 2020).
+    per-logit moderated means mu_k kappa(s_k^2) (the extended probit, Lu et al. 2020; the
+    "probit" of laplace-torch). It ignores the logits' correlations: where they are strong
+    it can be 0.1 or more from the Monte-Carlo predictive in a class probability.
     """
     # kappa(sigma^2) = (1 + pi sigma^2 / 8)^(-1/2)  (PRML 4.154)
     moderated = mean / torch.sqrt(1 + math.pi * var / 8)
