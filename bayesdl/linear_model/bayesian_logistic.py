@@ -56,6 +56,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from .._base import TorchEstimatorMixin
+from ..core import distributed
 from ..core.em import Batches, DataSource, accumulate
 from ..core.linalg import host_gram, host_matmul
 from ..core.threads import torch_threads
@@ -160,10 +161,12 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         sw = _check_sample_weight(sample_weight, X, dtype=self._numpy_dtype)
         if np.any(sw < 0) or sw.sum() <= 0:
             raise ValueError("sample_weight must be non-negative with a positive sum.")
-        self.classes_ = np.unique(y)
+        self.classes_ = distributed.union(y)  # every rank's: a shard may miss a class
         self._check_classes()
         codes = np.searchsorted(self.classes_, y)  # (N,) class indices
-        weighted = np.flatnonzero(np.bincount(codes, weights=sw, minlength=len(self.classes_)))
+        (class_weight,) = distributed.all_reduce_sum(
+            [torch.as_tensor(np.bincount(codes, weights=sw, minlength=len(self.classes_)))])
+        weighted = np.flatnonzero(class_weight.numpy())
         if len(weighted) < 2:  # the MAP would push the one class's probability to 1
             only = self.classes_[weighted[0]].tolist()
             raise ValueError(f"only one class ({only!r}) has a positive sample_weight; "
@@ -179,7 +182,8 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         if data.n_features < 2:
             raise ValueError("Streamed data need at least one feature column and a last label column.")
         labels = torch.unique(torch.cat([torch.unique(c[:, -1]) for c in data]))
-        self.classes_ = labels.cpu().numpy()
+        self.classes_ = distributed.union(labels.cpu().numpy())  # every rank's labels
+        labels = torch.as_tensor(self.classes_).to(labels)
         self._check_classes()
         self.n_features_in_ = data.n_features - 1
 
