@@ -461,7 +461,13 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         prec = self._prior_precision(alpha, W.shape)
         W, H, ll = self._fit_map(data, W, prec, warm)
         A = self._posterior_precision(H, prec)
-        return W, torch.cholesky_inverse(torch.linalg.cholesky(A)), A, ll
+        L, info = torch.linalg.cholesky_ex(A)
+        if info:
+            raise ValueError("The posterior precision H + diag(alpha) is singular: some features "
+                             "are collinear or constant, so with a zero prior precision their "
+                             "weights are not identified. Set alpha > 0 (or alpha=None), or drop "
+                             "the redundant features.")
+        return W, torch.cholesky_inverse(L), A, ll
 
     def _mackay_fixed_point(self, data, W, alpha):
         """MacKay's updates alpha = gamma / |w_MAP|^2 alternated with MAP fits."""

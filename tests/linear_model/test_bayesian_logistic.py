@@ -169,6 +169,8 @@ def test_bad_input_errors():
         BayesianLogisticRegression().fit(np.array([[0.0], [np.nan], [1.0]]), [0, 1, 0])
     with pytest.raises(ValueError, match="alpha must be"):
         BayesianLogisticRegression(alpha=[1.0, 2.0]).fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="singular: some features are collinear"):
+        BayesianLogisticRegression(alpha=0.0).fit(np.c_[X, 2 * X], [0, 1, 0, 1])
     with pytest.raises(ValueError, match="ard=True .* needs alpha=None"):
         BayesianLogisticRegression(alpha=1.0, ard=True).fit(X, [0, 1, 0, 1])
 
