@@ -304,8 +304,9 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         world size go to each rank (as the Trainer's ``DistributedSampler`` deals them); Batches
         are each rank's own shard, with the same number of ``batch_size``-row chunks on every
         rank (one process reading the ranks' chunks side by side, batch_size x world size rows
-        at a time, fits the same model). The inducing points and the SGPR start come from a
-        uniform sample of all the ranks' rows, the same on every rank.
+        at a time, fits the same model when the ranks' chunks of each step are equally long,
+        since DDP averages the ranks' mean losses). The inducing points and the SGPR start
+        come from a uniform sample of all the ranks' rows, the same on every rank.
         """
         self._validate_params()
         if isinstance(X, Batches):

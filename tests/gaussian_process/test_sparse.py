@@ -202,13 +202,14 @@ def test_stream_sample_is_the_rows_with_the_smallest_hashed_keys_however_batched
     model = SparseGaussianProcessRegressor(random_state=0)
     seed = int(np.random.RandomState(0).randint(2**31 - 1))  # the seed the model draws
     smallest = rows[np.argsort([naive_key(r, seed) for r in rows])[:50]]
-    for order, block, chunk in ((slice(None), 300, 7), (rng.permutation(300), 45, 13)):
+    # one 300-row block in 7-row chunks (43); shuffled 45-row blocks in 13-row chunks (6 x 4 + 3)
+    for order, block, chunk, n_chunks in ((slice(None), 300, 7, 43),
+                                          (rng.permutation(300), 45, 13, 27)):
         source = DataSource(Batches([rows[order][i:i + block] for i in range(0, 300, block)]),
                             dtype=torch.float64, device=torch.device("cpu"), chunk_size=chunk)
         sample, (n, chunks, total, squares) = model._stream_sample(source, 50)
         np.testing.assert_array_equal(sample.numpy(), smallest)  # in the same (key) order
-        assert (n, chunks) == (300, sum(-(-len(rows[order][i:i + block]) // chunk)
-                                         for i in range(0, 300, block)))
+        assert (n, chunks) == (300, n_chunks)
         assert float(total) == pytest.approx(rows[:, -1].sum(), rel=1e-12)
         assert float(squares) == pytest.approx(rows[:, -1] @ rows[:, -1], rel=1e-12)
 
