@@ -294,8 +294,9 @@ class Laplace:
         covered = {f[2] for f in factors} | {f[2][:-len("weight")] + "bias" for f in factors}
         missing = param_names - covered
         if missing:
-            raise ValueError(f"hessian_structure='kron' covers nn.Linear layers only; the "
-                             f"parameters {sorted(missing)} are in other layers. Use 'diag' or 'full'.")
+            raise ValueError(f"hessian_structure='kron' covers the weights of nn.Linear layers "
+                             f"(with their biases) only; the parameters {sorted(missing)} are in "
+                             "other layers, or are biases of frozen weights. Use 'diag' or 'full'.")
         inputs, preacts = {}, {}  # each layer's input a_n and pre-activation s_n
 
         def record(name):

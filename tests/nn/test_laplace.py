@@ -209,6 +209,11 @@ def test_clear_errors():
         Laplace(net, prior_precision=1.0).fit(X, y)
     with pytest.raises(ValueError, match="hessian_structure"):
         Laplace(net, hessian_structure="block")
+    with pytest.raises(ValueError, match=r"'kron' covers .* \['0.bias', '1.bias', '1.weight'\]"):
+        frozen = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Linear(2, 2)).double()
+        frozen[0].weight.requires_grad_(False)
+        Laplace(frozen, subset_of_weights="all", hessian_structure="kron",
+                prior_precision=1.0).fit(X, y)
     with pytest.raises(ValueError, match="X_val"):
         Laplace(nn.Linear(2, 2).double(), prior_precision="val_nll").fit(X, y)
     lin = nn.Linear(2, 2).double()
