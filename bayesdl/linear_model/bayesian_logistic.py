@@ -72,8 +72,10 @@ _THREADED_ALGEBRA_PARAMS = 1024
 # The L-BFGS start from a subsample (_subsample_start): rows per parameter in the subsample
 # (its relative error ~ (P / n)^1/2 ~ 0.07 is about L-BFGS's rate per full pass from there),
 # used when the data have at least _SUBSAMPLE_MIN_FRACTION_INV times as many rows, Newton on
-# it stopped at a relative step of _SUBSAMPLE_TOL or given up after _SUBSAMPLE_MAX_ITER steps.
+# it stopped at a relative step of _SUBSAMPLE_TOL or given up after _SUBSAMPLE_MAX_ITER steps;
+# its own start comes from a subsample of it, down to _SUBSAMPLE_MIN_ROWS_PER_PARAM.
 _SUBSAMPLE_ROWS_PER_PARAM = 200
+_SUBSAMPLE_MIN_ROWS_PER_PARAM = 20
 _SUBSAMPLE_MIN_FRACTION_INV = 8
 _SUBSAMPLE_TOL = 1e-2
 _SUBSAMPLE_MAX_ITER = 20
@@ -275,9 +277,10 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     def _pass(self, data: "_LabelledRows", W, hessian=True):
         """One pass over ``data`` at W: summed log-lik, gradient and (``hessian``) Hessian."""
         source = data.source
-        # threads pay off only on many rows; small data run in one thread (no pool start-up)
+        # threads pay off only on many rows; small data (a subsample too) run in one thread
+        # (no pool start-up, no OpenMP team spinning on small tensors)
         parallel = source.n_samples is None or source.n_samples > 8 * source.chunk_size
-        with torch_threads(self._data_threads):
+        with torch_threads(self._data_threads if parallel else 1):
             stats, ll, n = accumulate(source, self._chunk_terms(data, W, hessian),
                                       parallel=parallel, states=data.states)
         data.passes["hessian" if hessian else "gradient"] += 1
@@ -372,34 +375,37 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                     "alpha > 0, or alpha=None to learn it from the evidence.")
         return W, stats, ll, False
 
-    def _subsample_start(self, data, W, prec):
+    def _subsample_start(self, data, W, prec, rows_per_param=_SUBSAMPLE_ROWS_PER_PARAM):
         """A start near the MAP and the curvature there, from every k-th row: (W_0, A_0) or
         None (streamed Batches, too few rows, or an improper prior on a weight).
 
-        The MAP of the rows' subsample, its log-likelihood scaled by N / n (equivalently the
+        The MAP of n subsampled rows, their log-likelihood scaled by N / n (equivalently the
         prior by n / N), lies within the sampling error ~ (P / n)^1/2 of the full MAP, and
         its posterior precision A_0 = (H_n + (n / N) A_prior) N / n is the full one to the
         same relative error: L-BFGS started there with A_0 as its initial Hessian then
-        converges at about that rate per full pass (a 10% subsample at P = 101: ~0.1).
-        Newton on the subsample stops at ``_SUBSAMPLE_TOL``, far inside the sampling error.
-        Every rank takes the same k (from the row count summed over the ranks), so the
-        subsample's passes all-reduce like the full ones.
+        converges at about that rate per full pass (n = 200 P: ~0.07). Newton on the
+        subsample starts from its own subsample's MAP (n / 8 rows, while that keeps at least
+        ``_SUBSAMPLE_MIN_ROWS_PER_PARAM``) and stops at a step of ``_SUBSAMPLE_TOL``, inside
+        the sampling error. Every rank takes the same k (from the row count summed over the
+        ranks), so the subsample's passes all-reduce like the full ones.
         """
         source = data.source
-        if source.is_batches or not bool((prec[:, : self.n_features_in_] > 0).all()):
+        if (source.is_batches or rows_per_param < _SUBSAMPLE_MIN_ROWS_PER_PARAM
+                or not bool((prec[:, : self.n_features_in_] > 0).all())):
             return None
-        n_local = torch.tensor(float(source.n_samples), dtype=torch.float64)
+        n_local = torch.tensor(float(source.n_samples), dtype=torch.float64, device=W.device)
         n_rows = int(distributed.all_reduce_sum([n_local])[0])
-        target = _SUBSAMPLE_ROWS_PER_PARAM * W.numel()
+        target = rows_per_param * W.numel()
         if n_rows < _SUBSAMPLE_MIN_FRACTION_INV * target:
             return None
         step = n_rows // target
-        sub = self._subsample(data, step)
-        W0, stats, _, converged = self._newton(sub, W, prec / step, _SUBSAMPLE_TOL,
+        sub, sub_prec = self._subsample(data, step), prec / step
+        W_sub, _ = self._subsample_start(sub, W, sub_prec, rows_per_param // 8) or (W, None)
+        W0, stats, _, converged = self._newton(sub, W_sub, sub_prec, _SUBSAMPLE_TOL,
                                                _SUBSAMPLE_MAX_ITER)
         if not converged:  # e.g. a subsample holding one class, with a flat intercept
             return None
-        return W0, self._posterior_precision(stats["hess"], prec / step) * step
+        return W0, self._posterior_precision(stats["hess"], sub_prec) * step
 
     def _objective(self, data, prec, shape):
         """f(theta) and its gradient for L-BFGS: the negative log posterior of the flattened
@@ -472,7 +478,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
         Its direction d = -H_k g estimates the Newton step, and each full step shrinks it by
         about rho = |d_k| / |d_{k-1}| (max-norms). It returns x + d, without the gradient pass
         there (the Hessian pass that follows makes one), once |d| <= ``tol`` (relative to |x|)
-        or |d| rho <= ``tol`` / 4: the Newton step there is then expected at about |d| rho,
+        or |d| rho <= ``tol`` / 2: the Newton step there is then expected at about |d| rho,
         inside ``tol``, and the Hessian pass checks it. It returns x where the predicted
         decrease -g^T d / 2 is below the rounding of f (float32 resolves no smaller step), or
         where no step along d lowers f.
@@ -497,7 +503,7 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
             if slope >= 0 or -slope <= 4 * eps * abs(f):
                 return x
             size = np.abs(d).max() / (1 + np.abs(x).max())
-            if size <= tol or (previous is not None and size * size / previous <= tol / 4):
+            if size <= tol or (previous is not None and size * size / previous <= tol / 2):
                 return x + d
             previous = size
             t = 1.0
