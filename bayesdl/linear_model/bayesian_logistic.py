@@ -12,12 +12,19 @@ over the data accumulating the gradient and Hessian of the log-likelihood,
 
 (PRML 4.96, 4.97, 4.109-4.110), through the EM engine's data path
 (:func:`bayesdl.core.em.accumulate`): chunks of arrays, ``.npy`` files or user ``Batches``,
-summed in float64 and all-reduced under ``torch.distributed``. With many parameters
+summed in float64 and all-reduced under ``torch.distributed``. An array's rows are read in
+place (no copy), their class codes and weights beside them. With many parameters
 (``solver="lbfgs"``) the MAP is found by L-BFGS on gradient-only passes (N P each, the
 intercept kept apart so the rows are never copied), run until its estimate of the Newton
 step is below ``tol``; then one Hessian pass at that point both confirms the MAP (the exact
 Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior
-precision. The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha) (PRML 4.143-4.144).
+precision. On many rows (at least 8 x 200 per parameter, arrays and ``.npy`` files, a
+proper prior on every weight) L-BFGS starts from the MAP of every k-th row (200 rows per
+parameter, found by Newton) with that subsample's posterior precision as its initial
+Hessian: 6 gradient passes instead of 11 at N = 200,000, P = 101. The stop rule is the same,
+so the returned covariance is the inverse Hessian at the returned MAP, whose exact Newton
+step is below ``tol`` relative to |w| (the Hessian pass checks it, in float32 too).
+The posterior is N(w_MAP, S_N) with S_N^-1 = H + diag(alpha) (PRML 4.143-4.144).
 
 ``alpha=None`` learns the prior precision by maximising the Laplace evidence (PRML 4.137):
 MacKay's fixed point gamma = sum_j (1 - alpha_j S_jj), alpha = gamma / |w_MAP|^2 (the
@@ -95,10 +102,10 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
     predictive : ``"probit"``, ``"mc"`` or ``"map"`` for ``predict_proba``/``predict_dist``.
     n_samples : posterior draws for ``predictive="mc"`` and for the probabilities' standard
         deviations (``predict_proba(X, return_std=True)``).
-    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS to the MAP, then the one Hessian pass of
-        the posterior, which Newton steps follow only if it finds the MAP short of ``tol``),
-        or ``"auto"`` (Newton up to 32 parameters). Warm-started fits (the evidence
-        iterations of ``alpha=None``) use Newton.
+    solver : ``"newton"`` (IRLS), ``"lbfgs"`` (L-BFGS to the MAP, from a subsample's MAP on
+        many rows, then the one Hessian pass of the posterior, which Newton steps follow only
+        if it finds the MAP short of ``tol``), or ``"auto"`` (Newton up to 32 parameters).
+        Warm-started fits (the evidence iterations of ``alpha=None``) use Newton.
     max_iter : Newton (or L-BFGS) iterations per MAP fit.
     max_evidence_iter : fixed-point iterations for ``alpha=None``.
     tol : relative tolerance on the Newton step and on alpha (at least 10 machine epsilons of
