@@ -18,7 +18,7 @@ place (no copy), their class codes and weights beside them. With many parameters
 intercept kept apart so the rows are never copied), run until its estimate of the Newton
 step is below ``tol``; then one Hessian pass at that point both confirms the MAP (the exact
 Newton step is below ``tol``; if not, Newton steps follow) and gives the posterior
-precision. On many rows (at least 8 x 200 per parameter, arrays and ``.npy`` files, a
+precision. On many rows (at least 4 x 200 per parameter, arrays and ``.npy`` files, a
 proper prior on every weight) L-BFGS starts from the MAP of every k-th row (200 rows per
 parameter, found by Newton) with that subsample's posterior precision as its initial
 Hessian: 6 gradient passes instead of 11 at N = 200,000, P = 101. The stop rule is the same,
@@ -83,7 +83,7 @@ _THREADED_ALGEBRA_PARAMS = 1024
 # its own start comes from a subsample of it, down to _SUBSAMPLE_MIN_ROWS_PER_PARAM.
 _SUBSAMPLE_ROWS_PER_PARAM = 200
 _SUBSAMPLE_MIN_ROWS_PER_PARAM = 20
-_SUBSAMPLE_MIN_FRACTION_INV = 8
+_SUBSAMPLE_MIN_FRACTION_INV = 4
 _SUBSAMPLE_TOL = 3e-2
 _SUBSAMPLE_MAX_ITER = 20
 

@@ -217,7 +217,7 @@ def _dense_posterior_precision(X, y, w, coef, intercept, alpha):
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_subsample_start_reaches_the_cold_full_data_map(n_classes, monkeypatch):
-    """Above 8 x 200 rows per parameter L-BFGS starts from a subsample's MAP with its Hessian:
+    """Above 4 x 200 rows per parameter L-BFGS starts from a subsample's MAP with its Hessian:
     the MAP equals Newton's from zero on all rows (run to 1e-12) to tol = 1e-8 relative to
     |w|, one Hessian pass (at the MAP) gives the posterior, and with two classes the
     covariance is the inverse of the dense numpy Hessian at the returned MAP."""
