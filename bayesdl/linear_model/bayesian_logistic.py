@@ -507,7 +507,8 @@ class BayesianLogisticRegression(ClassifierMixin, TorchEstimatorMixin, BaseEstim
                 r += s * (a - rho * (y @ r))
             d = -r
             slope = float(g @ d)
-            if slope >= 0 or -slope <= 4 * eps * abs(f):
+            # the predicted decrease -g^T d / 2 below f's rounding (as in _newton)
+            if slope >= 0 or -slope <= 2 * eps * abs(f):
                 return x
             size = np.abs(d).max() / (1 + np.abs(x).max())
             if size <= tol or (previous is not None and size * size / previous <= tol / 2):
