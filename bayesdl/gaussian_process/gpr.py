@@ -254,7 +254,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
     Parameters
     ----------
     kernel : Kernel or None, default=None
-        The prior covariance. None means ``ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")``.
+        The prior covariance. None means ``ConstantKernel(1.0) * RBF(1.0)`` with both
+        hyper-parameters optimised, as in scikit-learn 1.9.
         Hyper-parameters may carry priors (``RBF(length_scale_prior=Gamma(3., 6.))``); the
         optimiser then maximises log evidence + log prior.
     alpha : float or array of shape (n_samples,), default=1e-10
@@ -313,11 +314,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
     def fit(self, X, y):
         """Fit the hyper-parameters (unless ``optimizer=None``) and factorise K."""
         self._validate_params()
-        if self.kernel is None:
-            self.kernel_ = ConstantKernel(1.0, constant_value_bounds="fixed") * RBF(
-                1.0, length_scale_bounds="fixed")
-        else:
-            self.kernel_ = clone(self.kernel)
+        # scikit-learn's default (1.9): a free signal variance and length-scale
+        self.kernel_ = ConstantKernel(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         X, y = validate_data(self, _host(X), _host(y), multi_output=True, y_numeric=True,
                              dtype=self._numpy_dtype)
         y = y.astype(self._numpy_dtype, copy=False)
@@ -394,6 +392,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         result = self._to_numpy(value)[()] if value.dim() else float(value.detach())
         if not eval_gradient:
             return result
+        if not value.requires_grad:  # no free hyper-parameters: theta is empty, so is the gradient
+            return result, self._to_numpy(torch.zeros_like(theta))
         (grad,) = torch.autograd.grad(value.sum(), theta)
         return result, self._to_numpy(grad)
 

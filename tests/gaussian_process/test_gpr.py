@@ -196,3 +196,25 @@ def test_evidence_gradient_matches_sklearn_where_lapack_potri_gives_k_inverse():
         lml_ref, grad_ref = ref.log_marginal_likelihood(t, eval_gradient=True)
         _close(value, lml_ref)
         _close(g, grad_ref)
+
+
+def test_default_kernel_is_sklearns_free_constant_times_rbf():
+    """kernel=None is scikit-learn 1.9's ConstantKernel() * RBF(), optimised, not fixed."""
+    X, y, Xs = _data(n=30, d=2, seed=8)
+    with threadpool_limits(1):
+        ref = SkGPR(random_state=0).fit(X, y)
+    ours = GaussianProcessRegressor(random_state=0).fit(X, y)
+    assert ours.kernel_.n_dims == ref.kernel_.n_dims == 2
+    assert ours.log_marginal_likelihood_value_ >= ref.log_marginal_likelihood_value_ - 1e-6
+    _close(ours.predict(Xs), ref.predict(Xs), 1e-4)
+
+
+def test_evidence_gradient_of_a_kernel_without_free_hyperparameters_is_empty():
+    X, y, _ = _data(n=20)
+    fixed = (lambda m: m.ConstantKernel(2.0, "fixed") * m.RBF(0.8, "fixed"))
+    ref = SkGPR(fixed(sk), alpha=1e-2, optimizer=None).fit(X, y)
+    ours = GaussianProcessRegressor(fixed(bk), alpha=1e-2, optimizer=None).fit(X, y)
+    lml_ref, grad_ref = ref.log_marginal_likelihood(np.array([]), eval_gradient=True)
+    lml, grad = ours.log_marginal_likelihood(np.array([]), eval_gradient=True)
+    _close(lml, lml_ref)
+    assert grad.shape == grad_ref.shape == (0,)
