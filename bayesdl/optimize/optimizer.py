@@ -12,6 +12,7 @@ a point marks a failed evaluation: it is never fitted and never suggested again.
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
 import scipy.optimize
@@ -27,6 +28,8 @@ from .acquisition import ThompsonSampling, get_acquisition
 from .space import Space
 
 _STATE_KIND = "bayesdl.optimize.Optimizer"
+# Sobol points the initial design draws, at most, looking for ones not evaluated yet.
+_MAX_INITIAL_DRAWS = 4096
 
 
 def default_kernel(n_dims: int) -> ConstantKernel:
@@ -136,10 +139,17 @@ class BayesianOptimizer:
     def tell(self, x, y):
         """Record one point (a list of values) and its value, or lists of both; NaN = failed."""
         xs, ys = (x, y) if np.ndim(y) > 0 else ([x], [y])
+        if np.ndim(y) > 0 and not all(isinstance(p, (list, tuple, np.ndarray)) for p in xs):
+            raise ValueError("tell got a list of values, so x must be a list of points (lists "
+                             "of values); for one point give one value: tell(x, y).")
         if len(xs) != len(ys):
             raise ValueError(f"tell got {len(xs)} points but {len(ys)} values.")
         for xi, yi in zip(xs, ys):
             xi = self.space.check_point(xi)
+            if not isinstance(yi, Real) and not (np.ndim(yi) == 0 and np.issubdtype(
+                    np.asarray(yi).dtype, np.number)):
+                raise ValueError(f"the value at {xi} must be a real number (NaN for a failed "
+                                 f"evaluation), got {yi!r}.")
             yi = float(yi)
             if np.isinf(yi):
                 raise ValueError(f"the value at {xi} is infinite; report a failed evaluation "
@@ -154,11 +164,22 @@ class BayesianOptimizer:
         return ~np.isnan(np.asarray(self.func_vals, dtype=float))
 
     def _initial_design(self, n: int) -> list[list]:
-        """The next n points of one scrambled Sobol sequence (resumes after save/load)."""
+        """The next n points of one scrambled Sobol sequence (resumes after save/load),
+        skipping any point already told: a history told to a new optimiser (a resumed log)
+        is not evaluated again, and the run continues as the uninterrupted one would."""
         sobol = torch.quasirandom.SobolEngine(self.space.n_dims, scramble=True, seed=self._seed)
         sobol.fast_forward(self._n_asked_initial)
-        self._n_asked_initial += n
-        return self.space.decode(sobol.draw(n, dtype=torch.float64).numpy())
+        excluded, chosen = self._excluded(), []
+        for _ in range(_MAX_INITIAL_DRAWS):
+            u = self.space.project(sobol.draw(1, dtype=torch.float64).numpy())  # (1, d)
+            self._n_asked_initial += 1
+            if excluded.size == 0 or np.abs(excluded - u).max(1).min() > 1e-9:
+                chosen.append(u[0])
+                excluded = np.vstack([excluded, u]) if excluded.size else u
+                if len(chosen) == n:
+                    return self.space.decode(np.stack(chosen))
+        raise ValueError("every candidate point has been evaluated already: the space is "
+                         "exhausted (enlarge it or stop).")
 
     # -- surrogate --------------------------------------------------------------------------
     def _fit(self) -> GaussianProcessRegressor:
@@ -302,7 +323,8 @@ class BayesianOptimizer:
             tensors["theta"] = torch.as_tensor(self._theta)
         config = {"kind": _STATE_KIND, "space": self.space.to_config(),
                   "x_iters": self.x_iters, "n_initial_points": self.n_initial_points,
-                  "acq_func": self.acq_func, "n_raw_samples": self.n_raw_samples,
+                  "acq_func": self.acq_func, "acq_params": vars(self.acquisition),
+                  "n_raw_samples": self.n_raw_samples,
                   "n_restarts": self.n_restarts, "seed": self._seed,
                   "n_asked_initial": self._n_asked_initial}
         write_safetensors(path, tensors, config)
@@ -313,9 +335,11 @@ class BayesianOptimizer:
         config, tensors = read_safetensors(path, what="bayesdl optimiser state")
         if config.get("kind") != _STATE_KIND:
             raise ValueError(f"{path} holds no optimiser state (it is a {config.get('kind')!r}).")
+        acquisition = type(get_acquisition(config["acq_func"]))(**config.get("acq_params", {}))
         opt = cls(Space.from_config(config["space"]), n_initial_points=config["n_initial_points"],
-                  acq_func=config["acq_func"], n_raw_samples=config["n_raw_samples"],
+                  acq_func=acquisition, n_raw_samples=config["n_raw_samples"],
                   n_restarts=config["n_restarts"])
+        opt.acq_func = config["acq_func"]
         opt._seed = config["seed"]
         opt._n_asked_initial = config["n_asked_initial"]
         opt.x_iters = [list(x) for x in config["x_iters"]]
@@ -332,16 +356,23 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
              acq_func="LogEI", callback=None) -> scipy.optimize.OptimizeResult:
     """Minimise ``fn(x)`` over ``space`` in ``n_calls`` evaluations (like skopt's gp_minimize).
 
-    ``fn`` takes a list of values and returns a float (NaN, or an exception, marks a failed
-    evaluation). Returns an ``OptimizeResult`` with x, fun, x_iters and func_vals.
+    ``fn`` takes a list of values and returns a float; NaN marks a failed evaluation (an
+    exception raised by ``fn`` propagates, as in scikit-optimize). ``callback`` (a callable or
+    a list of them) gets the ``OptimizeResult`` so far after each evaluation once one has
+    succeeded, and stops the run by returning True. Returns an ``OptimizeResult`` with x, fun,
+    x_iters and func_vals.
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) \
+        else [callback]
     opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
                             acq_func=acq_func, random_state=random_state)
     for _ in range(n_calls):
         x = opt.ask()
-        opt.tell(x, float(fn(x)))
-        if callback is not None and callback(opt.result()):
-            break
+        opt.tell(x, fn(x))
+        if callbacks and opt._ok.any():
+            result = opt.result()
+            if any([bool(c(result)) for c in callbacks]):  # every callback sees every step
+                break
     return opt.result()

@@ -203,3 +203,83 @@ def test_bo_beats_random_search_on_branin_light():
 def test_bo_median_regret_is_ten_times_below_random_search(problem, n_calls, n_initial):
     bo, rs = _median_regrets(problem, n_calls, n_initial, range(10))
     assert bo * 10 < rs, (bo, rs)
+
+
+# -- audit: scikit-optimize's conventions, persistence, resumed histories -------------------------
+def test_space_reads_dimensions_by_scikit_optimize_rules():
+    """skopt.space.check_dimension: two numbers are bounds whatever the container, a prior
+    string (and a log base) makes a range, anything else is a list of categories."""
+    space = Space([[-2.0, 2.0], np.array([0, 5]), (0.0, 1.0, "uniform"),
+                   (1e-3, 1.0, "log-uniform", 10), (1, 2, 3), ["relu"], (True, False)])
+    kinds = [(type(d).__name__, getattr(d, "log", None)) for d in space.dimensions]
+    assert kinds == [("Real", False), ("Integer", False), ("Real", False), ("Real", True),
+                     ("Categorical", None), ("Categorical", None), ("Categorical", None)]
+    assert space.dimensions[4].categories == (1, 2, 3)
+    # a log-uniform range is uniform in log space, whatever the base: log10 ratios are ln ratios
+    u = space.dimensions[3].encode([1e-2])[0, 0]
+    assert u == pytest.approx((math.log10(1e-2) + 3) / 3, rel=1e-12)
+    # skopt's prior keyword, and skopt's positional prior in the place of ``log``
+    assert Real(1e-4, 1e-1, prior="log-uniform", name="lr").log is True
+    assert Real(0.1, 1.0, "uniform").log is False and Real(0.1, 1.0, "log-uniform").log is True
+    assert Integer(1, 64, prior="log-uniform").log is True
+    with pytest.raises(ValueError, match="unknown prior 'normal'"):
+        Real(0.1, 1.0, prior="normal")
+    with pytest.raises(ValueError, match=r"needs \['low', 'high'\]"):
+        Space({"lr": {"type": "real", "high": 1.0}})
+
+
+def test_points_are_plain_python_values_and_whole_floats_count_as_integers():
+    space = Space([Real(0.0, 1.0), Integer(1, 5), Categorical(("a", "b"))])
+    assert space.check_point([np.float64(0.5), 3.0, np.str_("b")]) == [0.5, 3, "b"]
+    assert [type(v) for v in space.check_point([np.float64(0.5), 3.0, "b"])] == [float, int, str]
+    with pytest.raises(ValueError, match="lies outside"):
+        space.check_point([0.5, 2.5, "a"])
+    opt = BayesianOptimizer(space, n_initial_points=2, random_state=0)
+    assert [type(v) for v in opt.ask()] == [float, int, str]
+    with pytest.raises(ValueError, match="must be a real number"):
+        opt.tell([0.5, 3, "a"], None)
+    with pytest.raises(ValueError, match="x must be a list of points"):
+        opt.tell([0.5, 3, "a"], [1.0])
+
+
+def test_acquisition_parameters_survive_save_load(tmp_path):
+    opt = _told(8, seed=2, acq_func=UpperConfidenceBound(beta=25.0))
+    opt.save(tmp_path / "bo.safetensors")
+    again = BayesianOptimizer.load(tmp_path / "bo.safetensors")
+    assert again.acquisition.beta == 25.0
+    np.testing.assert_allclose(again.ask(), opt.ask(), rtol=1e-12)
+
+
+def test_a_history_told_to_a_new_optimizer_is_not_evaluated_again():
+    """A resumed log (the history told to a fresh optimiser) continues the initial design
+    where it stopped, exactly as the uninterrupted run, instead of repeating its points."""
+    whole = BayesianOptimizer(BRANIN.bounds, n_initial_points=8, random_state=5)
+    for _ in range(6):
+        x = whole.ask()
+        whole.tell(x, BRANIN.fn(x))
+    resumed = BayesianOptimizer(BRANIN.bounds, n_initial_points=8, random_state=5)
+    resumed.tell(whole.x_iters[:3], whole.func_vals[:3])
+    for k in range(3, 6):
+        x = resumed.ask()
+        assert x == whole.x_iters[k]
+        resumed.tell(x, BRANIN.fn(x))
+    # in a small discrete space the Sobol design never repeats a point either (8 points)
+    tiny = BayesianOptimizer([Integer(0, 3), Categorical(("a", "b"))], n_initial_points=8,
+                             random_state=0)
+    design = tiny.ask(8)
+    assert len({tuple(p) for p in design}) == 8
+
+
+def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
+    calls, seen = [], []
+
+    def fn(x):
+        calls.append(x)
+        return float("nan") if len(calls) == 1 else BRANIN.fn(x)
+
+    res = minimize(fn, BRANIN.bounds, n_calls=8, n_initial_points=4, random_state=0,
+                   callback=[lambda r: seen.append(len(r.x_iters)),
+                             lambda r: len(r.x_iters) >= 6])
+    assert seen == [2, 3, 4, 5, 6]  # from the first success on; the second callback stops it
+    assert len(res.x_iters) == 6 and np.isnan(res.func_vals[0])
+    assert res.fun == np.nanmin(res.func_vals)
