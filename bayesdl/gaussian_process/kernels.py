@@ -51,6 +51,9 @@ def _distance(X: torch.Tensor, Y: torch.Tensor, length_scale: torch.Tensor) -> t
     The differences are formed directly (not via ``|x|^2 - 2 x.y + |y|^2``), so distances near
     zero are exact and the gradient at zero distance is 0 rather than NaN.
     """
+    if length_scale.shape[-1] not in (1, X.shape[-1]):
+        raise ValueError(f"the kernel has {length_scale.shape[-1]} length-scales (ARD) but X has "
+                         f"{X.shape[-1]} features; give one length-scale, or one per feature.")
     Xs = X / length_scale[..., None, :]  # (..., N, D)
     Ys = Y / length_scale[..., None, :]  # (..., M, D)
     return torch.cdist(Xs, Ys, compute_mode="donot_use_mm_for_euclid_dist")
@@ -146,16 +149,21 @@ class Kernel(Configurable):
 
     # -- operators ----------------------------------------------------------------------------
     def __add__(self, b):
-        return Sum(self, b if isinstance(b, Kernel) else ConstantKernel(b))
+        return Sum(self, _operand(b))
 
     def __radd__(self, b):
-        return Sum(b if isinstance(b, Kernel) else ConstantKernel(b), self)
+        return Sum(_operand(b), self)
 
     def __mul__(self, b):
-        return Product(self, b if isinstance(b, Kernel) else ConstantKernel(b))
+        return Product(self, _operand(b))
 
     def __rmul__(self, b):
-        return Product(b if isinstance(b, Kernel) else ConstantKernel(b), self)
+        return Product(_operand(b), self)
+
+    def __eq__(self, b):
+        """Same class and parameters, priors compared by distribution and arguments
+        (scikit-learn's comparison would compare the prior objects by identity)."""
+        return type(self) is type(b) and self.get_config() == b.get_config()
 
     def __pow__(self, b):
         return Exponentiation(self, b)
@@ -189,6 +197,16 @@ class Kernel(Configurable):
                 value = tuple(value) if np.ndim(value) == 1 else np.asarray(value)
             params[name] = value
         return cls(**params)
+
+
+def _operand(b) -> "Kernel":
+    """The other side of ``+`` or ``*``: a bayesdl kernel, or a number as a ConstantKernel."""
+    if isinstance(b, Kernel):
+        return b
+    if isinstance(b, _sk.Kernel):
+        raise ValueError(f"cannot combine a bayesdl kernel with scikit-learn's {b!r}: import "
+                         "every kernel from bayesdl.gaussian_process.kernels.")
+    return ConstantKernel(b)
 
 
 def _log_prob(prior, value: torch.Tensor) -> torch.Tensor:

@@ -107,3 +107,23 @@ def test_unsupported_options_are_refused():
     with pytest.raises(ValueError, match="autograd"):
         bk.RBF()(np.zeros((2, 1)), eval_gradient=True)
 
+
+
+def test_equality_compares_priors_by_value_as_clone_keeps_them():
+    from sklearn.base import clone
+    Gamma = torch.distributions.Gamma
+    k = bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5, length_scale_prior=Gamma(3.0, 6.0))
+    assert k == clone(k)  # the prior is deep-copied by clone: a new object, equal arguments
+    assert k != k.clone_with_theta(k.theta + 0.1)
+    assert k != bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5,
+                                                   length_scale_prior=Gamma(3.0, 5.0))
+    # as scikit-learn's own equality where there are no priors
+    assert (bk.RBF(1.0) + bk.WhiteKernel(0.1) == bk.RBF(1.0) + bk.WhiteKernel(0.1)) == (
+        sk.RBF(1.0) + sk.WhiteKernel(0.1) == sk.RBF(1.0) + sk.WhiteKernel(0.1))
+
+
+def test_mixing_with_sklearn_kernels_and_wrong_ard_length_are_clear_errors():
+    with pytest.raises(ValueError, match="import every kernel from bayesdl"):
+        bk.RBF(1.0) + sk.WhiteKernel(0.1)
+    with pytest.raises(ValueError, match="3 length-scales .* X has 2 features"):
+        bk.RBF([1.0, 2.0, 3.0])(np.zeros((4, 2)))
