@@ -218,3 +218,16 @@ def test_evidence_gradient_of_a_kernel_without_free_hyperparameters_is_empty():
     lml, grad = ours.log_marginal_likelihood(np.array([]), eval_gradient=True)
     _close(lml, lml_ref)
     assert grad.shape == grad_ref.shape == (0,)
+
+
+def test_per_sample_alpha_survives_save_load(tmp_path):
+    """A numeric array among the hyper-parameters (alpha per sample) is stored as an array."""
+    X, y, Xs = _data(n=30)
+    alpha = np.linspace(1e-3, 1e-1, 30)
+    model = GaussianProcessRegressor(bk.ConstantKernel(1.0) * bk.RBF([1.0, 1.0]), alpha=alpha,
+                                     optimizer=None).fit(X, y)
+    loaded = bayesdl.load(bayesdl.save(model, tmp_path / "gp.safetensors"))
+    assert isinstance(loaded.alpha, np.ndarray) and loaded.alpha.dtype == alpha.dtype
+    np.testing.assert_array_equal(loaded.alpha, alpha)
+    ref = SkGPR(sk.ConstantKernel(1.0) * sk.RBF([1.0, 1.0]), alpha=alpha, optimizer=None).fit(X, y)
+    _close(loaded.predict(Xs, return_std=True)[1], ref.predict(Xs, return_std=True)[1])
