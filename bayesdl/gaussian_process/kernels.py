@@ -195,6 +195,8 @@ class Kernel(Configurable):
                 value = _prior_from_config(value)
             elif name.endswith("_bounds") and isinstance(value, list):
                 value = tuple(value) if np.ndim(value) == 1 else np.asarray(value)
+            elif isinstance(value, list):  # an ARD length-scale vector, saved as a list
+                value = np.asarray(value, dtype=float)
             params[name] = value
         return cls(**params)
 

@@ -114,6 +114,8 @@ def test_equality_compares_priors_by_value_as_clone_keeps_them():
     Gamma = torch.distributions.Gamma
     k = bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5, length_scale_prior=Gamma(3.0, 6.0))
     assert k == clone(k)  # the prior is deep-copied by clone: a new object, equal arguments
+    restored = type(k).from_config(k.get_config())  # what a saved model reads back
+    assert restored == k and isinstance(restored.k2.length_scale, np.ndarray)
     assert k != k.clone_with_theta(k.theta + 0.1)
     assert k != bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5,
                                                    length_scale_prior=Gamma(3.0, 5.0))
