@@ -11,6 +11,7 @@ a point marks a failed evaluation: it is never fitted and never suggested again.
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Real
 
@@ -137,7 +138,10 @@ class BayesianOptimizer:
 
     # -- observations -----------------------------------------------------------------------
     def tell(self, x, y):
-        """Record one point (a list of values) and its value, or lists of both; NaN = failed."""
+        """Record one point (a list of values) and its value, or lists of both; NaN = failed.
+
+        Returns :meth:`result`, as scikit-optimize's ``Optimizer.tell`` does.
+        """
         xs, ys = (x, y) if np.ndim(y) > 0 else ([x], [y])
         if np.ndim(y) > 0 and not all(isinstance(p, (list, tuple, np.ndarray)) for p in xs):
             raise ValueError("tell got a list of values, so x must be a list of points (lists "
@@ -157,7 +161,7 @@ class BayesianOptimizer:
             self.x_iters.append(xi)
             self.func_vals.append(yi)
         self._gp = None
-        return self
+        return self.result()
 
     @property
     def _ok(self) -> np.ndarray:
@@ -307,13 +311,15 @@ class BayesianOptimizer:
 
     # -- results and persistence -------------------------------------------------------------
     def result(self) -> scipy.optimize.OptimizeResult:
-        """scikit-optimize's result: x, fun, x_iters, func_vals (NaN for failed points)."""
+        """scikit-optimize's result: x, fun, x_iters, func_vals (NaN for failed points).
+
+        Before any evaluation has succeeded ``x`` is None and ``fun`` NaN.
+        """
         y = np.asarray(self.func_vals, dtype=float)
-        if not self._ok.any():
-            raise ValueError("no successful evaluation yet: every value told was NaN.")
-        best = int(np.nanargmin(y))
+        best = int(np.nanargmin(y)) if self._ok.any() else None
         return scipy.optimize.OptimizeResult(
-            x=self.x_iters[best], fun=float(y[best]), x_iters=list(self.x_iters), func_vals=y,
+            x=None if best is None else self.x_iters[best],
+            fun=math.nan if best is None else float(y[best]), x_iters=list(self.x_iters), func_vals=y,
             space=self.space, models=[], specs={"acq_func": self.acq_func})
 
     def save(self, path) -> None:
@@ -358,9 +364,8 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
 
     ``fn`` takes a list of values and returns a float; NaN marks a failed evaluation (an
     exception raised by ``fn`` propagates, as in scikit-optimize). ``callback`` (a callable or
-    a list of them) gets the ``OptimizeResult`` so far after each evaluation once one has
-    succeeded, and stops the run by returning True. Returns an ``OptimizeResult`` with x, fun,
-    x_iters and func_vals.
+    a list of them) gets the ``OptimizeResult`` so far after each evaluation and stops the run
+    by returning True. Returns an ``OptimizeResult`` with x, fun, x_iters and func_vals.
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
@@ -370,9 +375,10 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
                             acq_func=acq_func, random_state=random_state)
     for _ in range(n_calls):
         x = opt.ask()
-        opt.tell(x, fn(x))
-        if callbacks and opt._ok.any():
-            result = opt.result()
-            if any([bool(c(result)) for c in callbacks]):  # every callback sees every step
-                break
-    return opt.result()
+        result = opt.tell(x, fn(x))
+        if any([bool(c(result)) for c in callbacks]):  # every callback sees every step
+            break
+    if not opt._ok.any():
+        raise ValueError(f"every one of the {len(opt.func_vals)} evaluations failed (NaN); "
+                         "check the objective.")
+    return result

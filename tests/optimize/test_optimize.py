@@ -271,6 +271,8 @@ def test_a_history_told_to_a_new_optimizer_is_not_evaluated_again():
 
 
 def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
+    """As scikit-optimize: every callback sees the result after every evaluation (x None and
+    fun NaN while nothing has succeeded), and tell returns that result."""
     calls, seen = [], []
 
     def fn(x):
@@ -280,6 +282,13 @@ def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
     res = minimize(fn, BRANIN.bounds, n_calls=8, n_initial_points=4, random_state=0,
                    callback=[lambda r: seen.append(len(r.x_iters)),
                              lambda r: len(r.x_iters) >= 6])
-    assert seen == [2, 3, 4, 5, 6]  # from the first success on; the second callback stops it
+    assert seen == [1, 2, 3, 4, 5, 6]  # the second callback stops the run at 6
     assert len(res.x_iters) == 6 and np.isnan(res.func_vals[0])
     assert res.fun == np.nanmin(res.func_vals)
+    opt = BayesianOptimizer(BRANIN.bounds, n_initial_points=3, random_state=0)
+    first = opt.tell(opt.ask(), float("nan"))
+    assert first.x is None and np.isnan(first.fun)
+    second = opt.tell([1.0, 2.0], 30.0)
+    assert second.x == [1.0, 2.0] and second.fun == 30.0 and len(second.x_iters) == 2
+    with pytest.raises(ValueError, match="every one of the 3 evaluations failed"):
+        minimize(lambda x: float("nan"), BRANIN.bounds, n_calls=3, random_state=0)
