@@ -94,13 +94,21 @@ class Kernel(Configurable):
     def __call__(self, X, Y=None, eval_gradient=False):
         """The Gram matrix ``k(X, Y)`` (``k(X, X)`` when Y is None) as a torch tensor.
 
-        Gradients with respect to the hyper-parameters come from autograd through
-        :meth:`gram`; ``eval_gradient`` (scikit-learn's hand-written Jacobian) is not offered.
+        ``eval_gradient`` also returns, as scikit-learn does, the derivative of ``k(X, X)``
+        with respect to the log hyper-parameters ``theta``, (N, N, n_dims), here computed by
+        autograd through :meth:`gram` (one backward pass per hyper-parameter; to
+        differentiate a scalar of K, differentiate ``gram(X, Y, theta)`` directly).
         """
-        if eval_gradient:
-            raise ValueError("eval_gradient is not supported: differentiate kernel.gram(X, Y, "
-                             "theta) with torch autograd instead.")
-        return self.gram(X, Y, None)
+        if not eval_gradient:
+            return self.gram(X, Y, None)
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        X = _as_tensor(X)
+        theta = torch.as_tensor(self.theta, dtype=X.dtype, device=X.device)
+        K = self.gram(X, None, None)  # (N, N)
+        if theta.numel() == 0:
+            return K, K.new_zeros(*K.shape, 0)
+        return K, torch.autograd.functional.jacobian(lambda t: self.gram(X, None, t), theta)
 
     def gram(self, X, Y=None, theta: torch.Tensor | None = None) -> torch.Tensor:
         """``k(X, Y)`` at log hyper-parameters ``theta`` (..., n_dims): (..., N, M).
