@@ -359,13 +359,16 @@ Optimizer = BayesianOptimizer
 
 
 def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_state=None,
-             acq_func="LogEI", callback=None) -> scipy.optimize.OptimizeResult:
+             acq_func="LogEI", callback=None, x0=None, y0=None) -> scipy.optimize.OptimizeResult:
     """Minimise ``fn(x)`` over ``space`` in ``n_calls`` evaluations (like skopt's gp_minimize).
 
     ``fn`` takes a list of values and returns a float; NaN marks a failed evaluation (an
     exception raised by ``fn`` propagates, as in scikit-optimize). ``callback`` (a callable or
     a list of them) gets the ``OptimizeResult`` so far after each evaluation and stops the run
-    by returning True. Returns an ``OptimizeResult`` with x, fun, x_iters and func_vals.
+    by returning True. ``x0`` (a point or a list of points) is evaluated first, within the
+    ``n_calls``; with their values ``y0`` it is told without evaluating, on top of them. Told
+    points count towards the ``n_initial_points`` of the initial design. Returns an
+    ``OptimizeResult`` with x, fun, x_iters and func_vals.
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
@@ -373,8 +376,19 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
         else [callback]
     opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
                             acq_func=acq_func, random_state=random_state)
-    for _ in range(n_calls):
-        x = opt.ask()
+    x0 = [] if x0 is None else [x0] if np.ndim(x0[0]) == 0 and not isinstance(x0[0], (list, tuple)) \
+        else list(x0)
+    if y0 is not None:
+        y0 = [y0] if np.ndim(y0) == 0 else list(y0)
+        if len(y0) != len(x0):
+            raise ValueError(f"y0 holds {len(y0)} values for {len(x0)} points of x0.")
+        opt.tell(x0, y0)
+        x0 = []
+    elif len(x0) > n_calls:
+        raise ValueError(f"x0 holds {len(x0)} points to evaluate but n_calls is {n_calls}; "
+                         "raise n_calls or give their values as y0.")
+    for k in range(n_calls):
+        x = x0[k] if k < len(x0) else opt.ask()
         result = opt.tell(x, fn(x))
         if any([bool(c(result)) for c in callbacks]):  # every callback sees every step
             break

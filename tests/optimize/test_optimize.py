@@ -292,3 +292,22 @@ def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
     assert second.x == [1.0, 2.0] and second.fun == 30.0 and len(second.x_iters) == 2
     with pytest.raises(ValueError, match="every one of the 3 evaluations failed"):
         minimize(lambda x: float("nan"), BRANIN.bounds, n_calls=3, random_state=0)
+
+
+def test_minimize_x0_is_evaluated_first_and_y0_told_without_evaluating():
+    seen = []
+
+    def fn(x):
+        seen.append(list(x))
+        return BRANIN.fn(x)
+
+    start = [[-math.pi, 12.275], [math.pi, 2.275]]  # two of Branin's minima
+    res = minimize(fn, BRANIN.bounds, n_calls=5, n_initial_points=3, random_state=0, x0=start)
+    assert seen[:2] == start and len(seen) == 5
+    assert res.fun == pytest.approx(BRANIN.f_min, abs=1e-5)
+    seen.clear()
+    told = minimize(fn, BRANIN.bounds, n_calls=3, n_initial_points=3, random_state=0,
+                    x0=start[0], y0=BRANIN.fn(start[0]))
+    assert len(told.x_iters) == 4 and len(seen) == 3 and told.x_iters[0] == start[0]
+    with pytest.raises(ValueError, match="x0 holds 2 points to evaluate but n_calls is 1"):
+        minimize(fn, BRANIN.bounds, n_calls=1, x0=start)
