@@ -240,6 +240,8 @@ class DataSource:
             self.chunk_size = max(1, -(-self.n_samples // n_chunks))
 
     def _to_torch(self, block) -> torch.Tensor:
+        if isinstance(block, np.ndarray) and min(block.strides, default=0) < 0:
+            block = np.ascontiguousarray(block)  # a reversed view (X[::-1]): torch needs strides >= 0
         if isinstance(block, np.ndarray) and not block.flags.writeable:
             # read-only arrays are fine: chunks are never written (a warning filter costs
             # ~50 us, so it is set only for them, not for every chunk)
