@@ -231,3 +231,21 @@ def test_per_sample_alpha_survives_save_load(tmp_path):
     np.testing.assert_array_equal(loaded.alpha, alpha)
     ref = SkGPR(sk.ConstantKernel(1.0) * sk.RBF([1.0, 1.0]), alpha=alpha, optimizer=None).fit(X, y)
     _close(loaded.predict(Xs, return_std=True)[1], ref.predict(Xs, return_std=True)[1])
+
+
+@pytest.mark.parametrize("make", [None, lambda m: m.ConstantKernel(2.0) * m.Matern(0.7, nu=1.5)])
+def test_unfitted_regressor_predicts_and_samples_from_the_prior_as_sklearn(make):
+    """scikit-learn's prior/posterior example samples an unfitted regressor: the prior."""
+    Xs = np.linspace(0, 5, 30)[:, None]
+    ref = SkGPR(None if make is None else make(sk))
+    ours = GaussianProcessRegressor(None if make is None else make(bk))
+    m_ref, s_ref = ref.predict(Xs, return_std=True)
+    m, s = ours.predict(Xs, return_std=True)
+    np.testing.assert_array_equal(m, m_ref)
+    _close(s, s_ref, 1e-12)
+    _close(ours.predict(Xs, return_cov=True)[1], ref.predict(Xs, return_cov=True)[1], 1e-12)
+    draws = ours.sample_y(Xs, n_samples=5, random_state=0)
+    assert draws.shape == ref.sample_y(Xs, n_samples=5).shape == (30, 5)
+    cov = ours.predict_dist(Xs).covariance_matrix.numpy()
+    _close(cov, ref.predict(Xs, return_cov=True)[1], 1e-6)  # up to the factor's jitter
+    assert not hasattr(ours, "X_train_")  # predicting does not fit
