@@ -164,6 +164,16 @@ class BayesianOptimizer:
         return self.result()
 
     @property
+    def Xi(self) -> list[list]:
+        """The points told so far (scikit-optimize's name for ``x_iters``)."""
+        return self.x_iters
+
+    @property
+    def yi(self) -> list[float]:
+        """Their values, NaN for failed ones (scikit-optimize's name for ``func_vals``)."""
+        return self.func_vals
+
+    @property
     def _ok(self) -> np.ndarray:
         return ~np.isnan(np.asarray(self.func_vals, dtype=float))
 
@@ -320,7 +330,8 @@ class BayesianOptimizer:
         return scipy.optimize.OptimizeResult(
             x=None if best is None else self.x_iters[best],
             fun=math.nan if best is None else float(y[best]), x_iters=list(self.x_iters), func_vals=y,
-            space=self.space, models=[], specs={"acq_func": self.acq_func})
+            space=self.space, models=[], specs={"acq_func": self.acq_func},
+            random_state=self.random_state)
 
     def save(self, path) -> None:
         """Write the space, settings, history and warm-start state (safetensors + JSON)."""

@@ -290,6 +290,7 @@ def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
     assert first.x is None and np.isnan(first.fun)
     second = opt.tell([1.0, 2.0], 30.0)
     assert second.x == [1.0, 2.0] and second.fun == 30.0 and len(second.x_iters) == 2
+    assert opt.Xi == second.x_iters and opt.yi[1] == 30.0 and second.random_state == 0
     with pytest.raises(ValueError, match="every one of the 3 evaluations failed"):
         minimize(lambda x: float("nan"), BRANIN.bounds, n_calls=3, random_state=0)
 
