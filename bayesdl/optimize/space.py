@@ -146,6 +146,7 @@ class Categorical:
     name: str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "categories", tuple(self.categories))  # a list is fine too
         if len(self.categories) == 0:
             raise ValueError(f"categorical dimension {self.name or ''!s} has no categories; "
                              "give at least one.")

@@ -222,6 +222,7 @@ def test_space_reads_dimensions_by_scikit_optimize_rules():
     assert Real(1e-4, 1e-1, prior="log-uniform", name="lr").log is True
     assert Real(0.1, 1.0, "uniform").log is False and Real(0.1, 1.0, "log-uniform").log is True
     assert Integer(1, 64, prior="log-uniform").log is True
+    assert Categorical(["relu", "tanh"], name="act") == Categorical(("relu", "tanh"), name="act")
     with pytest.raises(ValueError, match="unknown prior 'normal'"):
         Real(0.1, 1.0, prior="normal")
     with pytest.raises(ValueError, match=r"needs \['low', 'high'\]"):
