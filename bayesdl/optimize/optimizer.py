@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ..gaussian_process import ConstantKernel, GaussianProcessRegressor, Matern, WhiteKernel
+from ..core.linalg import jittered_cholesky
 from ..core.threads import torch_threads
 from ..gaussian_process.gpr import JitterWarning, batched_lbfgsb
 from ..io import read_safetensors, write_safetensors
@@ -82,6 +83,18 @@ class _LatentPosterior:
         V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n, m)
         var = self.prior_var - (V * V).sum(0)  # R&W 2.26
         return mean, var.clamp_min(1e-18).sqrt()
+
+    def sample(self, U: torch.Tensor, generator: torch.Generator, n: int = 1) -> torch.Tensor:
+        """n joint draws of the latent f at U (m, d), without the observation noise: (m, n).
+
+        Thompson sampling needs f itself: draws of y would add an independent noise to every
+        candidate, and the arg-min of a noisy objective's draws would chase that noise.
+        """
+        K_trans = self.signal.gram(U, self.X, self.theta)  # (m, n_train)
+        V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n_train, m)
+        cov = self.signal.gram(U, None, self.theta) - V.T @ V  # R&W 2.26
+        z = torch.randn(U.shape[0], n, generator=generator, dtype=U.dtype)
+        return (K_trans @ self.a)[:, None] + jittered_cholesky(cov) @ z  # R&W 2.25
 
     def failure_penalty(self, U: torch.Tensor) -> torch.Tensor:
         """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
@@ -277,8 +290,9 @@ class BayesianOptimizer:
         raw = sobol.draw(self.n_raw_samples, dtype=torch.float64)  # (R, d)
         if isinstance(self.acquisition, ThompsonSampling):
             with torch.no_grad():
-                draw = gp.sample_y(raw.numpy(), 1, random_state=int(rng.integers(2**31)))[:, 0]
-                score = -draw + self._posterior(gp).failure_penalty(raw).numpy()
+                gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+                posterior = self._posterior(gp)
+                score = (-posterior.sample(raw, gen)[:, 0] + posterior.failure_penalty(raw)).numpy()
             return self._first_new(raw.numpy()[np.argsort(-score, kind="stable")], excluded)
         with torch.no_grad():
             raw_scores = self.acquisition_values(raw, gp)  # (R,)

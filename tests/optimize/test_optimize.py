@@ -313,3 +313,22 @@ def test_minimize_x0_is_evaluated_first_and_y0_told_without_evaluating():
     assert len(told.x_iters) == 4 and len(seen) == 3 and told.x_iters[0] == start[0]
     with pytest.raises(ValueError, match="x0 holds 2 points to evaluate but n_calls is 1"):
         minimize(fn, BRANIN.bounds, n_calls=1, x0=start)
+
+
+def test_thompson_draws_are_of_the_latent_f_not_of_noisy_y():
+    """On a noisy objective, Thompson sampling's draws have the latent posterior's mean and
+    variance (R&W 2.25-2.26), without the fitted noise variance (Monte Carlo, 4000 draws)."""
+    rng = np.random.default_rng(1)
+    opt = BayesianOptimizer([(0.0, 1.0)], n_initial_points=2, acq_func="TS", random_state=0)
+    X = rng.uniform(size=30)
+    opt.tell([[x] for x in X], list(np.sin(6 * X) + 0.4 * rng.standard_normal(30)))
+    gp = opt._surrogate()
+    posterior = opt._posterior(gp)
+    U = torch.tensor([[0.1], [0.45], [0.8]], dtype=torch.float64)
+    mean, std = posterior(U)
+    noise = gp.kernel_.k2.noise_level
+    assert noise > 2 * float(std.max()) ** 2  # a draw of y would have 3x the variance
+    draws = posterior.sample(U, torch.Generator().manual_seed(0), n=4000).numpy()  # (3, 4000)
+    se = std.numpy() / np.sqrt(4000)
+    np.testing.assert_array_less(np.abs(draws.mean(1) - mean.numpy()), 5 * se)
+    np.testing.assert_allclose(draws.var(1), std.numpy() ** 2, rtol=0.15)  # ~6 sd of var
