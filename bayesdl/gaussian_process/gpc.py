@@ -215,8 +215,8 @@ class GaussianProcessClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstima
         if theta.shape not in ((P,), (B * P,)):
             raise ValueError(f"theta must hold {P} values (one kernel's) or {B * P} (one kernel "
                              f"per one-vs-rest problem), got shape {theta.shape}.")
-        t = torch.tensor(theta.reshape(-1, P) if theta.size else np.zeros((1, 0)),
-                         dtype=Xt.dtype, device=Xt.device, requires_grad=eval_gradient)  # (1 or B, P)
+        t = torch.tensor(theta.reshape(-1, P) if theta.size else np.zeros((1, 0)), dtype=Xt.dtype,
+                         device=Xt.device, requires_grad=eval_gradient)  # (1 or B, P)
         targets = self._to_torch(self.targets_)  # (B, n)
         with torch.set_grad_enabled(eval_gradient):
             value = laplace_evidence(self.kernels_[0], t.expand(B, P), Xt, targets,

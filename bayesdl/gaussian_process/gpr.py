@@ -434,7 +434,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
 
     # -- prediction -------------------------------------------------------------------------
     def _single_output(self) -> bool:
-        return not hasattr(self, "y_train_") or self.y_train_.ndim == 1 or self.y_train_.shape[1] == 1
+        y = getattr(self, "y_train_", None)  # None before fit: the prior has one output
+        return y is None or y.ndim == 1 or y.shape[1] == 1
 
     def _posterior(self, X, *, full_cov: bool):
         """Latent mean (m, T) and covariance (m, m) or variance (m,), in normalised units.

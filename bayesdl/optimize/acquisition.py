@@ -12,8 +12,9 @@ observation) to a score to MAXIMISE. With the standardised improvement z = (best
 - ``UpperConfidenceBound``: -(mu - sqrt(beta) sigma) (Srinivas et al. 2010; the lower bound
   for minimisation).
 - ``ThompsonSampling``: the negated value of one joint posterior draw of the latent f (not of
-  the noisy y) over a candidate set (Thompson 1933); it is not smooth, so :class:`~bayesdl.optimize.BayesianOptimizer` picks
-  the arg-max over a Sobol set rather than running L-BFGS-B on it.
+  the noisy y) over a candidate set (Thompson 1933); it is not smooth, so
+  :class:`~bayesdl.optimize.BayesianOptimizer` picks the arg-max over a Sobol set rather than
+  running L-BFGS-B on it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from numbers import Real
+from numbers import Real as RealNumber
 
 import numpy as np
 import scipy.optimize
@@ -163,7 +163,7 @@ class BayesianOptimizer:
             raise ValueError(f"tell got {len(xs)} points but {len(ys)} values.")
         for xi, yi in zip(xs, ys):
             xi = self.space.check_point(xi)
-            if not isinstance(yi, Real) and not (np.ndim(yi) == 0 and np.issubdtype(
+            if not isinstance(yi, RealNumber) and not (np.ndim(yi) == 0 and np.issubdtype(
                     np.asarray(yi).dtype, np.number)):
                 raise ValueError(f"the value at {xi} must be a real number (NaN for a failed "
                                  f"evaluation), got {yi!r}.")
@@ -202,7 +202,7 @@ class BayesianOptimizer:
             self._n_asked_initial += 1
             if excluded.size == 0 or np.abs(excluded - u).max(1).min() > 1e-9:
                 chosen.append(u[0])
-                excluded = np.vstack([excluded, u]) if excluded.size else u
+                excluded = np.vstack([excluded, u])
                 if len(chosen) == n:
                     return self.space.decode(np.stack(chosen))
         raise ValueError("every candidate point has been evaluated already: the space is "
@@ -343,8 +343,8 @@ class BayesianOptimizer:
         best = int(np.nanargmin(y)) if self._ok.any() else None
         return scipy.optimize.OptimizeResult(
             x=None if best is None else self.x_iters[best],
-            fun=math.nan if best is None else float(y[best]), x_iters=list(self.x_iters), func_vals=y,
-            space=self.space, models=[], specs={"acq_func": self.acq_func},
+            fun=math.nan if best is None else float(y[best]), x_iters=list(self.x_iters),
+            func_vals=y, space=self.space, models=[], specs={"acq_func": self.acq_func},
             random_state=self.random_state)
 
     def save(self, path) -> None:
@@ -401,8 +401,8 @@ def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_st
         else [callback]
     opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
                             acq_func=acq_func, random_state=random_state)
-    x0 = [] if x0 is None else [x0] if np.ndim(x0[0]) == 0 and not isinstance(x0[0], (list, tuple)) \
-        else list(x0)
+    single = x0 is not None and np.ndim(x0[0]) == 0 and not isinstance(x0[0], (list, tuple))
+    x0 = [] if x0 is None else [x0] if single else list(x0)
     if y0 is not None:
         y0 = [y0] if np.ndim(y0) == 0 else list(y0)
         if len(y0) != len(x0):
