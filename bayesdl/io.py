@@ -120,16 +120,20 @@ class Configurable:
 
 
 _OBJECT = "__bayesdl_object__"
+_ARRAY = "__bayesdl_ndarray__"  # a numeric numpy array among the hyper-parameters
 
 
 def _restore(value: Any) -> Any:
-    """Inverse of :func:`_jsonable` for :class:`Configurable` objects (other values unchanged)."""
+    """Inverse of :func:`_jsonable` for :class:`Configurable` objects and numeric arrays (other
+    values unchanged)."""
     if isinstance(value, dict) and _OBJECT in value:
         _import_model_packages()
         cls = _CONFIGURABLE.get(value[_OBJECT])
         if cls is None:
             raise _UnknownClass(f"Unknown hyper-parameter class {value[_OBJECT]!r} in the file.")
         return cls.from_config(value["config"])
+    if isinstance(value, dict) and _ARRAY in value:
+        return np.asarray(value[_ARRAY], dtype=np.dtype(value["dtype"]))
     if isinstance(value, list):
         return [_restore(v) for v in value]
     return value
@@ -147,6 +151,8 @@ def _jsonable(value: Any) -> Any:
         return str(value).removeprefix("torch.")
     if isinstance(value, torch.device):
         return str(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":  # e.g. a per-sample alpha
+        return {_ARRAY: value.tolist(), "dtype": value.dtype.str}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

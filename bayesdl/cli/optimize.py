@@ -22,10 +22,16 @@ import math
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
-# A number not glued to letters ("loss=0.25" and "1e-3" count, "epoch10" does not).
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+# A number not glued to letters ("loss=0.25" and "1e-3" count, "epoch10" does not), or a
+# non-finite one as Python, numpy and torch print it ("nan", "inf", "-inf"), so a run that
+# ends on "loss: nan" counts as failed rather than reporting an earlier number.
+_NUMBER = re.compile(r"(?<![\w.])(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+                     r"|[-+]?(?:nan|inf(?:inity)?))(?![\w.])", re.IGNORECASE)
+# A placeholder of the command: {name}.
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def add_parser(sub) -> None:
@@ -73,10 +79,13 @@ def _write_log(path: Path, names: list[str], rows: list[dict]) -> None:
     if path.suffix == ".json":
         atomic_write_bytes(path, json.dumps(rows, indent=1).encode())
         return
-    lines = [",".join(names + ["objective", "status"])]
-    for r in rows:
-        lines.append(",".join(str(r[k]) for k in names + ["objective", "status"]))
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    import csv
+    import io
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")  # quotes a category holding a comma
+    writer.writerow(names + ["objective", "status"])
+    writer.writerows([[r[k] for k in names + ["objective", "status"]] for r in rows])
+    atomic_write_bytes(path, text.getvalue().encode())
 
 
 def _typed(value, dim):
@@ -110,7 +119,7 @@ def run(args) -> int:
         raise ValueError(f"{space_path} is not valid JSON ({e}).") from e
     space = Space.from_config(config)
     names = space.names
-    unknown = {m for part in cmd for m in re.findall(r"\{(\w+)\}", part)} - set(names)
+    unknown = {m for part in cmd for m in _PLACEHOLDER.findall(part)} - set(names)
     if unknown:
         raise ValueError(f"the command uses {{{sorted(unknown)[0]}}} which is not a dimension of "
                          f"the space ({', '.join(names)}).")
@@ -126,17 +135,24 @@ def run(args) -> int:
     sign = -1.0 if args.maximize else 1.0
     bar = tqdm(total=args.calls, initial=min(len(rows), args.calls), unit="run")
     _show_best(bar, opt, sign)
-    while len(opt.func_vals) < args.calls:
-        x = opt.ask()
-        values = space.to_dict(x)
-        argv = [part.format(**values) for part in cmd]
-        value, status = _evaluate(argv, args.timeout)
-        opt.tell(x, math.nan if value is None else sign * value)
-        rows.append({**values, "objective": "nan" if value is None else repr(value),
-                     "status": status})
-        _write_log(log, names, rows)
-        bar.update(1)
-        _show_best(bar, opt, sign)
+    try:
+        while len(opt.func_vals) < args.calls:
+            x = opt.ask()
+            values = space.to_dict(x)
+            # only {name} placeholders are replaced: other braces in the command stay as typed
+            argv = [_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), part) for part in cmd]
+            value, status = _evaluate(argv, args.timeout)
+            opt.tell(x, math.nan if value is None else sign * value)
+            rows.append({**values, "objective": "nan" if value is None else repr(value),
+                         "status": status})
+            _write_log(log, names, rows)
+            bar.update(1)
+            _show_best(bar, opt, sign)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted: {len(rows)} evaluations are in {log}; run the same command again "
+              "to resume.", file=sys.stderr)
+        return 130
     bar.close()
     if all(math.isnan(v) for v in opt.func_vals):
         raise ValueError(f"every run failed (see the status column of {log}); check the command.")
@@ -164,6 +180,8 @@ def _evaluate(argv: list[str], timeout) -> tuple[float | None, str]:
     if done.returncode != 0:
         return None, f"exit {done.returncode}"
     value = last_number(done.stdout)
-    if value is None or not math.isfinite(value):
+    if value is None:
         return None, "no number"
+    if not math.isfinite(value):
+        return None, "not finite"
     return value, "ok"

@@ -254,7 +254,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
     Parameters
     ----------
     kernel : Kernel or None, default=None
-        The prior covariance. None means ``ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")``.
+        The prior covariance. None means ``ConstantKernel(1.0) * RBF(1.0)`` with both
+        hyper-parameters optimised, as in scikit-learn 1.9.
         Hyper-parameters may carry priors (``RBF(length_scale_prior=Gamma(3., 6.))``); the
         optimiser then maximises log evidence + log prior.
     alpha : float or array of shape (n_samples,), default=1e-10
@@ -307,17 +308,15 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.requires_fit = False  # before fit, predict and sample_y use the GP prior
         return tags
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y):
         """Fit the hyper-parameters (unless ``optimizer=None``) and factorise K."""
         self._validate_params()
-        if self.kernel is None:
-            self.kernel_ = ConstantKernel(1.0, constant_value_bounds="fixed") * RBF(
-                1.0, length_scale_bounds="fixed")
-        else:
-            self.kernel_ = clone(self.kernel)
+        # scikit-learn's default (1.9): a free signal variance and length-scale
+        self.kernel_ = ConstantKernel(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         X, y = validate_data(self, _host(X), _host(y), multi_output=True, y_numeric=True,
                              dtype=self._numpy_dtype)
         y = y.astype(self._numpy_dtype, copy=False)
@@ -394,6 +393,8 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         result = self._to_numpy(value)[()] if value.dim() else float(value.detach())
         if not eval_gradient:
             return result
+        if not value.requires_grad:  # no free hyper-parameters: theta is empty, so is the gradient
+            return result, self._to_numpy(torch.zeros_like(theta))
         (grad,) = torch.autograd.grad(value.sum(), theta)
         return result, self._to_numpy(grad)
 
@@ -432,10 +433,23 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         return new
 
     # -- prediction -------------------------------------------------------------------------
+    def _single_output(self) -> bool:
+        y = getattr(self, "y_train_", None)  # None before fit: the prior has one output
+        return y is None or y.ndim == 1 or y.shape[1] == 1
+
     def _posterior(self, X, *, full_cov: bool):
-        """Latent mean (m, T) and covariance (m, m) or variance (m,), in normalised units."""
-        check_is_fitted(self)
+        """Latent mean (m, T) and covariance (m, m) or variance (m,), in normalised units.
+
+        Before fit, the GP prior: mean 0 and ``kernel`` (scikit-learn's fixed
+        ``ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")`` when None), as scikit-learn
+        predicts and samples from an unfitted regressor.
+        """
         X = self._to_torch(self._validate_X(X, reset=False))
+        if not hasattr(self, "X_train_"):
+            kernel = self.kernel if self.kernel is not None else ConstantKernel(
+                1.0, constant_value_bounds="fixed") * RBF(1.0, length_scale_bounds="fixed")
+            with torch.no_grad():
+                return X.new_zeros(X.shape[0], 1), kernel(X) if full_cov else kernel.diag(X)
         X_train = self._to_torch(self.X_train_)
         a = self._to_torch(self.alpha_)
         a = a[:, None] if a.dim() == 1 else a  # (n, T)
@@ -453,23 +467,28 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
                 var = var.clamp_min(0.0)
             return mean, var
 
+    def _y_scale(self):
+        """The normalisation of y as tensors (T,): mean and std (0 and 1 before fit)."""
+        if not hasattr(self, "y_train_mean_"):
+            return self._to_torch(np.zeros(1)), self._to_torch(np.ones(1))
+        return self._to_torch(self.y_train_mean_), self._to_torch(self.y_train_std_)
+
     def _unnormalise(self, mean, spread, power):
         """Map normalised mean (m, T) and variances/stds (..., T-broadcast) to data units."""
-        y_mean = self._to_torch(self.y_train_mean_)
-        y_std = self._to_torch(self.y_train_std_)
+        y_mean, y_std = self._y_scale()
         return mean * y_std + y_mean, spread[..., None] * y_std ** power  # (m, T), (..., T)
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictive mean, and optionally its std (m,) or covariance (m, m) per output.
 
         The std and covariance are those of the latent f plus any WhiteKernel in the kernel
-        (not ``alpha``), as in scikit-learn.
+        (not ``alpha``), as in scikit-learn. Before fit they are the GP prior's (mean 0).
         """
         if return_std and return_cov:
             raise RuntimeError("At most one of return_std or return_cov can be requested.")
         mean, spread = self._posterior(X, full_cov=return_cov)
         mean, spread = self._unnormalise(mean, spread, 2)
-        squeeze = self.y_train_.ndim == 1 or self.y_train_.shape[1] == 1
+        squeeze = self._single_output()
         mean = self._to_numpy(mean[:, 0] if squeeze else mean)
         if not (return_std or return_cov):
             return mean
@@ -485,11 +504,10 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         batch shape (T,)) when m <= ``FULL_COVARIANCE_MAX_POINTS``, otherwise independent
         ``Normal``s of shape (m,) or (m, T).
         """
-        check_is_fitted(self)
         m = _host(X).shape[0] if hasattr(_host(X), "shape") else len(X)
         full = m <= FULL_COVARIANCE_MAX_POINTS if full_cov is None else full_cov
         mean, spread = self._posterior(X, full_cov=full)
-        single = self.y_train_.ndim == 1 or self.y_train_.shape[1] == 1
+        single = self._single_output()
         if not full:
             mean, var = self._unnormalise(mean, spread, 2)
             std = var.sqrt()
@@ -497,8 +515,7 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
                 return torch.distributions.Normal(mean[:, 0], std[:, 0])
             return torch.distributions.Normal(mean, std)
         scale_tril = jittered_cholesky(spread)  # (m, m)
-        y_mean = self._to_torch(self.y_train_mean_)
-        y_std = self._to_torch(self.y_train_std_)
+        y_mean, y_std = self._y_scale()
         loc = (mean * y_std + y_mean).T  # (T, m)
         tril = scale_tril * y_std[:, None, None]  # (T, m, m)
         if single:

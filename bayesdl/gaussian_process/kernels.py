@@ -51,6 +51,9 @@ def _distance(X: torch.Tensor, Y: torch.Tensor, length_scale: torch.Tensor) -> t
     The differences are formed directly (not via ``|x|^2 - 2 x.y + |y|^2``), so distances near
     zero are exact and the gradient at zero distance is 0 rather than NaN.
     """
+    if length_scale.shape[-1] not in (1, X.shape[-1]):
+        raise ValueError(f"the kernel has {length_scale.shape[-1]} length-scales (ARD) but X has "
+                         f"{X.shape[-1]} features; give one length-scale, or one per feature.")
     Xs = X / length_scale[..., None, :]  # (..., N, D)
     Ys = Y / length_scale[..., None, :]  # (..., M, D)
     return torch.cdist(Xs, Ys, compute_mode="donot_use_mm_for_euclid_dist")
@@ -91,13 +94,21 @@ class Kernel(Configurable):
     def __call__(self, X, Y=None, eval_gradient=False):
         """The Gram matrix ``k(X, Y)`` (``k(X, X)`` when Y is None) as a torch tensor.
 
-        Gradients with respect to the hyper-parameters come from autograd through
-        :meth:`gram`; ``eval_gradient`` (scikit-learn's hand-written Jacobian) is not offered.
+        ``eval_gradient`` also returns, as scikit-learn does, the derivative of ``k(X, X)``
+        with respect to the log hyper-parameters ``theta``, (N, N, n_dims), here computed by
+        autograd through :meth:`gram` (one backward pass per hyper-parameter; to
+        differentiate a scalar of K, differentiate ``gram(X, Y, theta)`` directly).
         """
-        if eval_gradient:
-            raise ValueError("eval_gradient is not supported: differentiate kernel.gram(X, Y, "
-                             "theta) with torch autograd instead.")
-        return self.gram(X, Y, None)
+        if not eval_gradient:
+            return self.gram(X, Y, None)
+        if Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        X = _as_tensor(X)
+        theta = torch.as_tensor(self.theta, dtype=X.dtype, device=X.device)
+        K = self.gram(X, None, None)  # (N, N)
+        if theta.numel() == 0:
+            return K, K.new_zeros(*K.shape, 0)
+        return K, torch.autograd.functional.jacobian(lambda t: self.gram(X, None, t), theta)
 
     def gram(self, X, Y=None, theta: torch.Tensor | None = None) -> torch.Tensor:
         """``k(X, Y)`` at log hyper-parameters ``theta`` (..., n_dims): (..., N, M).
@@ -146,16 +157,21 @@ class Kernel(Configurable):
 
     # -- operators ----------------------------------------------------------------------------
     def __add__(self, b):
-        return Sum(self, b if isinstance(b, Kernel) else ConstantKernel(b))
+        return Sum(self, _operand(b))
 
     def __radd__(self, b):
-        return Sum(b if isinstance(b, Kernel) else ConstantKernel(b), self)
+        return Sum(_operand(b), self)
 
     def __mul__(self, b):
-        return Product(self, b if isinstance(b, Kernel) else ConstantKernel(b))
+        return Product(self, _operand(b))
 
     def __rmul__(self, b):
-        return Product(b if isinstance(b, Kernel) else ConstantKernel(b), self)
+        return Product(_operand(b), self)
+
+    def __eq__(self, b):
+        """Same class and parameters, priors compared by distribution and arguments
+        (scikit-learn's comparison would compare the prior objects by identity)."""
+        return type(self) is type(b) and self.get_config() == b.get_config()
 
     def __pow__(self, b):
         return Exponentiation(self, b)
@@ -187,8 +203,20 @@ class Kernel(Configurable):
                 value = _prior_from_config(value)
             elif name.endswith("_bounds") and isinstance(value, list):
                 value = tuple(value) if np.ndim(value) == 1 else np.asarray(value)
+            elif isinstance(value, list):  # an ARD length-scale vector, saved as a list
+                value = np.asarray(value, dtype=float)
             params[name] = value
         return cls(**params)
+
+
+def _operand(b) -> "Kernel":
+    """The other side of ``+`` or ``*``: a bayesdl kernel, or a number as a ConstantKernel."""
+    if isinstance(b, Kernel):
+        return b
+    if isinstance(b, _sk.Kernel):
+        raise ValueError(f"cannot combine a bayesdl kernel with scikit-learn's {b!r}: import "
+                         "every kernel from bayesdl.gaussian_process.kernels.")
+    return ConstantKernel(b)
 
 
 def _log_prob(prior, value: torch.Tensor) -> torch.Tensor:

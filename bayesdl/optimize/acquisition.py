@@ -11,9 +11,10 @@ observation) to a score to MAXIMISE. With the standardised improvement z = (best
 - ``ProbabilityOfImprovement``: log Phi(z) (Kushner 1964), in log form for the same reason.
 - ``UpperConfidenceBound``: -(mu - sqrt(beta) sigma) (Srinivas et al. 2010; the lower bound
   for minimisation).
-- ``ThompsonSampling``: the negated value of one joint posterior draw over a candidate set
-  (Thompson 1933); it is not smooth, so :class:`~bayesdl.optimize.BayesianOptimizer` picks
-  the arg-max over a Sobol set rather than running L-BFGS-B on it.
+- ``ThompsonSampling``: the negated value of one joint posterior draw of the latent f (not of
+  the noisy y) over a candidate set (Thompson 1933); it is not smooth, so
+  :class:`~bayesdl.optimize.BayesianOptimizer` picks the arg-max over a Sobol set rather than
+  running L-BFGS-B on it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ a point marks a failed evaluation: it is never fitted and never suggested again.
 
 from __future__ import annotations
 
+import math
 import warnings
+from numbers import Real as RealNumber
 
 import numpy as np
 import scipy.optimize
@@ -20,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ..gaussian_process import ConstantKernel, GaussianProcessRegressor, Matern, WhiteKernel
+from ..core.linalg import jittered_cholesky
 from ..core.threads import torch_threads
 from ..gaussian_process.gpr import JitterWarning, batched_lbfgsb
 from ..io import read_safetensors, write_safetensors
@@ -27,6 +30,8 @@ from .acquisition import ThompsonSampling, get_acquisition
 from .space import Space
 
 _STATE_KIND = "bayesdl.optimize.Optimizer"
+# Sobol points the initial design draws, at most, looking for ones not evaluated yet.
+_MAX_INITIAL_DRAWS = 4096
 
 
 def default_kernel(n_dims: int) -> ConstantKernel:
@@ -78,6 +83,18 @@ class _LatentPosterior:
         V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n, m)
         var = self.prior_var - (V * V).sum(0)  # R&W 2.26
         return mean, var.clamp_min(1e-18).sqrt()
+
+    def sample(self, U: torch.Tensor, generator: torch.Generator, n: int = 1) -> torch.Tensor:
+        """n joint draws of the latent f at U (m, d), without the observation noise: (m, n).
+
+        Thompson sampling needs f itself: draws of y would add an independent noise to every
+        candidate, and the arg-min of a noisy objective's draws would chase that noise.
+        """
+        K_trans = self.signal.gram(U, self.X, self.theta)  # (m, n_train)
+        V = torch.linalg.solve_triangular(self.L, K_trans.T, upper=False)  # (n_train, m)
+        cov = self.signal.gram(U, None, self.theta) - V.T @ V  # R&W 2.26
+        z = torch.randn(U.shape[0], n, generator=generator, dtype=U.dtype)
+        return (K_trans @ self.a)[:, None] + jittered_cholesky(cov) @ z  # R&W 2.25
 
     def failure_penalty(self, U: torch.Tensor) -> torch.Tensor:
         """sum_j log(1 - exp(-r_j^2 / 2)) over failed points x_j: (m,).
@@ -134,12 +151,22 @@ class BayesianOptimizer:
 
     # -- observations -----------------------------------------------------------------------
     def tell(self, x, y):
-        """Record one point (a list of values) and its value, or lists of both; NaN = failed."""
+        """Record one point (a list of values) and its value, or lists of both; NaN = failed.
+
+        Returns :meth:`result`, as scikit-optimize's ``Optimizer.tell`` does.
+        """
         xs, ys = (x, y) if np.ndim(y) > 0 else ([x], [y])
+        if np.ndim(y) > 0 and not all(isinstance(p, (list, tuple, np.ndarray)) for p in xs):
+            raise ValueError("tell got a list of values, so x must be a list of points (lists "
+                             "of values); for one point give one value: tell(x, y).")
         if len(xs) != len(ys):
             raise ValueError(f"tell got {len(xs)} points but {len(ys)} values.")
         for xi, yi in zip(xs, ys):
             xi = self.space.check_point(xi)
+            if not isinstance(yi, RealNumber) and not (np.ndim(yi) == 0 and np.issubdtype(
+                    np.asarray(yi).dtype, np.number)):
+                raise ValueError(f"the value at {xi} must be a real number (NaN for a failed "
+                                 f"evaluation), got {yi!r}.")
             yi = float(yi)
             if np.isinf(yi):
                 raise ValueError(f"the value at {xi} is infinite; report a failed evaluation "
@@ -147,18 +174,39 @@ class BayesianOptimizer:
             self.x_iters.append(xi)
             self.func_vals.append(yi)
         self._gp = None
-        return self
+        return self.result()
+
+    @property
+    def Xi(self) -> list[list]:
+        """The points told so far (scikit-optimize's name for ``x_iters``)."""
+        return self.x_iters
+
+    @property
+    def yi(self) -> list[float]:
+        """Their values, NaN for failed ones (scikit-optimize's name for ``func_vals``)."""
+        return self.func_vals
 
     @property
     def _ok(self) -> np.ndarray:
         return ~np.isnan(np.asarray(self.func_vals, dtype=float))
 
     def _initial_design(self, n: int) -> list[list]:
-        """The next n points of one scrambled Sobol sequence (resumes after save/load)."""
+        """The next n points of one scrambled Sobol sequence (resumes after save/load),
+        skipping any point already told: a history told to a new optimiser (a resumed log)
+        is not evaluated again, and the run continues as the uninterrupted one would."""
         sobol = torch.quasirandom.SobolEngine(self.space.n_dims, scramble=True, seed=self._seed)
         sobol.fast_forward(self._n_asked_initial)
-        self._n_asked_initial += n
-        return self.space.decode(sobol.draw(n, dtype=torch.float64).numpy())
+        excluded, chosen = self._excluded(), []
+        for _ in range(_MAX_INITIAL_DRAWS):
+            u = self.space.project(sobol.draw(1, dtype=torch.float64).numpy())  # (1, d)
+            self._n_asked_initial += 1
+            if excluded.size == 0 or np.abs(excluded - u).max(1).min() > 1e-9:
+                chosen.append(u[0])
+                excluded = np.vstack([excluded, u])
+                if len(chosen) == n:
+                    return self.space.decode(np.stack(chosen))
+        raise ValueError("every candidate point has been evaluated already: the space is "
+                         "exhausted (enlarge it or stop).")
 
     # -- surrogate --------------------------------------------------------------------------
     def _fit(self) -> GaussianProcessRegressor:
@@ -242,8 +290,9 @@ class BayesianOptimizer:
         raw = sobol.draw(self.n_raw_samples, dtype=torch.float64)  # (R, d)
         if isinstance(self.acquisition, ThompsonSampling):
             with torch.no_grad():
-                draw = gp.sample_y(raw.numpy(), 1, random_state=int(rng.integers(2**31)))[:, 0]
-                score = -draw + self._posterior(gp).failure_penalty(raw).numpy()
+                gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+                posterior = self._posterior(gp)
+                score = (-posterior.sample(raw, gen)[:, 0] + posterior.failure_penalty(raw)).numpy()
             return self._first_new(raw.numpy()[np.argsort(-score, kind="stable")], excluded)
         with torch.no_grad():
             raw_scores = self.acquisition_values(raw, gp)  # (R,)
@@ -286,14 +335,17 @@ class BayesianOptimizer:
 
     # -- results and persistence -------------------------------------------------------------
     def result(self) -> scipy.optimize.OptimizeResult:
-        """scikit-optimize's result: x, fun, x_iters, func_vals (NaN for failed points)."""
+        """scikit-optimize's result: x, fun, x_iters, func_vals (NaN for failed points).
+
+        Before any evaluation has succeeded ``x`` is None and ``fun`` NaN.
+        """
         y = np.asarray(self.func_vals, dtype=float)
-        if not self._ok.any():
-            raise ValueError("no successful evaluation yet: every value told was NaN.")
-        best = int(np.nanargmin(y))
+        best = int(np.nanargmin(y)) if self._ok.any() else None
         return scipy.optimize.OptimizeResult(
-            x=self.x_iters[best], fun=float(y[best]), x_iters=list(self.x_iters), func_vals=y,
-            space=self.space, models=[], specs={"acq_func": self.acq_func})
+            x=None if best is None else self.x_iters[best],
+            fun=math.nan if best is None else float(y[best]), x_iters=list(self.x_iters),
+            func_vals=y, space=self.space, models=[], specs={"acq_func": self.acq_func},
+            random_state=self.random_state)
 
     def save(self, path) -> None:
         """Write the space, settings, history and warm-start state (safetensors + JSON)."""
@@ -302,7 +354,8 @@ class BayesianOptimizer:
             tensors["theta"] = torch.as_tensor(self._theta)
         config = {"kind": _STATE_KIND, "space": self.space.to_config(),
                   "x_iters": self.x_iters, "n_initial_points": self.n_initial_points,
-                  "acq_func": self.acq_func, "n_raw_samples": self.n_raw_samples,
+                  "acq_func": self.acq_func, "acq_params": vars(self.acquisition),
+                  "n_raw_samples": self.n_raw_samples,
                   "n_restarts": self.n_restarts, "seed": self._seed,
                   "n_asked_initial": self._n_asked_initial}
         write_safetensors(path, tensors, config)
@@ -313,9 +366,11 @@ class BayesianOptimizer:
         config, tensors = read_safetensors(path, what="bayesdl optimiser state")
         if config.get("kind") != _STATE_KIND:
             raise ValueError(f"{path} holds no optimiser state (it is a {config.get('kind')!r}).")
+        acquisition = type(get_acquisition(config["acq_func"]))(**config.get("acq_params", {}))
         opt = cls(Space.from_config(config["space"]), n_initial_points=config["n_initial_points"],
-                  acq_func=config["acq_func"], n_raw_samples=config["n_raw_samples"],
+                  acq_func=acquisition, n_raw_samples=config["n_raw_samples"],
                   n_restarts=config["n_restarts"])
+        opt.acq_func = config["acq_func"]
         opt._seed = config["seed"]
         opt._n_asked_initial = config["n_asked_initial"]
         opt.x_iters = [list(x) for x in config["x_iters"]]
@@ -329,19 +384,40 @@ Optimizer = BayesianOptimizer
 
 
 def minimize(fn, space, n_calls: int = 50, n_initial_points: int = 10, random_state=None,
-             acq_func="LogEI", callback=None) -> scipy.optimize.OptimizeResult:
+             acq_func="LogEI", callback=None, x0=None, y0=None) -> scipy.optimize.OptimizeResult:
     """Minimise ``fn(x)`` over ``space`` in ``n_calls`` evaluations (like skopt's gp_minimize).
 
-    ``fn`` takes a list of values and returns a float (NaN, or an exception, marks a failed
-    evaluation). Returns an ``OptimizeResult`` with x, fun, x_iters and func_vals.
+    ``fn`` takes a list of values and returns a float; NaN marks a failed evaluation (an
+    exception raised by ``fn`` propagates, as in scikit-optimize). ``callback`` (a callable or
+    a list of them) gets the ``OptimizeResult`` so far after each evaluation and stops the run
+    by returning True. ``x0`` (a point or a list of points) is evaluated first, within the
+    ``n_calls``; with their values ``y0`` it is told without evaluating, on top of them. Told
+    points count towards the ``n_initial_points`` of the initial design. Returns an
+    ``OptimizeResult`` with x, fun, x_iters and func_vals.
     """
     if n_calls < 1:
         raise ValueError(f"n_calls must be at least 1, got {n_calls}.")
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) \
+        else [callback]
     opt = BayesianOptimizer(space, n_initial_points=min(n_initial_points, n_calls),
                             acq_func=acq_func, random_state=random_state)
-    for _ in range(n_calls):
-        x = opt.ask()
-        opt.tell(x, float(fn(x)))
-        if callback is not None and callback(opt.result()):
+    single = x0 is not None and np.ndim(x0[0]) == 0 and not isinstance(x0[0], (list, tuple))
+    x0 = [] if x0 is None else [x0] if single else list(x0)
+    if y0 is not None:
+        y0 = [y0] if np.ndim(y0) == 0 else list(y0)
+        if len(y0) != len(x0):
+            raise ValueError(f"y0 holds {len(y0)} values for {len(x0)} points of x0.")
+        opt.tell(x0, y0)
+        x0 = []
+    elif len(x0) > n_calls:
+        raise ValueError(f"x0 holds {len(x0)} points to evaluate but n_calls is {n_calls}; "
+                         "raise n_calls or give their values as y0.")
+    for k in range(n_calls):
+        x = x0[k] if k < len(x0) else opt.ask()
+        result = opt.tell(x, fn(x))
+        if any([bool(c(result)) for c in callbacks]):  # every callback sees every step
             break
-    return opt.result()
+    if not opt._ok.any():
+        raise ValueError(f"every one of the {len(opt.func_vals)} evaluations failed (NaN); "
+                         "check the objective.")
+    return result

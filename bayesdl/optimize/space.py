@@ -21,17 +21,42 @@ from numbers import Integral, Real as RealNumber
 import numpy as np
 
 
+def _log_flag(dim, prior) -> None:
+    """Set ``dim.log`` from scikit-optimize's ``prior`` ("uniform" / "log-uniform"), given as
+    the keyword or in the place of ``log`` (skopt's third positional argument)."""
+    log = dim.log
+    if isinstance(log, str):
+        log, prior = False, log if prior is None else prior
+    if prior is not None:
+        if prior not in _PRIORS:
+            raise ValueError(f"dimension {dim.name or ''!s} has unknown prior {prior!r}; use "
+                             "'uniform' or 'log-uniform'.")
+        log = _PRIORS[prior]
+    object.__setattr__(dim, "log", bool(log))
+
+
+_PRIORS = {"uniform": False, "log-uniform": True}
+
+
 @dataclass(frozen=True)
 class Real:
-    """A continuous dimension on [low, high], optionally log-scaled (then low > 0)."""
+    """A continuous dimension on [low, high], optionally log-scaled (then low > 0).
+
+    ``prior="log-uniform"`` (scikit-optimize's spelling) is the same as ``log=True``.
+    """
 
     low: float
     high: float
     log: bool = False
     name: str | None = None
+    prior: str | None = None
 
     def __post_init__(self):
+        _log_flag(self, self.prior)
+        object.__setattr__(self, "prior", None)
         _check_bounds(self.low, self.high, self.name)
+        object.__setattr__(self, "low", float(self.low))  # plain floats (numpy ones included)
+        object.__setattr__(self, "high", float(self.high))
         if self.log and self.low <= 0:
             raise ValueError(f"dimension {self.name or ''!s} is log-scaled so needs low > 0, "
                              f"got low={self.low}; drop log or raise low.")
@@ -48,10 +73,14 @@ class Real:
     def decode(self, u) -> list:  # (N, 1) -> N values
         lo, hi = self._t(self.low), self._t(self.high)
         t = lo + np.clip(u[:, 0], 0.0, 1.0) * (hi - lo)
-        return list(np.clip(np.exp(t) if self.log else t, self.low, self.high).astype(float))
+        return [float(v) for v in np.clip(np.exp(t) if self.log else t, self.low, self.high)]
 
     def contains(self, v) -> bool:
         return isinstance(v, RealNumber) and self.low <= v <= self.high
+
+    def value(self, v) -> float:
+        """``v`` as a plain float (numpy scalars and ints included)."""
+        return float(v)
 
     def to_config(self) -> dict:
         return {"type": "real", "low": self.low, "high": self.high, "log": self.log}
@@ -65,12 +94,17 @@ class Integer:
     high: int
     log: bool = False
     name: str | None = None
+    prior: str | None = None
 
     def __post_init__(self):
+        _log_flag(self, self.prior)
+        object.__setattr__(self, "prior", None)
         if not (isinstance(self.low, Integral) and isinstance(self.high, Integral)):
             raise ValueError(f"integer dimension {self.name or ''!s} needs integer bounds, "
                              f"got ({self.low!r}, {self.high!r}).")
         _check_bounds(self.low, self.high, self.name)
+        object.__setattr__(self, "low", int(self.low))  # plain ints (numpy ones included)
+        object.__setattr__(self, "high", int(self.high))
         if self.log and self.low <= 0:
             raise ValueError(f"dimension {self.name or ''!s} is log-scaled so needs low > 0.")
 
@@ -93,7 +127,12 @@ class Integer:
         return [int(k) for k in np.clip(v, self.low, self.high)]
 
     def contains(self, v) -> bool:
-        return isinstance(v, Integral) and self.low <= v <= self.high
+        """An integer in [low, high]; a whole float such as 3.0 (read from a file) counts."""
+        return (isinstance(v, Integral) or (isinstance(v, RealNumber) and float(v).is_integer())
+                ) and self.low <= v <= self.high
+
+    def value(self, v) -> int:
+        return int(v)
 
     def to_config(self) -> dict:
         return {"type": "integer", "low": int(self.low), "high": int(self.high), "log": self.log}
@@ -107,6 +146,7 @@ class Categorical:
     name: str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "categories", tuple(self.categories))  # a list is fine too
         if len(self.categories) == 0:
             raise ValueError(f"categorical dimension {self.name or ''!s} has no categories; "
                              "give at least one.")
@@ -128,6 +168,10 @@ class Categorical:
     def contains(self, v) -> bool:
         return v in self.categories
 
+    def value(self, v):
+        """The category itself (as given in ``categories``)."""
+        return self.categories[self.categories.index(v)]
+
     def to_config(self) -> dict:
         return {"type": "categorical", "categories": list(self.categories)}
 
@@ -145,7 +189,11 @@ _TYPES = {"real": Real, "integer": Integer, "int": Integer, "categorical": Categ
 
 
 def _dimension(spec, name=None) -> Dimension:
-    """One dimension from a Dimension, a (low, high[, "log-uniform"]) tuple, a list or a dict."""
+    """One dimension from a Dimension, a dict, or a list/tuple/array read by scikit-optimize's
+    rules (``skopt.space.check_dimension``): one entry is a fixed category; two numbers are
+    bounds (Integer when both are integers, else Real); ``(low, high, prior[, base])`` with
+    prior "uniform" or "log-uniform" is a range (the base of a log-uniform prior does not
+    change its distribution); anything else is a list of categories."""
     if isinstance(spec, (Real, Integer, Categorical)):
         return spec if name is None or spec.name == name else _renamed(spec, name)
     if isinstance(spec, dict):
@@ -154,18 +202,24 @@ def _dimension(spec, name=None) -> Dimension:
             raise ValueError(f"dimension {name!r} has unknown type {kind!r}; use one of "
                              "'real', 'integer', 'categorical'.")
         args = {k: v for k, v in spec.items() if k != "type"}
+        needed = ["categories"] if _TYPES[kind] is Categorical else ["low", "high"]
+        allowed = set(needed) | ({"log", "prior"} if _TYPES[kind] is not Categorical else set())
+        if [k for k in needed if k not in args] or set(args) - allowed:
+            raise ValueError(f"dimension {name!r} of type {kind!r} takes the keys "
+                             f"{sorted(allowed)} (needs {needed}), got {sorted(args)}.")
         if _TYPES[kind] is Categorical:
-            return Categorical(tuple(args.get("categories", ())), name=name)
-        return _TYPES[kind](args["low"], args["high"], bool(args.get("log", False)), name=name)
-    if isinstance(spec, tuple) and len(spec) in (2, 3) and all(
-            isinstance(b, RealNumber) for b in spec[:2]):
-        log = len(spec) == 3 and spec[2] == "log-uniform"
-        if len(spec) == 3 and not log:
-            raise ValueError(f"unknown prior {spec[2]!r} in dimension {spec}; use 'log-uniform'.")
-        if all(isinstance(b, Integral) for b in spec[:2]):
-            return Integer(int(spec[0]), int(spec[1]), log, name=name)
-        return Real(float(spec[0]), float(spec[1]), log, name=name)
-    if isinstance(spec, (list, tuple)):
+            return Categorical(tuple(args["categories"]), name=name)
+        return _TYPES[kind](args["low"], args["high"], bool(args.get("log", False)), name=name,
+                            prior=args.get("prior"))
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        spec = list(spec.tolist() if isinstance(spec, np.ndarray) else spec)
+        bounds = len(spec) >= 2 and all(isinstance(b, RealNumber) and not isinstance(b, bool)
+                                        for b in spec[:2])
+        prior = len(spec) in (3, 4) and isinstance(spec[2], str) and spec[2] in _PRIORS and (
+            len(spec) == 3 or isinstance(spec[3], RealNumber))
+        if bounds and (len(spec) == 2 or prior):
+            kind = Integer if all(isinstance(b, Integral) for b in spec[:2]) else Real
+            return kind(spec[0], spec[1], _PRIORS[spec[2]] if prior else False, name=name)
         return Categorical(tuple(spec), name=name)
     raise ValueError(f"cannot read dimension {name or ''!s} from {spec!r}; give (low, high), a "
                      "list of categories, or a dict with 'type'.")
@@ -207,6 +261,7 @@ class Space:
         return [s for s, d in zip(self._slices, self.dimensions) if isinstance(d, Categorical)]
 
     def check_point(self, x) -> list:
+        """``x`` as a list of plain values (float, int, the category), each checked."""
         x = list(x)
         if len(x) != len(self.dimensions):
             raise ValueError(f"a point needs {len(self.dimensions)} values, got {len(x)}.")
@@ -214,7 +269,7 @@ class Space:
             if not d.contains(v):
                 raise ValueError(f"value {v!r} of {d.name} lies outside its dimension "
                                  f"{d.to_config()}.")
-        return x
+        return [d.value(v) for v, d in zip(x, self.dimensions)]
 
     def encode(self, points) -> np.ndarray:
         """Points (N lists of values) -> (N, n_dims) in the unit cube."""

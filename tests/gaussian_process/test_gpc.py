@@ -92,3 +92,37 @@ def test_save_load_and_errors(tmp_path):
         GaussianProcessClassifier().fit(X[:10], y[:10])
     with pytest.raises(ValueError, match="NaN"):
         GaussianProcessClassifier().fit(np.where(X > 7, np.nan, X), y)
+
+
+def test_multiclass_evidence_at_theta_is_sklearns_mean_over_one_vs_rest():
+    """scikit-learn's rule: one kernel's theta for every class, or one theta per class."""
+    from sklearn.datasets import load_wine
+    X, y = load_wine(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    ref = SkGPC(sk.ConstantKernel(1.0) * sk.Matern(3.0, nu=1.5), optimizer=None,
+                multi_class="one_vs_rest").fit(X, y)
+    ours = GaussianProcessClassifier(bk.ConstantKernel(1.0) * bk.Matern(3.0, nu=1.5),
+                                     optimizer=None, multi_class="one_vs_rest").fit(X, y)
+    shared = np.log([2.0, 1.5])
+    per_class = np.log([2.0, 1.5, 0.5, 4.0, 1.0, 2.5])
+    for theta in (shared, per_class):
+        assert ours.log_marginal_likelihood(theta) == pytest.approx(
+            ref.log_marginal_likelihood(theta), rel=1e-9)
+    with pytest.raises(NotImplementedError, match="binary"):
+        ours.log_marginal_likelihood(shared, eval_gradient=True)
+    with pytest.raises(ValueError, match="2 values .* or 6"):
+        ours.log_marginal_likelihood(np.zeros(3))
+    with pytest.raises(ValueError, match="one_vs_rest"):
+        GaussianProcessClassifier(multi_class="one_vs_one").fit(X, y)
+
+
+def test_float32_probabilities_match_sklearn_to_float32_precision():
+    """The probit mixture's terms (~3500) cancel to a probability: computed in float32 they
+    were off by 3e-4; the mixture now runs in float64 whatever the model's dtype."""
+    X, y, Xs = _binary(n=80, seed=2)
+    ref = SkGPC(sk.ConstantKernel(3.0) * sk.RBF(0.8), optimizer=None).fit(X, y)
+    ours = GaussianProcessClassifier(bk.ConstantKernel(3.0) * bk.RBF(0.8), optimizer=None,
+                                     dtype="float32").fit(X, y)
+    proba = ours.predict_proba(Xs)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba, ref.predict_proba(Xs), rtol=0, atol=5e-6)

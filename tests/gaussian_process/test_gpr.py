@@ -196,3 +196,56 @@ def test_evidence_gradient_matches_sklearn_where_lapack_potri_gives_k_inverse():
         lml_ref, grad_ref = ref.log_marginal_likelihood(t, eval_gradient=True)
         _close(value, lml_ref)
         _close(g, grad_ref)
+
+
+def test_default_kernel_is_sklearns_free_constant_times_rbf():
+    """kernel=None is scikit-learn 1.9's ConstantKernel() * RBF(), optimised, not fixed."""
+    X, y, Xs = _data(n=30, d=2, seed=8)
+    with threadpool_limits(1):
+        ref = SkGPR(random_state=0).fit(X, y)
+    ours = GaussianProcessRegressor(random_state=0).fit(X, y)
+    assert ours.kernel_.n_dims == ref.kernel_.n_dims == 2
+    assert ours.log_marginal_likelihood_value_ >= ref.log_marginal_likelihood_value_ - 1e-6
+    _close(ours.predict(Xs), ref.predict(Xs), 1e-4)
+
+
+def test_evidence_gradient_of_a_kernel_without_free_hyperparameters_is_empty():
+    X, y, _ = _data(n=20)
+    fixed = (lambda m: m.ConstantKernel(2.0, "fixed") * m.RBF(0.8, "fixed"))
+    ref = SkGPR(fixed(sk), alpha=1e-2, optimizer=None).fit(X, y)
+    ours = GaussianProcessRegressor(fixed(bk), alpha=1e-2, optimizer=None).fit(X, y)
+    lml_ref, grad_ref = ref.log_marginal_likelihood(np.array([]), eval_gradient=True)
+    lml, grad = ours.log_marginal_likelihood(np.array([]), eval_gradient=True)
+    _close(lml, lml_ref)
+    assert grad.shape == grad_ref.shape == (0,)
+
+
+def test_per_sample_alpha_survives_save_load(tmp_path):
+    """A numeric array among the hyper-parameters (alpha per sample) is stored as an array."""
+    X, y, Xs = _data(n=30)
+    alpha = np.linspace(1e-3, 1e-1, 30)
+    model = GaussianProcessRegressor(bk.ConstantKernel(1.0) * bk.RBF([1.0, 1.0]), alpha=alpha,
+                                     optimizer=None).fit(X, y)
+    loaded = bayesdl.load(bayesdl.save(model, tmp_path / "gp.safetensors"))
+    assert isinstance(loaded.alpha, np.ndarray) and loaded.alpha.dtype == alpha.dtype
+    np.testing.assert_array_equal(loaded.alpha, alpha)
+    ref = SkGPR(sk.ConstantKernel(1.0) * sk.RBF([1.0, 1.0]), alpha=alpha, optimizer=None).fit(X, y)
+    _close(loaded.predict(Xs, return_std=True)[1], ref.predict(Xs, return_std=True)[1])
+
+
+@pytest.mark.parametrize("make", [None, lambda m: m.ConstantKernel(2.0) * m.Matern(0.7, nu=1.5)])
+def test_unfitted_regressor_predicts_and_samples_from_the_prior_as_sklearn(make):
+    """scikit-learn's prior/posterior example samples an unfitted regressor: the prior."""
+    Xs = np.linspace(0, 5, 30)[:, None]
+    ref = SkGPR(None if make is None else make(sk))
+    ours = GaussianProcessRegressor(None if make is None else make(bk))
+    m_ref, s_ref = ref.predict(Xs, return_std=True)
+    m, s = ours.predict(Xs, return_std=True)
+    np.testing.assert_array_equal(m, m_ref)
+    _close(s, s_ref, 1e-12)
+    _close(ours.predict(Xs, return_cov=True)[1], ref.predict(Xs, return_cov=True)[1], 1e-12)
+    draws = ours.sample_y(Xs, n_samples=5, random_state=0)
+    assert draws.shape == ref.sample_y(Xs, n_samples=5).shape == (30, 5)
+    cov = ours.predict_dist(Xs).covariance_matrix.numpy()
+    _close(cov, ref.predict(Xs, return_cov=True)[1], 1e-6)  # up to the factor's jitter
+    assert not hasattr(ours, "X_train_")  # predicting does not fit

@@ -64,6 +64,10 @@ def test_autograd_gradient_matches_sklearn(pair, data):
     theta = torch.tensor(ours.theta, requires_grad=True)
     jac = torch.autograd.functional.jacobian(lambda t: ours.gram(X, None, t), theta)  # (N, N, P)
     np.testing.assert_allclose(jac.numpy(), ref_grad, rtol=1e-10, atol=1e-12)
+    # scikit-learn's own call, answered by autograd
+    K, grad = ours(X, eval_gradient=True)
+    np.testing.assert_allclose(K.numpy(), ref(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad.numpy(), ref_grad, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("pair", _pairs()[-4:], ids=lambda p: repr(p[1]))
@@ -104,6 +108,36 @@ def test_unsupported_options_are_refused():
         bk.Matern(nu=0.7)(np.zeros((2, 1)))
     with pytest.raises(ValueError, match="Distribution"):
         bk.RBF(length_scale_prior=3.0)
-    with pytest.raises(ValueError, match="autograd"):
-        bk.RBF()(np.zeros((2, 1)), eval_gradient=True)
+    with pytest.raises(ValueError, match="when Y is None"):
+        bk.RBF()(np.zeros((2, 1)), np.zeros((3, 1)), eval_gradient=True)
 
+
+
+def test_equality_compares_priors_by_value_as_clone_keeps_them():
+    from sklearn.base import clone
+    Gamma = torch.distributions.Gamma
+    k = bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5, length_scale_prior=Gamma(3.0, 6.0))
+    assert k == clone(k)  # the prior is deep-copied by clone: a new object, equal arguments
+    restored = type(k).from_config(k.get_config())  # what a saved model reads back
+    assert restored == k and isinstance(restored.k2.length_scale, np.ndarray)
+    assert k != k.clone_with_theta(k.theta + 0.1)
+    assert k != bk.ConstantKernel(2.0) * bk.Matern([1.0, 2.0], nu=2.5,
+                                                   length_scale_prior=Gamma(3.0, 5.0))
+    # as scikit-learn's own equality where there are no priors
+    assert (bk.RBF(1.0) + bk.WhiteKernel(0.1) == bk.RBF(1.0) + bk.WhiteKernel(0.1)) == (
+        sk.RBF(1.0) + sk.WhiteKernel(0.1) == sk.RBF(1.0) + sk.WhiteKernel(0.1))
+
+
+def test_mixing_with_sklearn_kernels_and_wrong_ard_length_are_clear_errors():
+    with pytest.raises(ValueError, match="import every kernel from bayesdl"):
+        bk.RBF(1.0) + sk.WhiteKernel(0.1)
+    with pytest.raises(ValueError, match="3 length-scales .* X has 2 features"):
+        bk.RBF([1.0, 2.0, 3.0])(np.zeros((4, 2)))
+
+
+def test_eval_gradient_of_a_fixed_kernel_is_empty_as_sklearns():
+    X = np.random.default_rng(3).normal(size=(6, 2))
+    K, grad = bk.RBF(0.5, "fixed")(X, eval_gradient=True)
+    K_ref, grad_ref = sk.RBF(0.5, "fixed")(X, eval_gradient=True)
+    np.testing.assert_allclose(K.numpy(), K_ref, rtol=1e-12)
+    assert tuple(grad.shape) == grad_ref.shape == (6, 6, 0)

@@ -1,6 +1,7 @@
 """``bayesdl optimize`` end to end: a Python script as the objective, failures, resume."""
 
 import csv
+import math
 import json
 import sys
 
@@ -72,3 +73,58 @@ def test_optimize_bad_input_is_one_line(setup, capsys):
     assert main(["optimize", "--space", str(setup / "space.json"), "--acq", "EIX", "--",
                  "true"]) == 2
     assert "unknown acquisition" in capsys.readouterr().err
+
+
+def test_last_number_reads_nan_and_inf_as_the_final_number():
+    """A run ending on "loss: nan" failed; the earlier "epoch 3" is not its objective."""
+    assert math.isnan(last_number("epoch 3 loss nan"))
+    assert last_number("epoch 3 loss -inf") == -math.inf
+    assert last_number("information 2.5 infinite") == 2.5  # words holding "inf" are not numbers
+
+
+QUADRATIC = ("import sys; x = float(sys.argv[1]); d = {'offset': 1.0}; "
+             "print('loss', 'nan' if x > 0.8 else (x - 0.3) ** 2 + d['offset'])")
+
+
+def _quadratic_cmd(tmp_path, calls, log):
+    (tmp_path / "s.json").write_text(json.dumps({
+        "x": {"type": "real", "low": 0.0, "high": 1.0},
+        "c": {"type": "categorical", "categories": ["a,b", "c"]}}))
+    return ["optimize", "--space", str(tmp_path / "s.json"), "--calls", str(calls),
+            "--initial", "5", "--log", str(log), "--", sys.executable, "-c", QUADRATIC,
+            "{x}", "{c}"]
+
+
+def test_a_run_resumed_in_the_initial_design_equals_the_uninterrupted_one(tmp_path):
+    """Resuming re-tells the log to a fresh optimiser: the Sobol design must go on after the
+    logged points (it used to start over and evaluate them again). Also: braces that are no
+    placeholder stay as typed, a category holding a comma survives the CSV, nan fails."""
+    assert main(_quadratic_cmd(tmp_path, 2, tmp_path / "resumed.csv")) == 0
+    assert main(_quadratic_cmd(tmp_path, 6, tmp_path / "resumed.csv")) == 0
+    assert main(_quadratic_cmd(tmp_path, 6, tmp_path / "whole.csv")) == 0
+    resumed = list(csv.DictReader(open(tmp_path / "resumed.csv")))
+    assert resumed == list(csv.DictReader(open(tmp_path / "whole.csv")))
+    assert len({(r["x"], r["c"]) for r in resumed}) == 6
+    assert {r["c"] for r in resumed} <= {"a,b", "c"}
+    for r in resumed:
+        ok = float(r["x"]) <= 0.8
+        assert r["status"] == ("ok" if ok else "not finite")
+        if ok:
+            assert float(r["objective"]) == pytest.approx((float(r["x"]) - 0.3) ** 2 + 1.0)
+
+
+def test_ctrl_c_stops_cleanly_with_the_log_kept(setup, monkeypatch, capsys):
+    import bayesdl.cli.optimize as cli
+    runs = []
+
+    def evaluate(argv, timeout):
+        if len(runs) == 2:
+            raise KeyboardInterrupt
+        runs.append(argv)
+        return 1.0 + len(runs), "ok"
+
+    monkeypatch.setattr(cli, "_evaluate", evaluate)
+    log = setup / "log.csv"
+    assert main(_cmd(setup, 8, log)) == 130
+    assert len(list(csv.DictReader(open(log)))) == 2
+    assert "interrupted: 2 evaluations" in capsys.readouterr().err

@@ -203,3 +203,132 @@ def test_bo_beats_random_search_on_branin_light():
 def test_bo_median_regret_is_ten_times_below_random_search(problem, n_calls, n_initial):
     bo, rs = _median_regrets(problem, n_calls, n_initial, range(10))
     assert bo * 10 < rs, (bo, rs)
+
+
+# -- audit: scikit-optimize's conventions, persistence, resumed histories -------------------------
+def test_space_reads_dimensions_by_scikit_optimize_rules():
+    """skopt.space.check_dimension: two numbers are bounds whatever the container, a prior
+    string (and a log base) makes a range, anything else is a list of categories."""
+    space = Space([[-2.0, 2.0], np.array([0, 5]), (0.0, 1.0, "uniform"),
+                   (1e-3, 1.0, "log-uniform", 10), (1, 2, 3), ["relu"], (True, False)])
+    kinds = [(type(d).__name__, getattr(d, "log", None)) for d in space.dimensions]
+    assert kinds == [("Real", False), ("Integer", False), ("Real", False), ("Real", True),
+                     ("Categorical", None), ("Categorical", None), ("Categorical", None)]
+    assert space.dimensions[4].categories == (1, 2, 3)
+    # a log-uniform range is uniform in log space, whatever the base: log10 ratios are ln ratios
+    u = space.dimensions[3].encode([1e-2])[0, 0]
+    assert u == pytest.approx((math.log10(1e-2) + 3) / 3, rel=1e-12)
+    # skopt's prior keyword, and skopt's positional prior in the place of ``log``
+    assert Real(1e-4, 1e-1, prior="log-uniform", name="lr").log is True
+    assert Real(0.1, 1.0, "uniform").log is False and Real(0.1, 1.0, "log-uniform").log is True
+    assert Integer(1, 64, prior="log-uniform").log is True
+    assert Categorical(["relu", "tanh"], name="act") == Categorical(("relu", "tanh"), name="act")
+    with pytest.raises(ValueError, match="unknown prior 'normal'"):
+        Real(0.1, 1.0, prior="normal")
+    with pytest.raises(ValueError, match=r"needs \['low', 'high'\]"):
+        Space({"lr": {"type": "real", "high": 1.0}})
+
+
+def test_points_are_plain_python_values_and_whole_floats_count_as_integers():
+    space = Space([Real(0.0, 1.0), Integer(1, 5), Categorical(("a", "b"))])
+    assert space.check_point([np.float64(0.5), 3.0, np.str_("b")]) == [0.5, 3, "b"]
+    assert [type(v) for v in space.check_point([np.float64(0.5), 3.0, "b"])] == [float, int, str]
+    with pytest.raises(ValueError, match="lies outside"):
+        space.check_point([0.5, 2.5, "a"])
+    opt = BayesianOptimizer(space, n_initial_points=2, random_state=0)
+    assert [type(v) for v in opt.ask()] == [float, int, str]
+    with pytest.raises(ValueError, match="must be a real number"):
+        opt.tell([0.5, 3, "a"], None)
+    with pytest.raises(ValueError, match="x must be a list of points"):
+        opt.tell([0.5, 3, "a"], [1.0])
+
+
+def test_acquisition_parameters_survive_save_load(tmp_path):
+    opt = _told(8, seed=2, acq_func=UpperConfidenceBound(beta=25.0))
+    opt.save(tmp_path / "bo.safetensors")
+    again = BayesianOptimizer.load(tmp_path / "bo.safetensors")
+    assert again.acquisition.beta == 25.0
+    np.testing.assert_allclose(again.ask(), opt.ask(), rtol=1e-12)
+
+
+def test_a_history_told_to_a_new_optimizer_is_not_evaluated_again():
+    """A resumed log (the history told to a fresh optimiser) continues the initial design
+    where it stopped, exactly as the uninterrupted run, instead of repeating its points."""
+    whole = BayesianOptimizer(BRANIN.bounds, n_initial_points=8, random_state=5)
+    for _ in range(6):
+        x = whole.ask()
+        whole.tell(x, BRANIN.fn(x))
+    resumed = BayesianOptimizer(BRANIN.bounds, n_initial_points=8, random_state=5)
+    resumed.tell(whole.x_iters[:3], whole.func_vals[:3])
+    for k in range(3, 6):
+        x = resumed.ask()
+        assert x == whole.x_iters[k]
+        resumed.tell(x, BRANIN.fn(x))
+    # in a small discrete space the Sobol design never repeats a point either (8 points)
+    tiny = BayesianOptimizer([Integer(0, 3), Categorical(("a", "b"))], n_initial_points=8,
+                             random_state=0)
+    design = tiny.ask(8)
+    assert len({tuple(p) for p in design}) == 8
+
+
+def test_minimize_takes_callback_lists_and_survives_a_failed_first_evaluation():
+    """As scikit-optimize: every callback sees the result after every evaluation (x None and
+    fun NaN while nothing has succeeded), and tell returns that result."""
+    calls, seen = [], []
+
+    def fn(x):
+        calls.append(x)
+        return float("nan") if len(calls) == 1 else BRANIN.fn(x)
+
+    res = minimize(fn, BRANIN.bounds, n_calls=8, n_initial_points=4, random_state=0,
+                   callback=[lambda r: seen.append(len(r.x_iters)),
+                             lambda r: len(r.x_iters) >= 6])
+    assert seen == [1, 2, 3, 4, 5, 6]  # the second callback stops the run at 6
+    assert len(res.x_iters) == 6 and np.isnan(res.func_vals[0])
+    assert res.fun == np.nanmin(res.func_vals)
+    opt = BayesianOptimizer(BRANIN.bounds, n_initial_points=3, random_state=0)
+    first = opt.tell(opt.ask(), float("nan"))
+    assert first.x is None and np.isnan(first.fun)
+    second = opt.tell([1.0, 2.0], 30.0)
+    assert second.x == [1.0, 2.0] and second.fun == 30.0 and len(second.x_iters) == 2
+    assert opt.Xi == second.x_iters and opt.yi[1] == 30.0 and second.random_state == 0
+    with pytest.raises(ValueError, match="every one of the 3 evaluations failed"):
+        minimize(lambda x: float("nan"), BRANIN.bounds, n_calls=3, random_state=0)
+
+
+def test_minimize_x0_is_evaluated_first_and_y0_told_without_evaluating():
+    seen = []
+
+    def fn(x):
+        seen.append(list(x))
+        return BRANIN.fn(x)
+
+    start = [[-math.pi, 12.275], [math.pi, 2.275]]  # two of Branin's minima
+    res = minimize(fn, BRANIN.bounds, n_calls=5, n_initial_points=3, random_state=0, x0=start)
+    assert seen[:2] == start and len(seen) == 5
+    assert res.fun == pytest.approx(BRANIN.f_min, abs=1e-5)
+    seen.clear()
+    told = minimize(fn, BRANIN.bounds, n_calls=3, n_initial_points=3, random_state=0,
+                    x0=start[0], y0=BRANIN.fn(start[0]))
+    assert len(told.x_iters) == 4 and len(seen) == 3 and told.x_iters[0] == start[0]
+    with pytest.raises(ValueError, match="x0 holds 2 points to evaluate but n_calls is 1"):
+        minimize(fn, BRANIN.bounds, n_calls=1, x0=start)
+
+
+def test_thompson_draws_are_of_the_latent_f_not_of_noisy_y():
+    """On a noisy objective, Thompson sampling's draws have the latent posterior's mean and
+    variance (R&W 2.25-2.26), without the fitted noise variance (Monte Carlo, 4000 draws)."""
+    rng = np.random.default_rng(1)
+    opt = BayesianOptimizer([(0.0, 1.0)], n_initial_points=2, acq_func="TS", random_state=0)
+    X = rng.uniform(size=30)
+    opt.tell([[x] for x in X], list(np.sin(6 * X) + 0.4 * rng.standard_normal(30)))
+    gp = opt._surrogate()
+    posterior = opt._posterior(gp)
+    U = torch.tensor([[0.1], [0.45], [0.8]], dtype=torch.float64)
+    mean, std = posterior(U)
+    noise = gp.kernel_.k2.noise_level
+    assert noise > 2 * float(std.max()) ** 2  # a draw of y would have 3x the variance
+    draws = posterior.sample(U, torch.Generator().manual_seed(0), n=4000).numpy()  # (3, 4000)
+    se = std.numpy() / np.sqrt(4000)
+    np.testing.assert_array_less(np.abs(draws.mean(1) - mean.numpy()), 5 * se)
+    np.testing.assert_allclose(draws.var(1), std.numpy() ** 2, rtol=0.15)  # ~6 sd of var
