@@ -223,6 +223,25 @@ def test_auto_prior_is_the_first_precision_above_the_evidence_not_under_confiden
     assert chosen == {"rows": "calibrated", "shuffled": "marglik"}  # both branches exercised
 
 
+def test_auto_prior_for_regression_stops_at_the_maps_limit_or_keeps_the_evidence():
+    """Regression: a noise sd three times the true one makes every predictive too wide
+    (z > 0 even at the MAP), so "auto" goes to the top of the range, 1e6; a third of the
+    true one makes the evidence's too narrow (z <= 0), so it is kept."""
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.normal(size=(200, 3)))
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=X.dtype) + 0.3 * torch.as_tensor(rng.normal(size=200))
+    net = nn.Sequential(nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
+        net[0].bias.zero_()
+    for noise, expected in ((0.9, "calibrated"), (0.1, "marglik")):
+        la = Laplace(net, "regression", prior_precision="auto", sigma_noise=noise).fit(
+            X[:100], y[:100], X_val=X[100:], y_val=y[100:])
+        evidence = Laplace(net, "regression", sigma_noise=noise).fit(X[:100], y[:100]).prior_precision_
+        assert la.prior_method_ == expected
+        assert la.prior_precision_ == (1e6 if expected == "calibrated" else evidence)
+
+
 @pytest.mark.parametrize("likelihood", ["classification", "regression"])
 def test_under_confidence_z_is_standard_normal_when_calibrated(likelihood):
     """prior_precision="auto" raises the evidence's precision while this z-score is above 0;
