@@ -268,10 +268,63 @@ def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path)
     np.testing.assert_array_equal(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy())
 
 
+def test_auto_prior_is_the_first_precision_above_the_evidence_not_under_confident():
+    """prior_precision="auto": the evidence's precision where the validation rows do not find
+    its predictive under-confident (z <= 0), else the smallest larger precision where they do
+    not, checked against a naive scan of a grid (a tenth of a decade apart)."""
+    X, y = make_classification(400, 5, n_informative=4, n_redundant=0, n_classes=3,
+                               class_sep=1.5, random_state=3)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 3)).double()
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    for _ in range(1000):  # no weight decay: an over-fitted MAP
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(Xt[:160]), yt[:160]).backward()
+        opt.step()
+    # held-out rows as they come (the over-fitted MAP's evidence is under-confident on them),
+    # and with their labels shuffled (over-confident: the evidence is kept)
+    shuffled = yt[160:][torch.randperm(240, generator=torch.Generator().manual_seed(0))]
+    chosen = {}
+    for key, yv in (("rows", yt[160:]), ("shuffled", shuffled)):
+        la = Laplace(net, prior_precision="auto").fit(Xt[:160], yt[:160], X_val=Xt[160:],
+                                                      y_val=yv, link_approx="mc", n_samples=64)
+        evidence = Laplace(net, prior_precision="marglik").fit(Xt[:160], yt[:160]).prior_precision_
+        dist = la._val_dist(Xt[160:], "mc", 64)
+        grid = evidence * np.logspace(0, 10, 101)
+        first = next(i for i, d in enumerate(grid) if la._under_confidence(dist(d), yv) <= 0)
+        if first == 0:
+            assert la.prior_precision_ == evidence and la.prior_method_ == "marglik"
+        else:  # between the last under-confident grid point and the first that is not
+            assert la.prior_method_ == "calibrated"
+            assert grid[first - 1] < la.prior_precision_ <= grid[first]
+        chosen[key] = la.prior_method_
+    assert chosen == {"rows": "calibrated", "shuffled": "marglik"}  # both branches exercised
+
+
+def test_auto_prior_for_regression_stops_at_the_maps_limit_or_keeps_the_evidence():
+    """Regression: a noise sd three times the true one makes every predictive too wide
+    (z > 0 even at the MAP), so "auto" goes to the top of the range, 1e6; a third of the
+    true one makes the evidence's too narrow (z <= 0), so it is kept."""
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.normal(size=(200, 3)))
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=X.dtype) + 0.3 * torch.as_tensor(rng.normal(size=200))
+    net = nn.Sequential(nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
+        net[0].bias.zero_()
+    for noise, expected in ((0.9, "calibrated"), (0.1, "marglik")):
+        la = Laplace(net, "regression", prior_precision="auto", sigma_noise=noise).fit(
+            X[:100], y[:100], X_val=X[100:], y_val=y[100:])
+        evidence = Laplace(net, "regression", sigma_noise=noise).fit(X[:100], y[:100]).prior_precision_
+        assert la.prior_method_ == expected
+        assert la.prior_precision_ == (1e6 if expected == "calibrated" else evidence)
+
+
 @pytest.mark.parametrize("likelihood", ["classification", "regression"])
 def test_under_confidence_z_is_standard_normal_when_calibrated(likelihood):
-    """prior_precision="auto" rejects the evidence when this z-score exceeds 2: over 1,000
-    replicates of 200 rows whose labels are drawn from the predictive itself it has mean 0
+    """prior_precision="auto" raises the evidence's precision while this z-score is above 0;
+    over 1,000 replicates of 200 rows whose labels are drawn from the predictive itself it has mean 0
     and sd 1 (to 0.1: 3 and 4.5 Monte-Carlo standard errors); the same rows with a
     flattened (under-confident) predictive score above 2 in every replicate."""
     torch.manual_seed(0)

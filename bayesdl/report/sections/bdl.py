@@ -232,8 +232,9 @@ def compose(experiments: dict) -> Section:
     laplace_confidence = float(res["Laplace (last layer)"]["dist"].probs.max(-1).values.mean())
     laplace_verdict = (
         "Here they find it under-confident (the evidence of a last layer that fits the "
-        "training digits closely picks a very broad prior) and tune the prior on their NLL "
-        "instead." if res["Laplace (last layer)"]["model"].prior_method_ == "val_nll"
+        "training digits closely picks a very broad prior) and raise the prior precision "
+        "until their top-class hits no longer outnumber their confidences."
+        if res["Laplace (last layer)"]["model"].prior_method_ == "calibrated"
         else "Here they accept it.")
     section = Section(
         title=TITLE,
