@@ -29,7 +29,7 @@ Predictions (``predict_dist``):
 
 - ``"glm"``: the linearised network f(x, theta) ~ f(x, theta*) + J(x)(theta - theta*) (Immer
   et al. 2021), whose output is Gaussian with covariance J Sigma J^T; classes use the probit
-  (PRML 4.153-4.155; extended to the softmax as Lu et al. 2020), regression adds the noise;
+  (PRML 4.153-4.155; over pairwise logit differences for the softmax, Lu et al. 2020), regression adds the noise;
 - ``"mc"``: Monte-Carlo over the linearised outputs (``link_approx="mc"``), or over sampled
   networks (``pred_type="nn"``) - a :class:`~bayesdl.uncertainty.MonteCarloCategorical` /
   mixture of Normals that :func:`bayesdl.uncertainty.decompose` splits.
@@ -51,21 +51,34 @@ STRUCTURES = ("full", "diag", "kron")
 _LOG10_PRIOR_RANGE = (-4.0, 6.0)
 
 
-def probit_probs(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    """Moderated class probabilities from Gaussian logits N(mean, var): (N, K) -> (N, K).
+def probit_probs(mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """Moderated class probabilities from Gaussian logits N(mean (N, K), cov (N, K, K)): (N, K).
 
     One logit (K = 1, binary): sigma(kappa(s^2) mu) with kappa = (1 + pi s^2 / 8)^{-1/2}
-    (PRML 4.154-4.155), returned as (N, 2) = (1 - p, p). K logits: softmax of the
-    per-logit moderated means mu_k kappa(s_k^2) (the extended probit, Lu et al. 2020; the
-    "probit" of laplace-torch). It ignores the logits' correlations: where they are strong
-    it can be 0.1 or more from the Monte-Carlo predictive in a class probability.
+    (PRML 4.154-4.155), returned as (N, 2) = (1 - p, p). K logits: the softmax is
+    p_k = 1 / sum_j exp(-(a_k - a_j)), a function of the logit differences only, and each
+    pairwise term is moderated by the variance of its own difference,
+
+        p_k ~ 1 / (1 + sum_{j != k} exp(-(mu_k - mu_j) kappa(v_kj))),
+        v_kj = S_kk + S_jj - 2 S_kj,
+
+    then normalised (the mean-field approximation of Lu, Ie & Sha 2020 over pairwise
+    differences). Like the softmax it is unchanged by a shift of all logits, so variance along
+    that shift (a softmax's unidentified direction) does not moderate it, as it does in the
+    per-logit extended probit softmax(mu_k kappa(S_kk)); for K = 2 it is PRML 4.155 on the
+    difference. It remains an approximation: with several broad classes it can differ from
+    the Monte-Carlo predictive by 0.05-0.1 in a class probability (``"mc"`` is exact).
     """
-    # kappa(sigma^2) = (1 + pi sigma^2 / 8)^(-1/2)  (PRML 4.154)
-    moderated = mean / torch.sqrt(1 + math.pi * var / 8)
     if mean.shape[-1] == 1:
-        p = torch.sigmoid(moderated)  # (N, 1)  PRML 4.155
+        # kappa(sigma^2) mu = mu / (1 + pi sigma^2 / 8)^(1/2)  (PRML 4.154)
+        p = torch.sigmoid(mean / torch.sqrt(1 + math.pi * cov[..., 0] / 8))  # (N, 1)  PRML 4.155
         return torch.cat([1 - p, p], dim=-1)
-    return torch.softmax(moderated, dim=-1)
+    var = cov.diagonal(dim1=-2, dim2=-1)  # (N, K)
+    v = (var[:, :, None] + var[:, None, :] - 2 * cov).clamp_min(0)  # (N, K, K) Var(a_k - a_j)
+    gap = mean[:, :, None] - mean[:, None, :]  # (N, K, K) mu_k - mu_j
+    # log p_k = -logsumexp_j(-(mu_k - mu_j) kappa(v_kj)); the j = k term is exp(0) = 1
+    log_p = -torch.logsumexp(-gap / torch.sqrt(1 + math.pi * v / 8), dim=-1)  # (N, K)
+    return torch.softmax(log_p, dim=-1)
 
 
 def logit_probs(logits: torch.Tensor) -> torch.Tensor:
@@ -542,8 +555,8 @@ class Laplace:
         logit draws fixed once (so a score of it is smooth in delta).
 
         The Jacobians are rotated into the eigenbasis of H once, where (H + delta I)^-1 is
-        diagonal; each delta then costs O(N K P) for the probit (O(N K^2 P) for Monte Carlo),
-        not a P x P inverse and a P^2 contraction.
+        diagonal; each delta then costs O(N K^2 P) (the logits' covariance), not a P x P inverse
+        and a P^2 contraction.
         """
         from ..uncertainty import MonteCarloCategorical
 
@@ -556,12 +569,12 @@ class Laplace:
                           generator=torch.Generator(mean.device).manual_seed(0)) if mc else None
 
         def dist(delta: float):
-            if mc:  # J Sigma J^T = sum_m R_km R_lm / (lambda_m + delta)  (N, K, K)
-                cov = sum((R / (lam + delta)) @ R.transpose(1, 2) for R, lam in terms)
+            # J Sigma J^T = sum_m R_km R_lm / (lambda_m + delta)  (N, K, K)
+            cov = sum((R / (lam + delta)) @ R.transpose(1, 2) for R, lam in terms)
+            if mc:
                 return MonteCarloCategorical(  # (N, S, K)
                     logit_probs(self._mc_outputs(mean, cov, eps)).transpose(0, 1))
-            # var_nk = J_nk Sigma J_nk^T = sum_m R_nkm^2 / (lambda_m + delta)
-            return self._glm_dist(mean, sum((R**2 / (lam + delta)).sum(-1) for R, lam in terms))
+            return self._glm_dist(mean, cov)
 
         return dist
 
@@ -608,12 +621,12 @@ class Laplace:
                 Jw = torch.cat([Jw, J[:, :, bs:be].unsqueeze(-1)], dim=-1)  # (N, K, out, in+1)
             yield Qb.T @ Jw @ Qa, torch.outer(lb, la)
 
-    def _glm_dist(self, mean: torch.Tensor, var: torch.Tensor):
-        """The GLM predictive from the linearised outputs' mean (N, K) and variances (N, K):
-        Normal(f, sqrt(var + sigma^2)) for regression, the extended probit for classes."""
+    def _glm_dist(self, mean: torch.Tensor, cov: torch.Tensor):
+        """The GLM predictive from the linearised outputs' mean (N, K) and covariance
+        (N, K, K): Normal(f, sqrt(var + sigma^2)) for regression, the probit for classes."""
         if self.likelihood == "regression":
-            return Normal(mean[:, 0], (var[:, 0] + self.sigma_noise_**2).sqrt())
-        return Categorical(probs=probit_probs(mean, var))
+            return Normal(mean[:, 0], (cov[:, 0, 0] + self.sigma_noise_**2).sqrt())
+        return Categorical(probs=probit_probs(mean, cov))
 
     @staticmethod
     def _mc_outputs(mean: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -662,8 +675,8 @@ class Laplace:
                      n_samples: int = 100, generator: torch.Generator | None = None):
         """The predictive distribution at ``X``.
 
-        Classification: ``link_approx="probit"`` -> ``Categorical`` (PRML 4.155, extended
-        probit); ``"mc"`` -> :class:`~bayesdl.uncertainty.MonteCarloCategorical` of
+        Classification: ``link_approx="probit"`` -> ``Categorical`` (PRML 4.155, the
+        pairwise probit of :func:`probit_probs`); ``"mc"`` -> :class:`~bayesdl.uncertainty.MonteCarloCategorical` of
         ``n_samples`` Gaussian logit draws (``pred_type="glm"``) or sampled networks
         (``"nn"``). Regression: ``Normal(f, sqrt(J Sigma J^T + sigma^2))`` (``"probit"`` is
         the exact Gaussian here) or the Monte-Carlo mixture for ``"mc"``.
@@ -680,7 +693,7 @@ class Laplace:
         else:
             mean, cov = self.predictive_moments(X)  # (N, K), (N, K, K)
             if link_approx == "probit":
-                return self._glm_dist(mean, cov.diagonal(dim1=-2, dim2=-1))
+                return self._glm_dist(mean, cov)
             # one standard-normal draw per sample s, shared by the rows (each row still gets
             # iid draws across s), so a row's prediction does not depend on the other rows
             eps = torch.randn(n_samples, mean.shape[1], dtype=mean.dtype, device=mean.device,

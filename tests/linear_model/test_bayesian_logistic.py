@@ -86,6 +86,35 @@ def test_probit_predictive_within_0_02_of_monte_carlo_case_by_case():
     assert np.all(np.abs(probit[:, 1] - 0.5) <= np.abs(p_map - 0.5) + 1e-12)
 
 
+def test_softmax_probit_moderates_logit_differences_and_tracks_monte_carlo():
+    from bayesdl.nn.laplace import probit_probs
+
+    rng = np.random.default_rng(0)
+    mean = torch.as_tensor(rng.normal(0, 2, (20, 3)))
+    root = torch.as_tensor(rng.normal(0, 1, (20, 3, 3)))
+    cov = root @ root.transpose(1, 2)  # (20, 3, 3)
+    p = probit_probs(mean, cov)
+    # unchanged by variance along the shift of all logits (the softmax's unidentified direction)
+    ones = torch.ones(3, 3, dtype=cov.dtype)
+    np.testing.assert_allclose(probit_probs(mean + 5.0, cov + 7.0 * ones), p, rtol=1e-12)
+    # two logits: PRML 4.155 on their difference, and the one-logit binary form
+    two = probit_probs(mean[:, :2], cov[:, :2, :2])[:, 0]
+    v = cov[:, 0, 0] + cov[:, 1, 1] - 2 * cov[:, 0, 1]
+    d = mean[:, 0] - mean[:, 1]
+    np.testing.assert_allclose(two, torch.sigmoid(d / torch.sqrt(1 + np.pi * v / 8)), rtol=1e-12)
+    np.testing.assert_allclose(probit_probs(d[:, None], v[:, None, None])[:, 1], two, rtol=1e-12)
+    # a 3-class posterior: within 0.03 of 100,000 posterior draws case by case, and nearer
+    # than moderating each logit by its own variance (the extended probit)
+    X, y = _standardised(load_iris)
+    model = BayesianLogisticRegression(alpha=1.0, n_samples=100_000, random_state=0).fit(X, y)
+    probit = model.predict_proba(X)
+    mc = model.predict_dist(X, predictive="mc").probs.numpy()
+    mu, var = model.logit_moments(X)
+    extended = torch.softmax(mu / torch.sqrt(1 + np.pi * var / 8), -1).numpy()
+    assert np.abs(probit - mc).max() < 0.03
+    assert np.abs(probit - mc).max() < 0.5 * np.abs(extended - mc).max()
+
+
 def test_evidence_maximising_alpha_equals_grid_search():
     X, y = _standardised(load_breast_cancer)
     model = BayesianLogisticRegression().fit(X, y)
