@@ -262,7 +262,10 @@ def _digest(config: str, tensors: dict[str, torch.Tensor]) -> str:
     for key in sorted(tensors):
         t = tensors[key]
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        flat = t.reshape(-1).contiguous()
+        if flat.stride(0) != 1:  # one element viewed from a row keeps the row's stride: "contiguous",
+            flat = flat.clone(memory_format=torch.contiguous_format)  # but view() refuses it
+        h.update(flat.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -172,18 +172,51 @@ def exact(n, restarts, *, fit_ours=True, fit_sklearn=True, unscreened=False):
 _SVGP_CHILD = """
 import resource, sys, time
 import numpy as np
+import torch
 from bayesdl.gaussian_process import SparseGaussianProcessRegressor
+from bayesdl.gaussian_process import sparse
 from bayesdl.gaussian_process.kernels import ConstantKernel, RBF
+from bayesdl.train import Trainer
+
 X, y, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+# instrumentation only: the wall and CPU time of the Trainer's epochs, and the noise std each
+# epoch starts and ends with (read off the module at every step of the loss)
+train, noise = {}, {}
+fit_epochs = Trainer.fit
+
+def timed_fit(self, *args, **kwargs):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fit_epochs(self, *args, **kwargs)
+    train.update(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu)
+    return out
+
+svgp_loss = sparse._svgp_loss
+
+def noted_loss(model, batch, step):
+    module = model.module if hasattr(model, "module") else model
+    with torch.no_grad():
+        noise.setdefault(step.epoch, []).append(float(module.hyperparameters()[1]))
+    return svgp_loss(model, batch, step)
+
+Trainer.fit, sparse._svgp_loss = timed_fit, noted_loss
 model = SparseGaussianProcessRegressor(ConstantKernel(1.0) * RBF([1.0] * np.load(X, mmap_mode="r").shape[1]),
                                        n_inducing=256, method="svgp", batch_size=4096, max_epochs=epochs,
                                        max_iter=50, noise=0.1, random_state=0)
 start = time.perf_counter()
 model.fit(X, y)
 total = time.perf_counter() - start
-print(f"SVGP fit {total:.1f} s for {epochs} epoch(s) (incl. k-means and the SGPR start on 2,000 rows); "
-      f"losses per epoch {[round(h, 4) for h in model.history_]}; ELBO/n {model.lower_bound_ / 1e6:.4f}; "
-      f"noise std {model.noise_ ** 0.5 * model.y_train_std_:.4f} (true 0.1); "
+n = np.load(y, mmap_mode="r").shape[0]
+
+def std(variance):  # the noise std in units of y
+    return round((variance * model.y_train_std_ ** 2) ** 0.5, 4)
+
+after = [noise[e][0] for e in sorted(noise)[1:]] + [model.noise_]  # each epoch's end
+print(f"fit {total:.1f} s in all: {train['wall'] / epochs:.1f} s per epoch (CPU "
+      f"{train['cpu'] / epochs:.1f} s; {len(noise[0])} Adam steps), the rest (k-means on "
+      f"100,000 rows, the SGPR start on 2,000 rows, the final ELBO pass) {total - train['wall']:.1f} s; "
+      f"loss (-ELBO/n) per epoch {[round(h, 4) for h in model.history_]}; ELBO/n "
+      f"{model.lower_bound_ / n:.4f}; noise std (true 0.1) at the start {std(noise[0][0])}, after "
+      f"each epoch {[std(v) for v in after]}; "
       f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 """
 
@@ -198,7 +231,8 @@ def svgp(n, epochs):
                               str(epochs)], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"the SVGP run failed:\n{out.stderr}")
-    print(f"SVGP n={n:,}, d=4, M=256, batch 4096: " + out.stdout.strip(), flush=True)
+    print(f"SVGP n={n:,}, d=4, M=256, batch 4096, {epochs} epoch(s): " + out.stdout.strip(),
+          flush=True)
 
 
 def svgp_accuracy(n, sub, inducing=128, epochs=3):

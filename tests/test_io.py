@@ -183,3 +183,15 @@ def test_zero_dimensional_and_empty_tensors_round_trip(tmp_path, data):
     loaded = bayesdl.load(tmp_path / "m.safetensors")
     assert loaded.scale_.shape == () and float(loaded.scale_) == 2.5
     assert loaded.empty_.shape == (0, 3)
+
+
+def test_one_element_views_of_a_row_round_trip(tmp_path, data):
+    """A one-element slice of a wider array (a binary classifier's intercept_ = W[:, D]) is
+    "contiguous" yet keeps the row's stride; saving it once failed in the checksum."""
+    model = BayesianLinearRegression().fit(*data)
+    model.strided_ = np.arange(14.0).reshape(2, 7)[:1, 3]  # (1,), stride 7 elements
+    model.strided_t_ = torch.arange(14.0).reshape(2, 7)[:1, 3]
+    model.save(tmp_path / "m.safetensors")
+    loaded = bayesdl.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.strided_, [3.0])
+    assert loaded.strided_t_.tolist() == [3.0]

@@ -11,12 +11,13 @@ from ..datasets import load_csv, load_npy
 from ..io import atomic_write_bytes
 
 
-def read_features(path, target: str | None = None):
+def read_features(path, target: str | None = None, columns: list[str] | None = None):
     """Read ``path`` (.csv with header, or .npy) into ``(X, y, feature_names)``.
 
     With a CSV, ``target`` names the target column (``y`` is None without it), read as
-    given: integer labels stay integers, text labels stay text. A ``.npy``
-    file holds features only and has no column names (``feature_names`` is None).
+    given: integer labels stay integers, text labels stay text; ``columns`` keeps only
+    those feature columns (a model's inputs: the others, e.g. text labels, are not read). A
+    ``.npy`` file holds features only and has no column names (``feature_names`` is None).
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -27,7 +28,7 @@ def read_features(path, target: str | None = None):
         return X, None, None
     if path.suffix.lower() not in {".csv", ".txt"}:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .npy.")
-    bunch = load_csv(path, target=target, target_as_given=True)
+    bunch = load_csv(path, target=target, target_as_given=True, columns=columns)
     return bunch.data, bunch.get("target"), bunch.feature_names
 
 

@@ -62,8 +62,8 @@ def load_model_and_inputs(model_path, data_path, target: str | None = None):
     from ._tables import read_features, require_complete
 
     model, info = load(model_path, with_info=True)
-    X, y, names = read_features(data_path, target)
     trained = info.get("feature_names")
+    X, y, names = read_features(data_path, target, columns=trained)
     if trained is not None and names is not None:
         missing = [c for c in trained if c not in names]
         if missing:

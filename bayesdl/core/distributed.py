@@ -53,6 +53,17 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def union(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct ``values`` over every rank's shard (``np.unique`` of all the rows;
+    e.g. the class labels, of which one shard may hold only some)."""
+    values = np.unique(values)
+    if not is_distributed():
+        return values
+    parts = [None] * world_size()
+    dist.all_gather_object(parts, values)
+    return np.unique(np.concatenate(parts))
+
+
 def broadcast(values: list, src: int = 0) -> list:
     """Rank ``src``'s copy of each numpy array or tensor (other values pass through)."""
     if not is_distributed():

@@ -240,6 +240,8 @@ class DataSource:
             self.chunk_size = max(1, -(-self.n_samples // n_chunks))
 
     def _to_torch(self, block) -> torch.Tensor:
+        if isinstance(block, np.ndarray) and min(block.strides, default=0) < 0:
+            block = np.ascontiguousarray(block)  # a reversed view (X[::-1]): torch needs strides >= 0
         if isinstance(block, np.ndarray) and not block.flags.writeable:
             # read-only arrays are fine: chunks are never written (a warning filter costs
             # ~50 us, so it is set only for them, not for every chunk)
@@ -479,7 +481,9 @@ def accumulate(data: DataSource, fn: Callable[..., tuple[dict, torch.Tensor]], *
     once unless ``parallel=False`` (pass that when it is not a function of its chunk alone,
     e.g. when it draws random numbers in row order). With ``states`` (a list the caller keeps
     across passes over replayable data), ``fn`` is called as ``fn(chunk, state)`` with the
-    ``i``-th chunk's dict ``states[i]``; each dict is used by one thread at a time.
+    ``i``-th chunk's dict ``states[i]``; each dict is used by one thread at a time. The
+    caller may fill the dicts beforehand (per-row values carried beside an array's rows:
+    the ``i``-th chunk is rows ``[i chunk_size, (i + 1) chunk_size)``).
     Returns ``(stats, log_lik_sum, n_samples)`` with the float64 totals.
     """
     totals: dict = {}

@@ -42,13 +42,15 @@ def _column_as_given(cells: list[str], path, name: str) -> np.ndarray:
 
 
 def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.float64,
-             target_as_given: bool = False):
+             target_as_given: bool = False, columns: list[str] | None = None):
     """Read a numeric CSV file with a header row.
 
     Returns a :class:`~sklearn.utils.Bunch` with ``data`` (n, d), ``feature_names`` and, when
     ``target`` names a column, ``target`` (n,) and ``target_name``. With
     ``target_as_given=True`` the target column keeps the type its cells spell: integers stay
     integers (``0``, not ``0.0``), text labels stay text; otherwise it is read as ``dtype``.
+    ``columns`` keeps only those feature columns (the ones the file has), in the file's
+    order; the others are not read, so they need not be numbers (e.g. a text label).
     """
     path = _existing(path)
     with open(path, newline="") as f:
@@ -62,14 +64,16 @@ def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.
         raise ValueError(f"Column {target!r} is not in {path}; its columns are {header}.")
     values = np.empty((len(body), len(header)), dtype=dtype)
     as_given = header.index(target) if target is not None and target_as_given else None
+    unread = (set() if columns is None else
+              {j for j, h in enumerate(header) if h not in columns and h != target})
     for i, row in enumerate(body):
         if len(row) != len(header):
             raise ValueError(
                 f"{path}, line {i + 2}: {len(row)} fields where the header has {len(header)}."
             )
         for j, cell in enumerate(row):
-            if j == as_given:
-                continue  # read below, as given
+            if j == as_given or j in unread:
+                continue  # read below, as given; or not wanted
             try:
                 values[i, j] = float(cell) if cell.strip() else np.nan
             except ValueError:
@@ -77,6 +81,10 @@ def load_csv(path, target: str | None = None, *, delimiter: str = ",", dtype=np.
                     f"{path}, line {i + 2}, column {header[j]!r}: {cell!r} is not a number. "
                     "Encode categories as numbers first."
                 ) from None
+    if unread:
+        keep = [j for j in range(len(header)) if j not in unread]
+        values, header, body = values[:, keep], [header[j] for j in keep], \
+            [[r[j] for j in keep] for r in body]
     if target is None:
         return Bunch(data=values, feature_names=header)
     j = header.index(target)

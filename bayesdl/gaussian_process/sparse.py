@@ -18,6 +18,10 @@ K_mm = L L^T and u = L v, q(v) = N(mu, S), S = R R^T, the latent at x has (Hensm
   estimated per batch as N/|B| sum_{i in B} (...). Memory is O(batch M + M^2) whatever n is.
   The data: arrays, ``.npy`` files, or the EM engine's :class:`~bayesdl.core.em.Batches` of
   rows with the target in the last column, read through its :class:`~bayesdl.core.em.DataSource`.
+  Under ``torch.distributed`` (``torchrun``) the ranks train data-parallel and end with the
+  same parameters, those of one process with the same global batch: arrays and ``.npy`` files
+  are the whole data on every rank (the Trainer's sampler hands each rank its rows of every
+  global batch), Batches are each rank's own shard.
 
 Both are lower bounds on the exact log marginal likelihood at the same hyper-parameters; with
 Z = X the SGPR bound equals it. The inducing points start at k-means centres of X.
@@ -40,7 +44,7 @@ from torch import nn
 from .._base import TorchEstimatorMixin
 from ..cluster import KMeans
 from ..core import distributed
-from ..core.em import Batches, DataSource
+from ..core.em import Batches, Candidates, DataSource
 from ..core.threads import torch_threads
 from ..train import Trainer
 from .gpr import batched_lbfgsb, cholesky_with_jitter
@@ -124,14 +128,38 @@ def _svgp_loss(model, batch, step):
 
 class _TargetLastColumn(torch.utils.data.IterableDataset):
     """A stream of (X (B, D), normalised y (B,)) mini-batches read from a DataSource of rows
-    [x, y] (the batches' rows re-cut into chunks of at most ``batch_size``)."""
+    [x, y] (the batches' rows re-cut into chunks of at most ``batch_size``).
 
-    def __init__(self, source: DataSource, mean: float, std: float):
+    ``n_rows`` and ``n_batches`` (this rank's, counted by the sampling pass) tell the Trainer
+    the stream's size, so it does not read the stream once more to count them.
+    """
+
+    def __init__(self, source: DataSource, mean: float, std: float, n_rows: int, n_batches: int):
         self.source, self.mean, self.std = source, mean, std
+        self.n_rows, self.n_batches = n_rows, n_batches
 
     def __iter__(self):
         for chunk in self.source:  # (B, D + 1)
             yield chunk[:, :-1], (chunk[:, -1] - self.mean) / self.std
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64 (Steele, Lea & Flood 2014) on an array of uint64 words (arithmetic mod 2^64)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _row_keys(rows: torch.Tensor, seed: int) -> torch.Tensor:
+    """A uniform [0, 1) key (B,) for each row (B, D) that is a hash of the row's float64 bit
+    pattern and ``seed`` alone: the same row gets the same key however the rows are ordered,
+    batched or sharded over ranks."""
+    words = rows.double().contiguous().numpy().view(np.uint64)  # (B, D)
+    h = np.full(words.shape[0], seed, dtype=np.uint64)
+    for column in words.T:
+        h = _splitmix64(h ^ column)
+    return torch.from_numpy((h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53)
 
 
 def _load(data, name):
@@ -269,8 +297,16 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         ``X`` (n, D) with targets ``y`` (n,), as arrays or ``.npy`` paths (memory-mapped); or,
         with ``method="svgp"`` and ``y=None``, :class:`~bayesdl.core.em.Batches` of rows
         ``[x, y]`` (the target in the last column, as the EM engine's supervised models take
-        them), for data that is read block by block and never held in memory. Under
-        ``torch.distributed`` each rank's Batches are that rank's shard.
+        them), for data that is read block by block and never held in memory.
+
+        Under ``torch.distributed`` (SVGP): arrays and ``.npy`` paths are the whole data, the
+        same on every rank, and ``batch_size`` rows of each global batch of ``batch_size`` x
+        world size go to each rank (as the Trainer's ``DistributedSampler`` deals them); Batches
+        are each rank's own shard, with the same number of ``batch_size``-row chunks on every
+        rank (one process reading the ranks' chunks side by side, batch_size x world size rows
+        at a time, fits the same model when the ranks' chunks of each step are equally long,
+        since DDP averages the ranks' mean losses). The inducing points and the SGPR start
+        come from a uniform sample of all the ranks' rows, the same on every rank.
         """
         self._validate_params()
         if isinstance(X, Batches):
@@ -391,20 +427,24 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
         rng = check_random_state(self.random_state)
         rows = np.sort(rng.choice(n, _SVGP_INIT_ROWS, replace=False)) if n > _SVGP_INIT_ROWS else slice(None)
         module = self._svgp_start(Xt[rows], yt[rows], Z0, n)
-        self._train_svgp(module, (Xt, yt), [(Xt[i:i + _PREDICT_ROWS], yt[i:i + _PREDICT_ROWS])
-                                            for i in range(0, n, _PREDICT_ROWS)])
+        own = distributed.shard(n)  # the final ELBO pass reads this rank's block of the rows
+        self._train_svgp(module, (Xt, yt), [(Xt[i:min(i + _PREDICT_ROWS, own.stop)],
+                                             yt[i:min(i + _PREDICT_ROWS, own.stop)])
+                                            for i in range(own.start, own.stop, _PREDICT_ROWS)])
 
     def _fit_svgp_stream(self, batches: Batches):
         """SVGP on a stream of [x, y] rows: one pass for n, the mean and std of y and a uniform
-        sample of rows (k-means and the SGPR start), then the Trainer's epochs."""
+        sample of rows (k-means and the SGPR start), then the Trainer's epochs (told the
+        stream's size, so they are its only other passes) and one pass for the ELBO."""
         source = DataSource(batches, dtype=self._torch_dtype, device=torch.device("cpu"),
                             chunk_size=self.batch_size)
         if source.n_features < 2:
             raise ValueError(f"Each batch must hold the inputs and the target in its last "
                              f"column (at least 2 columns), got {source.n_features}.")
         self.n_features_in_ = source.n_features - 1
-        sample, sums = self._stream_sample(source, max(_KMEANS_ROWS, _SVGP_INIT_ROWS))
-        n, total, squares = (float(v) for v in distributed.all_reduce_sum(sums))
+        sample, (rows, chunks, total, squares) = self._stream_sample(
+            source, max(_KMEANS_ROWS, _SVGP_INIT_ROWS))
+        n, total, squares = (float(v) for v in distributed.all_reduce_sum([rows, total, squares]))
         if n < 2:
             raise ValueError(f"Found {int(n)} sample(s) in the Batches; SVGP needs at least 2.")
         self.y_train_mean_, self.y_train_std_ = 0.0, 1.0
@@ -412,35 +452,49 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
             self.y_train_mean_ = total / n
             std = math.sqrt(max(squares / n - self.y_train_mean_ ** 2, 0.0))
             self.y_train_std_ = std if std > 0 else 1.0
-        X_sample = sample[:, :-1].numpy()
-        Z0 = self._initial_inducing(X_sample)
+        Z0 = self._initial_inducing(sample[:, :-1].numpy())
         start = sample[:_SVGP_INIT_ROWS]  # the sample is in random order: a uniform subsample
         module = self._svgp_start(start[:, :-1], (start[:, -1] - self.y_train_mean_) / self.y_train_std_,
                                   Z0, int(n))
-        stream = _TargetLastColumn(source, self.y_train_mean_, self.y_train_std_)
-        self._train_svgp(module, stream, stream, reduce=True)
+        stream = _TargetLastColumn(source, self.y_train_mean_, self.y_train_std_, int(rows),
+                                   int(chunks))
+        self._train_svgp(module, stream, stream)
 
     def _stream_sample(self, source: DataSource, size: int):
-        """One pass over ``source``: a uniform sample of ``size`` rows without replacement (the
-        rows with the ``size`` smallest random keys, in random order) and the float64 sums
-        (n, sum y, sum y^2) of this rank's rows."""
-        gen = torch.Generator().manual_seed(int(check_random_state(self.random_state).randint(2**31 - 1)))
+        """One pass over ``source``: a uniform sample of ``size`` rows without replacement, the
+        same on every rank and in one process however the rows are sharded, ordered or batched,
+        and this rank's float64 (rows, chunks, sum y, sum y^2).
+
+        Bottom-k sampling (Cohen & Kaplan 2007) with hashed keys: every row gets a key that is a
+        hash of its values (:func:`_row_keys`, uniform on [0, 1) for distinct rows) and the
+        sample is the ``size`` rows with the smallest keys over all ranks (each rank keeps its
+        own ``size`` smallest, then they are gathered), in key order, i.e. in random order.
+        Equal rows share a key, so duplicates enter the sample together.
+        """
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         keys, rows = torch.empty(0, dtype=torch.float64), []
-        sums = torch.zeros(3, dtype=torch.float64)
+        sums = torch.zeros(4, dtype=torch.float64)
         for chunk in source:  # (B, D + 1)
             y = chunk[:, -1].double()
-            sums += torch.stack([y.new_tensor(float(y.shape[0])), y.sum(), (y * y).sum()])
-            keys = torch.cat([keys, torch.rand(chunk.shape[0], generator=gen, dtype=torch.float64)])
+            sums += torch.stack([y.new_tensor(float(y.shape[0])), y.new_tensor(1.0), y.sum(),
+                                 y @ y])
+            keys = torch.cat([keys, _row_keys(chunk, seed)])
             rows.append(chunk)
             if keys.shape[0] >= 2 * size:  # prune the buffer back to the sample
                 keep = torch.topk(keys, size, largest=False).indices
                 keys, rows = keys[keep], [torch.cat(rows)[keep]]
-        keep = torch.topk(keys, min(size, keys.shape[0]), largest=False).indices  # sorted keys
-        return torch.cat(rows)[keep], list(sums)
+        best = Candidates.top(-keys, torch.cat(rows), size)  # the largest -key first
+        scores, sample = best.scores, best.rows
+        missing = size - scores.shape[0]
+        if distributed.is_distributed() and missing:  # all_gather needs equal shapes
+            scores = torch.cat([scores, scores.new_full((missing,), -math.inf)])
+            sample = torch.cat([sample, sample.new_zeros(missing, sample.shape[1])])
+        best = Candidates(scores, sample).all_gather()
+        return best.rows[best.scores > -math.inf], list(sums)
 
-    def _train_svgp(self, module, train_data, blocks, reduce: bool = False):
-        """Adam on the mini-batch ELBO through the Trainer, then the full-data ELBO over
-        ``blocks`` (summed over the ranks when each holds a shard: ``reduce``)."""
+    def _train_svgp(self, module, train_data, blocks):
+        """Adam on the mini-batch ELBO through the Trainer, then the ELBO over all the rows:
+        ``blocks`` are this rank's rows (all of them in one process), summed over the ranks."""
         trainer = Trainer(module, _svgp_loss, lr=self.lr, max_epochs=self.max_epochs,
                           batch_size=self.batch_size, seed=int(check_random_state(
                               self.random_state).randint(2**31 - 1)),
@@ -453,10 +507,9 @@ class SparseGaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEs
             # Hensman 2013, 4: sum of the expected log-likelihoods over all rows, minus the KL
             data_term = sum(float(module.elbo_terms(X.to(self._torch_device),
                                                     y.to(self._torch_device))[0]) for X, y in blocks)
-            if reduce:
-                (data_term,) = distributed.all_reduce_sum([torch.tensor([data_term], dtype=torch.float64)])
-                data_term = float(data_term)
-            self.lower_bound_ = data_term - float(_kl_standard(module.q_mu, module.q_sqrt()))
+            (data_term,) = distributed.all_reduce_sum([torch.tensor([data_term],
+                                                                    dtype=torch.float64)])
+            self.lower_bound_ = float(data_term) - float(_kl_standard(module.q_mu, module.q_sqrt()))
 
     def _svgp_start(self, X, y, Z0, n) -> SVGP:
         """SVGP initialised from SGPR on a uniform subsample (X, y) of the n rows.

@@ -17,7 +17,8 @@ networks). ``hessian_structure`` is
 - ``"kron"``: Kronecker-factored (KFAC, Martens & Grosse 2015) per ``nn.Linear`` layer,
   H_l ~= (sum_n B_n) (x) (sum_n a_n a_n^T) / N with a_n the layer input (plus a 1 for the
   bias) and B_n = G_n^T Lambda_n G_n, G_n the Jacobian of the output with respect to the
-  layer's pre-activation; exact for one single-output layer.
+  layer's pre-activation; exact for one single-output layer under a Gaussian likelihood
+  (Lambda_n constant; a classifier's p_n (1 - p_n) varies by row, so there it is not).
 
 The prior precision is tuned by maximising the Laplace evidence (PRML 4.137 / 5.175,
 ``prior_precision="marglik"``) or the validation NLL (``"val_nll"``), or given as a number;
@@ -55,7 +56,9 @@ def probit_probs(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
 
     One logit (K = 1, binary): sigma(kappa(s^2) mu) with kappa = (1 + pi s^2 / 8)^{-1/2}
     (PRML 4.154-4.155), returned as (N, 2) = (1 - p, p). K logits: softmax of the
-    per-logit moderated means mu_k kappa(s_k^2) (the extended probit, Lu et al. 2020).
+    per-logit moderated means mu_k kappa(s_k^2) (the extended probit, Lu et al. 2020; the
+    "probit" of laplace-torch). It ignores the logits' correlations: where they are strong
+    it can be 0.1 or more from the Monte-Carlo predictive in a class probability.
     """
     # kappa(sigma^2) = (1 + pi sigma^2 / 8)^(-1/2)  (PRML 4.154)
     moderated = mean / torch.sqrt(1 + math.pi * var / 8)
@@ -73,12 +76,39 @@ def logit_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-def _last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
-    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+def _last_linear(model: nn.Module, X: torch.Tensor | None = None,
+                 name: str | None = None) -> tuple[str, nn.Linear]:
+    """The network's output ``nn.Linear`` (name, layer): the one named ``name``, else the last
+    one called on ``X`` (a module may define its head before its body), else the last defined."""
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     if not linears:
         raise ValueError("last-layer Laplace needs a network whose last layer is an nn.Linear; "
                          f"{type(model).__name__} has none. Use subset_of_weights='all'.")
-    return linears[-1]
+    if name is None and X is not None:
+        called = []
+        hooks = [m.register_forward_hook(lambda module, args, out, n=n: called.append(n))
+                 for n, m in linears.items()]
+        try:
+            with torch.no_grad():
+                model(X[:1])
+        finally:
+            for hook in hooks:
+                hook.remove()
+        name = called[-1] if called else None
+    name = list(linears)[-1] if name is None else name
+    return name, linears[name]
+
+
+def _check_rows(X, y, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X, y)`` as tensors, refusing NaN/infinity and a target count unequal to the rows."""
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    for name, t in ((what, X), ("its targets", y)):
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinity; drop or impute those rows first.")
+    if y.dim() == 0 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{what} has {X.shape[0]} rows but its targets have shape "
+                         f"{tuple(y.shape)}; give one target per row.")
+    return X, y
 
 
 class Laplace:
@@ -129,10 +159,12 @@ class Laplace:
         return cls(model, likelihood, **kwargs)
 
     # -- the parameters the posterior is over ---------------------------------------------------
-    def _split(self) -> dict:
-        """The posterior's parameters {name: tensor}, setting the module they belong to."""
+    def _split(self, X: torch.Tensor | None = None) -> dict:
+        """The posterior's parameters {name: tensor}, setting the module they belong to (the
+        last layer called on ``X``, or the one a restored ``last_layer_name_`` names)."""
         if self.subset_of_weights == "last_layer":
-            name, layer = _last_linear(self.model)
+            self.last_layer_name_, layer = _last_linear(
+                self.model, X, None if X is not None else getattr(self, "last_layer_name_", None))
             self._head_module = layer
             return dict(layer.named_parameters())
         self._head_module = self.model
@@ -157,7 +189,9 @@ class Laplace:
         return captured[-1].detach()
 
     def _check_output_is_head(self, out, features):
-        head_out = self._head_module(features)
+        # compared as (N, K): a regressor may return its head's (N, 1) squeezed to (N,)
+        head_out = self._head_module(features).reshape(features.shape[0], -1)
+        out = out.reshape(out.shape[0], -1)
         if head_out.shape != out.shape or not torch.allclose(head_out, out):
             raise ValueError("last-layer Laplace needs the network's output to be its last "
                              "nn.Linear's output (no layer after it); use subset_of_weights='all'.")
@@ -196,6 +230,23 @@ class Laplace:
             return (p * (1 - p)).unsqueeze(-1)
         p = torch.softmax(out, -1)
         return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+
+    def _check_targets(self, y: torch.Tensor, K: int, what: str) -> None:
+        """Targets the network's K outputs can score: one regression target per row (one
+        output), or class labels 0..K-1 (0/1 for a single logit)."""
+        if self.likelihood == "regression":
+            if K != 1 or y.numel() != y.shape[0]:
+                raise ValueError(f"regression Laplace needs a network with one output and one "
+                                 f"target per row; got {K} outputs and {what} of shape "
+                                 f"{tuple(y.shape)}.")
+            return
+        n_classes = 2 if K == 1 else K
+        if (y.is_floating_point() and not torch.equal(y, y.round())) or y.dim() != 1 or \
+                len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+            raise ValueError(f"{what} must hold class labels 0..{n_classes - 1} (the network has "
+                             f"{K} output{'s' if K > 1 else ''}), one per row; got shape "
+                             f"{tuple(y.shape)}, values {y.min().item()}..{y.max().item()}. "
+                             "Encode the labels, e.g. with sklearn's LabelEncoder.")
 
     def _nll_sum(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.likelihood == "regression":
@@ -243,8 +294,9 @@ class Laplace:
         covered = {f[2] for f in factors} | {f[2][:-len("weight")] + "bias" for f in factors}
         missing = param_names - covered
         if missing:
-            raise ValueError(f"hessian_structure='kron' covers nn.Linear layers only; the "
-                             f"parameters {sorted(missing)} are in other layers. Use 'diag' or 'full'.")
+            raise ValueError(f"hessian_structure='kron' covers the weights of nn.Linear layers "
+                             f"(with their biases) only; the parameters {sorted(missing)} are in "
+                             "other layers, or are biases of frozen weights. Use 'diag' or 'full'.")
         inputs, preacts = {}, {}  # each layer's input a_n and pre-activation s_n
 
         def record(name):
@@ -303,17 +355,17 @@ class Laplace:
         """
         if link_approx not in ("probit", "mc"):
             raise ValueError(f"link_approx must be 'probit' or 'mc', got {link_approx!r}.")
-        X = torch.as_tensor(X)
-        y = torch.as_tensor(y)
+        X, y = _check_rows(X, y, "X")
         for cached in ("_H_eig", "_kron"):  # decompositions of a previous fit's GGN
             self.__dict__.pop(cached, None)
-        self._map = {k: p.detach().clone() for k, p in self._split().items()}
         was_training = self.model.training
         self.model.eval()
         try:
+            self._map = {k: p.detach().clone() for k, p in self._split(X).items()}
             h = self._features(X)
             with torch.no_grad():
                 out = self._outputs(self._map, h)
+            self._check_targets(y, out.shape[1], "y")
             if self.likelihood == "regression":
                 r = out.reshape(-1) - y.reshape(-1).to(out.dtype)
                 self.sigma_noise_ = (float(self.sigma_noise) if self.sigma_noise is not None
@@ -333,7 +385,8 @@ class Laplace:
                 if X_val is None or y_val is None:
                     raise ValueError(f"prior_precision={self.prior_precision!r} needs X_val "
                                      "and y_val in fit.")
-                X_val, y_val = torch.as_tensor(X_val), torch.as_tensor(y_val)
+                X_val, y_val = _check_rows(X_val, y_val, "X_val")
+                self._check_targets(y_val, out.shape[1], "y_val")
                 dist = self._val_dist(X_val, link_approx, n_samples)
                 delta = None
                 if self.prior_precision == "auto":  # the evidence's, unless under-confident
@@ -358,6 +411,8 @@ class Laplace:
                                                  "n_train_", "n_params_")}
         if self.likelihood == "regression":
             numbers["sigma_noise_"] = self.sigma_noise_
+        if self.subset_of_weights == "last_layer":
+            numbers["last_layer_name_"] = self.last_layer_name_
         if self.hessian_structure == "kron":
             tensors = {f"{i}.{ab}": f[3 + j] for i, f in enumerate(self.H_) for j, ab in enumerate("AB")}
         else:
@@ -366,13 +421,13 @@ class Laplace:
 
     def load_state(self, numbers: dict, tensors: dict) -> "Laplace":
         """Inverse of :meth:`state` (for the network this Laplace was built with)."""
-        for cached in ("_H_eig", "_kron"):  # decompositions of another GGN
+        for cached in ("_H_eig", "_kron", "last_layer_name_"):  # another GGN's, another layer
             self.__dict__.pop(cached, None)
+        for k, v in numbers.items():
+            setattr(self, k, v)
         self._map = {k: p.detach().clone() for k, p in self._split().items()}
         self.theta_map_ = torch.cat([p.reshape(-1) for p in self._map.values()])
         like = self.theta_map_
-        for k, v in numbers.items():
-            setattr(self, k, v)
         if self.hessian_structure == "kron":
             self.H_ = [(f[0], f[2], f[1].bias is not None, tensors[f"{i}.A"].to(like),
                         tensors[f"{i}.B"].to(like)) for i, f in enumerate(self._kfac_layers())]

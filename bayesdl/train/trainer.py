@@ -33,11 +33,15 @@ every epoch stores the model, optimiser, scheduler, grad scaler and every RNG st
 
 Streamed data: a ``torch.utils.data.IterableDataset`` (data that does not fit in memory, read
 block by block) yields whole mini-batches, which the loop uses as they come (``batch_size`` and
-``shuffle`` do not apply: the order is the stream's). One counting pass before the first epoch
-gives ``Step.n_train`` (the rows of the batches' first tensors) and ``Step.n_batches``. Under
-``torch.distributed`` each rank's dataset yields that rank's own shard, with the same number of
-batches on every rank (checked: DDP would otherwise wait forever); ``n_train`` is the sum over
-the ranks. Before each epoch the loop calls the dataset's ``set_epoch(epoch)`` if it has one.
+``shuffle`` do not apply: the order is the stream's). ``Step.n_train`` (the rows of the batches'
+first tensors) and ``Step.n_batches`` come from one counting pass before the first epoch, or,
+from a stream that knows them already (e.g. from a pass it made itself), from its attributes
+``n_rows`` and ``n_batches`` (this rank's rows and batches per epoch), and then the stream is
+read only by the epochs. Under ``torch.distributed`` each rank's dataset yields that rank's own
+shard, with the same number of batches on every rank (checked before the first epoch: DDP would
+otherwise wait forever); ``n_train`` is the sum over the ranks. Every epoch must yield the rows
+and batches counted or declared (checked after each epoch). Before each epoch the loop calls
+the dataset's ``set_epoch(epoch)`` if it has one.
 Resumption restores the model, optimiser and RNG states exactly as for tensors and starts the
 next epoch with a fresh pass over the stream; it is bit-identical to the uninterrupted run only
 if the stream yields the same batches in every epoch, or makes its order a function of the
@@ -158,11 +162,21 @@ def _batch_rows(batch) -> int:
     return int(batch.shape[0])
 
 
-def _count_stream(dataset: IterableDataset, world: int, comm_device) -> tuple[int, int]:
-    """(rows summed over the ranks, batches per rank) of one pass over a streamed dataset."""
-    n_rows = n_batches = 0
-    for batch in dataset:
-        n_rows, n_batches = n_rows + _batch_rows(batch), n_batches + 1
+def _count_stream(dataset: IterableDataset, world: int, comm_device) -> tuple[int, int, int]:
+    """(rows summed over the ranks, this rank's rows, batches per rank) of a streamed dataset:
+    the ``n_rows`` and ``n_batches`` it declares, or else counted in one pass over it. Every
+    rank must have the same number of batches."""
+    declared = getattr(dataset, "n_rows", None), getattr(dataset, "n_batches", None)
+    if None not in declared:
+        if not all(isinstance(v, (int, np.integer)) and v >= 0 for v in declared):
+            raise ValueError(f"a stream's n_rows and n_batches must be non-negative integers, "
+                             f"got {declared[0]!r} and {declared[1]!r}.")
+        n_rows, n_batches = (int(v) for v in declared)
+    else:
+        n_rows = n_batches = 0
+        for batch in dataset:
+            n_rows, n_batches = n_rows + _batch_rows(batch), n_batches + 1
+    n_train = n_rows
     if world > 1:
         counts = torch.tensor([n_rows, n_batches, -n_batches], dtype=torch.float64,
                               device=comm_device)
@@ -174,8 +188,8 @@ def _count_stream(dataset: IterableDataset, world: int, comm_device) -> tuple[in
                 f"the ranks' streams hold different numbers of batches ({int(-high[2])} to "
                 f"{int(high[1])}); every rank needs the same number, or the gradient "
                 "all-reduce of the missing steps would wait forever. Shard the data evenly.")
-        n_rows = int(counts[0])
-    return n_rows, n_batches
+        n_train = int(counts[0])
+    return n_train, n_rows, n_batches
 
 
 def _to(batch, device):
@@ -500,7 +514,8 @@ class Trainer:
         train_data = _as_dataset(train_data)
         streamed = isinstance(train_data, IterableDataset)
         if streamed:
-            n_train, n_stream_batches = _count_stream(train_data, self.world, self._comm_device)
+            n_train, n_stream_rows, n_stream_batches = _count_stream(train_data, self.world,
+                                                                     self._comm_device)
         else:
             n_train = len(train_data)
         if n_train == 0:
@@ -563,7 +578,10 @@ class Trainer:
                     ordered.set_epoch(epoch)
             self.model.train()
             sums: dict[str, list] = {}  # name -> [total, count]
+            n_rows = n_batches = 0  # a stream's on this rank in this epoch, for the check below
             for b, batch in enumerate(loader):
+                if streamed:
+                    n_rows, n_batches = n_rows + _batch_rows(batch), n_batches + 1
                 batch = _to(batch, device)
                 step = Step(epoch, b, n_stream_batches if streamed else len(loader), n_train,
                             self.seed, self.rank, self.world)
@@ -581,6 +599,12 @@ class Trainer:
                         )
                     total = sums.setdefault(name, [0.0, 0])
                     total[0], total[1] = total[0] + value, total[1] + 1
+            if streamed and (n_rows, n_batches) != (n_stream_rows, n_stream_batches):
+                raise ValueError(
+                    f"epoch {epoch} of the stream yielded {n_batches} batches of {n_rows} rows "
+                    f"in all, but it holds {n_stream_batches} batches of {n_stream_rows} rows "
+                    "(declared by its n_batches and n_rows, or counted before the first epoch). "
+                    "A stream must yield the same number of rows and batches in every epoch.")
             for scheduler in schedulers.values():
                 if scheduler is not None:
                     scheduler.step()

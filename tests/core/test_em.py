@@ -20,6 +20,14 @@ def test_batches_need_reiterable_data():
         assert [c.shape[0] for c in data] == [2, 1, 2, 2]  # a second pass reads it again
 
 
+def test_batches_of_reversed_views_are_read_as_their_values():
+    X = np.arange(20.0).reshape(10, 2)
+    data = DataSource(Batches([X[::-1], X[:, ::-1]]), dtype=torch.float64,
+                      device=torch.device("cpu"))
+    chunks = [c.numpy() for c in data]
+    np.testing.assert_array_equal(np.vstack(chunks), np.vstack([X[::-1], X[:, ::-1]]))
+
+
 def test_default_chunks_of_an_array_are_evened_out_and_blas_follows_torch_threads():
     from threadpoolctl import threadpool_info
 

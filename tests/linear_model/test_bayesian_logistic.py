@@ -106,6 +106,30 @@ def test_ard_prunes_irrelevant_features():
     assert np.all(model.alpha_[2:] > 100 * model.alpha_[:2].max())
 
 
+def test_ard_prunes_a_feature_at_once_instead_of_cycling():
+    """On breast cancer's first 6 features ARD used to cycle for ever between two alphas of
+    feature 0 (its weight ~1e-7, below the warm Newton step's tolerance, stopped following
+    alpha): it now converges, the active alphas satisfy MacKay's alpha_j = gamma_j / m_j^2,
+    and restoring a pruned feature (alpha_j = 100) lowers the evidence (PRML 4.137)."""
+    X, y = _standardised(load_breast_cancer)
+    X = X[:, :6]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = BayesianLogisticRegression(ard=True).fit(X, y)
+    assert model.n_evidence_iter_ < 50
+    alpha, w = model.alpha_, model.coef_[0]
+    active = alpha < 1e6
+    np.testing.assert_array_equal(active, [False, True, False, True, True, True])
+    gamma = 1 - alpha * np.diag(model.covariance_)[:6]
+    np.testing.assert_allclose(alpha[active], gamma[active] / w[active] ** 2, rtol=1e-3)
+    evidence = BayesianLogisticRegression(alpha=alpha).fit(X, y).log_evidence_
+    np.testing.assert_allclose(evidence, model.log_evidence_, rtol=1e-10)
+    for j in np.flatnonzero(~active):
+        restored = alpha.copy()
+        restored[j] = 100.0
+        assert BayesianLogisticRegression(alpha=restored).fit(X, y).log_evidence_ < evidence
+
+
 def test_sample_weight_equals_repetition_and_streaming_equals_in_memory(tmp_path):
     X, y = _standardised(load_iris)
     w = np.random.default_rng(0).integers(0, 3, len(y))
@@ -139,12 +163,16 @@ def test_bad_input_errors():
     X = np.array([[0.0], [1.0], [2.0], [3.0]])
     with pytest.raises(ValueError, match="separable.*MAP does not exist"):
         BayesianLogisticRegression(alpha=0.0).fit(X, [0, 0, 1, 1])
-    with pytest.raises(ValueError, match="only one class"):
+    with pytest.raises(ValueError, match=r"only one class \(1\)"):
         BayesianLogisticRegression().fit(X, [1, 1, 1, 1])
     with pytest.raises(ValueError, match="NaN"):
         BayesianLogisticRegression().fit(np.array([[0.0], [np.nan], [1.0]]), [0, 1, 0])
     with pytest.raises(ValueError, match="alpha must be"):
         BayesianLogisticRegression(alpha=[1.0, 2.0]).fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="singular: some features are collinear"):
+        BayesianLogisticRegression(alpha=0.0).fit(np.c_[X, 2 * X], [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="ard=True .* needs alpha=None"):
+        BayesianLogisticRegression(alpha=1.0, ard=True).fit(X, [0, 1, 0, 1])
 
 
 def test_newton_stops_where_no_step_lowers_the_posterior_any_more():
@@ -202,3 +230,120 @@ def test_float32_softmax_converges_to_the_float64_map():
     assert f32.n_iter_ <= 3
     np.testing.assert_allclose(f32.coef_, f64.coef_, atol=1e-4)
     np.testing.assert_allclose(f32.intercept_, f64.intercept_, atol=1e-4)
+
+
+def _dense_posterior_precision(X, y, w, coef, intercept, alpha):
+    """Phi^T R Phi + diag(alpha) (PRML 4.97) and the log posterior's gradient (PRML 4.91
+    with the prior) for two classes, from the whole (N, P) design at once in numpy."""
+    Phi = np.c_[X, np.ones(len(X))]
+    theta = np.r_[coef, intercept]
+    prec = np.r_[np.full(X.shape[1], alpha), 0.0]
+    p = 1 / (1 + np.exp(-Phi @ theta))
+    A = (Phi * (w * p * (1 - p))[:, None]).T @ Phi + np.diag(prec)
+    return A, Phi.T @ (w * (y - p)) - prec * theta
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_subsample_start_reaches_the_cold_full_data_map(n_classes, monkeypatch):
+    """Above 4 x 200 rows per parameter L-BFGS starts from a subsample's MAP with its Hessian:
+    the MAP equals Newton's from zero on all rows (run to 1e-12) to tol = 1e-8 relative to
+    |w|, one Hessian pass (at the MAP) gives the posterior, and with two classes the
+    covariance is the inverse of the dense numpy Hessian at the returned MAP."""
+    X, y = make_classification(40_000, 6, n_informative=4, n_redundant=0, n_classes=n_classes,
+                               n_clusters_per_class=1, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    starts = []
+    original = BayesianLogisticRegression._subsample_start
+
+    def spy(self, *args, **kwargs):
+        starts.append(original(self, *args, **kwargs))
+        return starts[-1]
+
+    monkeypatch.setattr(BayesianLogisticRegression, "_subsample_start", spy)
+    model = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X, y, sample_weight=w)
+    # the outer call (it returns last) took a start; so did its subsample's own (n / 8 rows)
+    assert starts[-1] is not None and starts[-2] is not None
+    assert model.n_hessian_passes_ == 1
+    ref = BayesianLogisticRegression(alpha=1.0, solver="newton", tol=1e-12).fit(
+        X, y, sample_weight=w)
+    within = 1e-8 * (1 + np.abs(ref.coef_).max())  # the stop rule's tolerance
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=0, atol=within)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=0, atol=within)
+    # the two covariances belong to points within ``within``: equal to about that, relatively
+    S = np.abs(ref.covariance_).max()
+    np.testing.assert_allclose(model.covariance_, ref.covariance_, rtol=0, atol=1e-6 * S)
+    if n_classes == 2:
+        A, grad = _dense_posterior_precision(X, y, w, model.coef_[0], model.intercept_[0], 1.0)
+        newton_step = np.linalg.solve(A, grad)
+        assert np.abs(newton_step).max() <= 1e-8 * (1 + np.abs(model.coef_).max())
+        np.testing.assert_allclose(model.covariance_, np.linalg.inv(A), rtol=1e-9, atol=1e-14)
+
+
+def test_subsample_without_a_class_still_reaches_the_map():
+    """Every 8th row misses the rare class: the subsample's intercept runs off (flat prior)
+    and its Newton does not converge, so the fit falls back to L-BFGS from zero and still
+    ends at the MAP."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(12_000, 6))
+    y = np.zeros(len(X), dtype=int)
+    y[np.arange(3, len(X), 1000)] = 1  # 12 positives, none on a multiple of the stride
+    model = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X, y)
+    ref = BayesianLogisticRegression(alpha=1.0, solver="newton").fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)
+
+
+def test_npy_subsample_equals_in_memory_subsample(tmp_path):
+    X, y = make_classification(12_000, 6, n_informative=4, n_redundant=0, random_state=2)
+    np.save(tmp_path / "rows.npy", np.c_[X, y])
+    memory = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X, y)
+    streamed = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(str(tmp_path / "rows.npy"))
+    # the same rows are subsampled, so the same path: equal to rounding
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(streamed.covariance_, memory.covariance_, rtol=1e-10, atol=1e-14)
+    assert streamed.n_gradient_passes_ == memory.n_gradient_passes_
+
+
+def _distributed_data():
+    X, y = make_classification(24_000, 5, n_informative=3, n_redundant=0, random_state=3)
+    return StandardScaler().fit_transform(X), y
+
+
+def _distributed_worker(rank, port, out):
+    import torch.distributed as dist
+
+    from bayesdl.core import distributed
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        X, y = _distributed_data()
+        rows = distributed.shard(len(X))  # this rank's rows only
+        model = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X[rows], y[rows])
+        out[rank] = [{"coef_": model.coef_, "intercept_": model.intercept_,
+                      "covariance_": model.covariance_}]
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned processes importing torch: ~25 s on the shared 2 cores
+def test_two_process_fit_equals_single_process_fit():
+    """Each rank holds half the rows; the gradient and Hessian sums (and the subsample's)
+    are all-reduced, so both ranks find the one-process MAP and posterior. The ranks
+    subsample their own shards, a different subsample from one process's, so the MAPs
+    agree to the stop rule's tolerance (1e-8 relative to |w|), not to rounding."""
+    from tests._distributed import assert_ranks_equal_single, fits_on_two_ranks
+
+    X, y = _distributed_data()
+    single = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X, y)
+    within = 1e-8 * (1 + np.abs(single.coef_).max())
+    ref = {"coef_": single.coef_, "intercept_": single.intercept_,
+           "covariance_": single.covariance_}
+    results = fits_on_two_ranks(_distributed_worker)
+    for rank in (0, 1):
+        for name in ("coef_", "intercept_"):
+            np.testing.assert_allclose(results[rank][0][name], ref[name], rtol=0, atol=within)
+        np.testing.assert_allclose(results[rank][0]["covariance_"], ref["covariance_"],
+                                   rtol=1e-6)
+    assert_ranks_equal_single({0: results[1], 1: results[1]}, results[0], atol=0.0)

@@ -64,6 +64,45 @@ def test_kfac_diag_full_agree_on_a_single_output_linear_regression_layer():
                                fits["kron"].log_marginal_likelihood(), rtol=1e-10)
 
 
+def test_last_layer_regressor_with_squeezed_output_equals_bayesian_linear_regression():
+    """A custom regressor returning (N,) means (its head's (N, 1) squeezed): last-layer Laplace
+    gives the closed-form Bayesian linear regression predictive phi^T S phi + sigma^2 (PRML
+    3.58-3.59) and evidence (PRML 3.86). It was refused as "a layer after the last Linear"."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+    Phi = np.c_[X, np.ones(len(X))]
+    sigma, delta = 0.7, 3.0
+    A = Phi.T @ Phi / sigma**2 + delta * np.eye(11)
+    S = np.linalg.inv(A)
+    m = S @ Phi.T @ y / sigma**2
+
+    class Regressor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Identity(), nn.Linear(10, 1)
+
+        def forward(self, x):
+            return self.head(self.body(x))[:, 0]
+
+    net = Regressor().double()
+    with torch.no_grad():
+        net.head.weight.copy_(torch.as_tensor(m[None, :10]))
+        net.head.bias.fill_(m[10])
+    la = Laplace(net, "regression", prior_precision=delta, sigma_noise=sigma).fit(
+        torch.as_tensor(X), torch.as_tensor(y))
+    dist = la.predict_dist(torch.as_tensor(X[:30]))
+    np.testing.assert_allclose(dist.mean.numpy(), Phi[:30] @ m, rtol=1e-10)
+    np.testing.assert_allclose(dist.variance.numpy(),
+                               np.einsum("np,pq,nq->n", Phi[:30], S, Phi[:30]) + sigma**2, rtol=1e-10)
+    N, M = Phi.shape
+    E = 0.5 * np.sum((y - Phi @ m) ** 2) / sigma**2 + 0.5 * delta * m @ m
+    evidence = (M / 2 * np.log(delta) - N * np.log(sigma) - E - 0.5 * np.linalg.slogdet(A)[1]
+                - N / 2 * np.log(2 * np.pi))
+    np.testing.assert_allclose(la.log_marginal_likelihood(), evidence, rtol=1e-10)
+
+
 def test_marglik_prior_equals_grid_search_and_mc_plugs_into_decompose():
     X, y = make_classification(200, 5, n_informative=4, n_redundant=0, n_classes=3,
                                random_state=2)
@@ -170,8 +209,48 @@ def test_clear_errors():
         Laplace(net, prior_precision=1.0).fit(X, y)
     with pytest.raises(ValueError, match="hessian_structure"):
         Laplace(net, hessian_structure="block")
+    with pytest.raises(ValueError, match=r"'kron' covers .* \['0.bias', '1.bias', '1.weight'\]"):
+        frozen = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Linear(2, 2)).double()
+        frozen[0].weight.requires_grad_(False)
+        Laplace(frozen, subset_of_weights="all", hessian_structure="kron",
+                prior_precision=1.0).fit(X, y)
     with pytest.raises(ValueError, match="X_val"):
         Laplace(nn.Linear(2, 2).double(), prior_precision="val_nll").fit(X, y)
+    lin = nn.Linear(2, 2).double()
+    with pytest.raises(ValueError, match="X contains NaN"):
+        Laplace(lin, prior_precision=1.0).fit(torch.where(X > 1, float("nan"), X), y)
+    with pytest.raises(ValueError, match=r"5 rows but its targets have shape \(4,\)"):
+        Laplace(lin, prior_precision=1.0).fit(X, y[:4])
+    with pytest.raises(ValueError, match=r"class labels 0..1 .*values 0..2.*LabelEncoder"):
+        Laplace(lin, prior_precision=1.0).fit(X, torch.tensor([0, 1, 2, 0, 1]))
+    with pytest.raises(ValueError, match="one output and one target per row"):
+        Laplace(lin, "regression", prior_precision=1.0).fit(X, X[:, 0])
+
+
+def test_last_layer_is_the_one_called_last_not_the_one_defined_last():
+    """A custom module may define its head before its body: last-layer Laplace takes the
+    nn.Linear the forward pass calls last, and equals it on the same layers as nn.Sequential;
+    a restored state keeps that layer."""
+
+    class HeadFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(6, 3)
+            self.body = nn.Sequential(nn.Linear(4, 6), nn.Tanh())
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    torch.manual_seed(0)
+    net = HeadFirst().double()
+    X, y = torch.randn(40, 4, dtype=torch.float64), torch.arange(40) % 3
+    la = Laplace(net, prior_precision=1.0).fit(X, y)
+    ref = Laplace(nn.Sequential(net.body, net.head), prior_precision=1.0).fit(X, y)
+    assert la.last_layer_name_ == "head" and la.n_params_ == 21
+    np.testing.assert_allclose(la.posterior_covariance_.numpy(), ref.posterior_covariance_.numpy(),
+                               rtol=1e-12)
+    back = Laplace(net, prior_precision=1.0).load_state(*la.state())
+    np.testing.assert_array_equal(back.predict_dist(X).probs.numpy(), la.predict_dist(X).probs.numpy())
 
 
 def test_from_trainer_checkpoint_equals_laplace_on_the_trained_network(tmp_path):

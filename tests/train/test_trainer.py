@@ -132,6 +132,19 @@ def _ddp_worker(rank, world, tmp):
                   f"{tmp}/rank{rank}.safetensors")
         with open(f"{tmp}/history{rank}.json", "w") as f:
             json.dump(t.history, f)
+        # streams declaring their sizes: n_train sums the ranks' rows (20 + 25 in 2 batches
+        # each); unequal batch counts are refused on every rank before any step
+        seen, refused = [], []
+        _trainer(_model(0), None, max_epochs=1, loss_fn=lambda m, b, step: (
+            seen.append(step.n_train) or _elbo(m, b, step))).fit(
+                _SizedStream(_data(20 + 5 * rank, seed=rank), 10 + 3 * rank))
+        try:
+            _trainer(_model(0), None, max_epochs=1).fit(
+                _SizedStream(_data(20), 10, n_batches=2 + rank, n_rows=20))
+        except ValueError as e:
+            refused.append(str(e))
+        with open(f"{tmp}/streams{rank}.json", "w") as f:
+            json.dump({"n_train": seen, "refused": refused}, f)
     finally:
         dist.destroy_process_group()
 
@@ -151,6 +164,11 @@ def test_two_process_gloo_ddp_trains_the_same_model_on_every_rank(tmp_path):
     assert not torch.equal(init["0.weight_mu"], w0["0.weight_mu"])
     tensors, meta = load_checkpoint(tmp_path / "ckpt" / "last.safetensors")
     assert meta["world_size"] == 2 and "rng.cpu.1" in tensors
+    for rank in (0, 1):
+        streams = json.loads((tmp_path / f"streams{rank}.json").read_text())
+        assert streams["n_train"] == [45, 45]
+        assert len(streams["refused"]) == 1 and "different numbers of batches (2 to 3)" in \
+            streams["refused"][0]
 
 
 _TORCHRUN_SCRIPT = """
@@ -431,6 +449,45 @@ def test_a_stream_of_batches_trains_as_the_same_batches_from_tensors(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         Trainer(_model(0), _elbo, progress=False).fit(
             _EpochOrderedStream((data[0][:0], data[1][:0]), 16))
+
+
+class _SizedStream(_EpochOrderedStream):
+    """A stream of the rows in place that declares its size (``n_rows``, ``n_batches``) and
+    counts the passes made over it."""
+
+    def __init__(self, data, batch_size, n_rows=None, n_batches=None):
+        super().__init__(data, batch_size, order=False)
+        self.n_rows = len(data[0]) if n_rows is None else n_rows
+        self.n_batches = -(-len(data[0]) // batch_size) if n_batches is None else n_batches
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        yield from super().__iter__()
+
+
+def test_a_stream_that_declares_its_size_is_read_by_the_epochs_only():
+    data = _data(90)  # 16-row batches and a last one of 10
+    seen = []
+
+    def loss(model, batch, step):
+        seen.append((step.n_train, step.n_batches))
+        return _elbo(model, batch, step)
+
+    counted, declared = _model(0), _model(0)
+    _trainer(counted, None).fit(_EpochOrderedStream(data, 16, order=False))
+    stream = _SizedStream(data, 16)
+    _trainer(declared, None, loss_fn=loss).fit(stream)
+    assert stream.passes == 6  # max_epochs: no counting pass
+    assert set(seen) == {(90, 6)}
+    for a, b in zip(counted.state_dict().values(), declared.state_dict().values()):
+        assert torch.equal(a, b)
+    # a wrong declaration is caught at the end of the first epoch
+    with pytest.raises(ValueError, match="yielded 6 batches of 90 rows in all, but it holds "
+                                         "6 batches of 100 rows"):
+        _trainer(_model(0), None).fit(_SizedStream(data, 16, n_rows=100))
+    with pytest.raises(ValueError, match="non-negative integers"):
+        _trainer(_model(0), None).fit(_SizedStream(data, 16, n_batches=-1))
 
 
 def test_an_interrupted_stream_resumes_exactly_when_its_order_follows_set_epoch(tmp_path):
