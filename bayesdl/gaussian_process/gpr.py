@@ -470,9 +470,10 @@ class GaussianProcessRegressor(TorchEstimatorMixin, RegressorMixin, BaseEstimato
         X, y = X[index], y[index]  # (m, D), (m, T)
         alpha = alpha[index] if alpha.dim() == 1 and alpha.shape[0] == n > 1 else alpha
         with torch_threads(1 if rows < SINGLE_THREAD_MAX_SAMPLES else torch.get_num_threads()):
-            return screen_restarts(lambda groups, theta: self._objective(theta, X, y, alpha),
-                                   lambda theta: loo_log_predictive(self.kernel_, theta, X, y, alpha),
-                                   starts, self.kernel_.bounds, like=X)
+            return screen_restarts(
+                lambda groups, theta: self._objective(theta, X, y, alpha),
+                lambda theta: loo_log_predictive(self.kernel_, theta, X, y, alpha),
+                starts, self.kernel_.bounds, like=X)
 
     def _targets(self) -> torch.Tensor:
         """The (normalised) training targets as an (n, T) tensor."""

@@ -13,7 +13,8 @@ from sklearn.gaussian_process import kernels as sk
 from bayesdl.gaussian_process import GaussianProcessRegressor
 from bayesdl.gaussian_process import gpr
 from bayesdl.gaussian_process import kernels as bk
-from bayesdl.gaussian_process.gpr import log_evidence, loo_log_predictive, minimize_starts, restart_points
+from bayesdl.gaussian_process.gpr import (log_evidence, loo_log_predictive, minimize_starts,
+                                          restart_points)
 
 
 def _smooth(n, seed):
