@@ -30,11 +30,11 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from .._base import TorchEstimatorMixin
 from ..core.threads import torch_threads
-from .gpr import SINGLE_THREAD_MAX_SAMPLES, maximize_over_restarts
+from .gpr import SINGLE_THREAD_MAX_SAMPLES, maximize_over_restarts, restart_points
 from .kernels import RBF, ConstantKernel, Kernel
 
 # The logistic sigma(x) ~ sum_i c_i Phi(lambda_i x) + sum_i c_i / 2, as in scikit-learn (the
@@ -176,8 +176,9 @@ class GaussianProcessClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstima
                 best = maximize_over_restarts(
                     lambda groups, theta: laplace_evidence(base, theta, Xt, T[groups],
                                                            self.max_iter_predict),
-                    base, self.n_restarts_optimizer, self.random_state, like=Xt,
-                    n_groups=len(kernels))
+                    base, restart_points(base, self.n_restarts_optimizer,
+                                         check_random_state(self.random_state)),
+                    like=Xt, n_groups=len(kernels))
                 for kernel, theta in zip(kernels, best):
                     kernel.theta = theta
             self.kernels_ = kernels
