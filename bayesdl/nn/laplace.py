@@ -29,7 +29,8 @@ Predictions (``predict_dist``):
 
 - ``"glm"``: the linearised network f(x, theta) ~ f(x, theta*) + J(x)(theta - theta*) (Immer
   et al. 2021), whose output is Gaussian with covariance J Sigma J^T; classes use the probit
-  (PRML 4.153-4.155; over pairwise logit differences for the softmax, Lu et al. 2020), regression adds the noise;
+  (PRML 4.153-4.155; over pairwise logit differences for the softmax, Lu et al. 2020),
+  regression adds the noise;
 - ``"mc"``: Monte-Carlo over the linearised outputs (``link_approx="mc"``), or over sampled
   networks (``pred_type="nn"``) - a :class:`~bayesdl.uncertainty.MonteCarloCategorical` /
   mixture of Normals that :func:`bayesdl.uncertainty.decompose` splits.
@@ -676,9 +677,9 @@ class Laplace:
         """The predictive distribution at ``X``.
 
         Classification: ``link_approx="probit"`` -> ``Categorical`` (PRML 4.155, the
-        pairwise probit of :func:`probit_probs`); ``"mc"`` -> :class:`~bayesdl.uncertainty.MonteCarloCategorical` of
-        ``n_samples`` Gaussian logit draws (``pred_type="glm"``) or sampled networks
-        (``"nn"``). Regression: ``Normal(f, sqrt(J Sigma J^T + sigma^2))`` (``"probit"`` is
+        pairwise probit of :func:`probit_probs`); ``"mc"`` ->
+        :class:`~bayesdl.uncertainty.MonteCarloCategorical` of ``n_samples`` Gaussian logit
+        draws (``pred_type="glm"``) or sampled networks (``"nn"``). Regression: ``Normal(f, sqrt(J Sigma J^T + sigma^2))`` (``"probit"`` is
         the exact Gaussian here) or the Monte-Carlo mixture for ``"mc"``.
         """
         from ..uncertainty import MonteCarloCategorical, monte_carlo_normal
