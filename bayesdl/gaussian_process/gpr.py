@@ -159,13 +159,18 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, option
     L-BFGS history, line search and stopping rule (as separate scipy runs would); the runs
     live in threads that hand their next point to a coordinator, and whichever thread brings
     the last point of a round evaluates the whole round at once. A start that stops early
-    leaves the batch. Non-finite losses are replaced by a large value with zero gradient so
-    the line search backs off. Returns the R ``scipy.optimize.OptimizeResult`` objects.
+    leaves the batch. A non-finite loss (a failed factorisation) is replaced, with a zero
+    gradient, by a value above the run's lowest loss so far: f_min + 1 + |f_min|, so the line
+    search backs off by a sane factor (a replacement of 1e25 made scipy's cubic interpolation
+    step back to within 1e-24 of the current point and report convergence there, which left
+    float32 fits at their start); 1e25 when the run has no finite loss yet. Returns the R
+    ``scipy.optimize.OptimizeResult`` objects.
     """
     R = starts.shape[0]
     lock = threading.Condition()
     pending: dict[int, np.ndarray] = {}  # start -> point waiting to be evaluated
     answers: dict[int, tuple[float, np.ndarray]] = {}
+    lowest: dict[int, float] = {}  # start -> its lowest finite loss so far
     state = {"active": R}
 
     def evaluate_round():  # called with the lock held, when every active run is waiting
@@ -173,7 +178,12 @@ def batched_lbfgsb(loss_and_grad, starts: np.ndarray, bounds: np.ndarray, option
         try:
             loss, grad = loss_and_grad(np.array(keys), np.stack([pending.pop(k) for k in keys]))
             for k, f, g in zip(keys, loss, grad):
-                answers[k] = (float(f), g) if np.isfinite(f) else (1e25, np.zeros_like(g))
+                if np.isfinite(f):
+                    lowest[k] = min(float(f), lowest.get(k, np.inf))
+                    answers[k] = (float(f), g)
+                else:
+                    low = lowest.get(k)
+                    answers[k] = (1e25 if low is None else low + 1 + abs(low), np.zeros_like(g))
         except BaseException as error:  # wake every run so none waits forever
             state["error"] = error
         lock.notify_all()
