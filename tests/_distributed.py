@@ -1,5 +1,6 @@
 """Run a 2-process torch.distributed (gloo, CPU) fit and compare each rank with one process."""
 
+import contextlib
 import socket
 
 import numpy as np
@@ -10,6 +11,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gloo_group(rank: int, port: int):
+    """Inside a worker: this rank's 2-process gloo group, destroyed on exit."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def fits_on_two_ranks(worker) -> dict:

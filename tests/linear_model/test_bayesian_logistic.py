@@ -340,20 +340,15 @@ def _distributed_data():
 
 
 def _distributed_worker(rank, port, out):
-    import torch.distributed as dist
-
     from bayesdl.core import distributed
+    from tests._distributed import gloo_group
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=2)
-    try:
+    with gloo_group(rank, port):
         X, y = _distributed_data()
         rows = distributed.shard(len(X))  # this rank's rows only
         model = BayesianLogisticRegression(alpha=1.0, solver="lbfgs").fit(X[rows], y[rows])
         out[rank] = [{"coef_": model.coef_, "intercept_": model.intercept_,
                       "covariance_": model.covariance_}]
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow  # two spawned processes importing torch: ~25 s on the shared 2 cores
