@@ -17,6 +17,8 @@ space.json maps names to dimensions, e.g.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import re
@@ -79,8 +81,6 @@ def _write_log(path: Path, names: list[str], rows: list[dict]) -> None:
     if path.suffix == ".json":
         atomic_write_bytes(path, json.dumps(rows, indent=1).encode())
         return
-    import csv
-    import io
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")  # quotes a category holding a comma
     writer.writerow(names + ["objective", "status"])

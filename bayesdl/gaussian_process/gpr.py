@@ -325,9 +325,10 @@ def screen_restarts(objective, loo, starts: np.ndarray, bounds: np.ndarray, *,
     best = max(finite, key=lambda r: value[r])
     scores = loo(torch.tensor(optima[finite], dtype=like.dtype, device=like.device))
     scores = scores.cpu().numpy()  # (F, m)
+    top = scores[finite.index(best)]  # (m,) the best optimum's rows
     worse = set()
     for r, score in zip(finite, scores):
-        d = scores[finite.index(best)] - score  # (m,) paired per-row differences
+        d = top - score  # (m,) paired per-row differences
         if np.isfinite(d).all() and d.sum() > SCREEN_Z * np.sqrt(d.size) * d.std():
             worse.add(r)
     return np.array([r for r in kept if r not in worse])

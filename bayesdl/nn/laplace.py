@@ -68,7 +68,8 @@ def probit_probs(mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     that shift (a softmax's unidentified direction) does not moderate it, as it does in the
     per-logit extended probit softmax(mu_k kappa(S_kk)); for K = 2 it is PRML 4.155 on the
     difference. It remains an approximation: with several broad classes it can differ from
-    the Monte-Carlo predictive by 0.05-0.1 in a class probability (``"mc"`` is exact).
+    the Monte-Carlo predictive by up to about 0.1 in a class probability (0.015-0.12 in the
+    worst class on iris, wine and digits logistic regressions; ``"mc"`` is exact).
     """
     if mean.shape[-1] == 1:
         # kappa(sigma^2) mu = mu / (1 + pi sigma^2 / 8)^(1/2)  (PRML 4.154)
@@ -679,8 +680,9 @@ class Laplace:
         Classification: ``link_approx="probit"`` -> ``Categorical`` (PRML 4.155, the
         pairwise probit of :func:`probit_probs`); ``"mc"`` ->
         :class:`~bayesdl.uncertainty.MonteCarloCategorical` of ``n_samples`` Gaussian logit
-        draws (``pred_type="glm"``) or sampled networks (``"nn"``). Regression: ``Normal(f, sqrt(J Sigma J^T + sigma^2))`` (``"probit"`` is
-        the exact Gaussian here) or the Monte-Carlo mixture for ``"mc"``.
+        draws (``pred_type="glm"``) or sampled networks (``"nn"``). Regression:
+        ``Normal(f, sqrt(J Sigma J^T + sigma^2))`` (``"probit"`` is the exact Gaussian here)
+        or the Monte-Carlo mixture for ``"mc"``.
         """
         from ..uncertainty import MonteCarloCategorical, monte_carlo_normal
 
